@@ -29,6 +29,13 @@ __all__ = ["CropFourier", "ZeroFillIFFT", "lowres_image_to_kspace", "kspace_to_l
            "zero_filled"]
 
 
+def _as_complex(x):
+    """Real input -> complex of the same precision (``sigpy.fft`` would cast to complex64)."""
+    if np.iscomplexobj(x):
+        return x
+    return x.astype(np.result_type(x.dtype, np.complex64), copy=False)
+
+
 def _check_crop_shapes(name, hr_shape, lr_shape):
     hr_shape = as_shape(f"{name} high-resolution shape", hr_shape, min_ndim=2)
     lr_shape = as_shape(f"{name} low-resolution shape", lr_shape, min_ndim=2)
@@ -82,7 +89,7 @@ class CropFourier(_StrictLinop):
         super().__init__(oshape, ishape, repr_str="CropFourier")
 
     def _apply(self, input):
-        k = sp.fft(input, axes=(-2, -1), center=True)
+        k = sp.fft(_as_complex(input), axes=(-2, -1), center=True)
         return sp.resize(k, self.oshape)
 
     def _adjoint_linop(self):
@@ -104,7 +111,7 @@ class ZeroFillIFFT(_StrictLinop):
         super().__init__(oshape, ishape, repr_str="ZeroFillIFFT")
 
     def _apply(self, input):
-        k = sp.resize(input, self.oshape)
+        k = sp.resize(_as_complex(input), self.oshape)
         return sp.ifft(k, axes=(-2, -1), center=True)
 
     def _adjoint_linop(self):
@@ -130,7 +137,7 @@ def lowres_image_to_kspace(x_lr, hr_shape):
     hr_shape = as_shape("lowres_image_to_kspace hr_shape", hr_shape, min_ndim=2)[-2:]
     _check_crop_shapes("lowres_image_to_kspace", x_lr.shape[:-2] + hr_shape, x_lr.shape)
     with sp.get_device(x_lr):
-        return _factor(hr_shape, x_lr.shape) * sp.fft(x_lr, axes=(-2, -1), center=True)
+        return _factor(hr_shape, x_lr.shape) * sp.fft(_as_complex(x_lr), axes=(-2, -1), center=True)
 
 
 def kspace_to_lowres_image(y, hr_shape):
@@ -138,7 +145,7 @@ def kspace_to_lowres_image(y, hr_shape):
     hr_shape = as_shape("kspace_to_lowres_image hr_shape", hr_shape, min_ndim=2)[-2:]
     _check_crop_shapes("kspace_to_lowres_image", y.shape[:-2] + hr_shape, y.shape)
     with sp.get_device(y):
-        return sp.ifft(y, axes=(-2, -1), center=True) / _factor(hr_shape, y.shape)
+        return sp.ifft(_as_complex(y), axes=(-2, -1), center=True) / _factor(hr_shape, y.shape)
 
 
 def zero_filled(y, hr_shape):

@@ -16,7 +16,9 @@ Definitions (``N`` entries, :math:`\\|\\cdot\\|` the Frobenius norm over all of 
                            {\\|\\mathrm{LoG}(x_{ref})\\|},
 
 with ``D`` the data range and LoG the 2D Laplacian-of-Gaussian filter of standard deviation
-1.5 pixels on a 15 x 15 support (radius 7), applied per slice with reflected borders.
+1.5 pixels on a 15 x 15 support, normalised to sum to zero (MATLAB's
+``fspecial('log', 15, 1.5)``, as Ravishankar & Bresler 2011), applied per slice with
+reflected borders (:func:`log_kernel`).
 SSIM is scikit-image's ``structural_similarity`` (7 x 7 uniform window, K1 = 0.01,
 K2 = 0.03, the fastMRI settings) with data range ``D``, averaged over slices.
 
@@ -41,7 +43,7 @@ import sigpy as sp
 from ._checks import check_finite, check_real
 
 __all__ = ["psnr", "ssim", "nrmse", "hfen", "evaluate", "evaluate_slices", "summarize",
-           "METRICS", "HFEN_SIGMA"]
+           "METRICS", "HFEN_SIGMA", "log_kernel"]
 
 #: Metric names, in the order of :func:`evaluate`'s dictionary.
 METRICS = ("psnr", "ssim", "nrmse", "hfen")
@@ -110,12 +112,27 @@ def _ssim(name, ref, x, data_range):
                           for r, s in zip(ref2, x2)]))
 
 
-def _log(img):
-    from scipy.ndimage import gaussian_laplace
+def log_kernel(sigma=HFEN_SIGMA, radius=_HFEN_RADIUS):
+    """The (2 radius + 1)^2 Laplacian-of-Gaussian kernel of MATLAB's ``fspecial('log')``.
 
+    Normalised like MATLAB: the Gaussian sums to one and the kernel to zero, so that a
+    constant image has no LoG response.
+    """
+    r = np.arange(-radius, radius + 1, dtype=np.float64)
+    xx, yy = np.meshgrid(r, r, indexing="ij")
+    rr = xx ** 2 + yy ** 2
+    g = np.exp(-rr / (2 * sigma ** 2))
+    g /= g.sum()
+    h = g * (rr - 2 * sigma ** 2) / sigma ** 4
+    return h - h.mean()
+
+
+def _log(img):
+    from scipy.ndimage import convolve
+
+    h = log_kernel()
     img2 = img.reshape((-1,) + img.shape[-2:])
-    return np.stack([gaussian_laplace(s, HFEN_SIGMA, mode="reflect", radius=_HFEN_RADIUS)
-                     for s in img2])
+    return np.stack([convolve(s, h, mode="reflect") for s in img2])
 
 
 def _hfen(name, ref, x):

@@ -22,36 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LinearGamma", "LearnedGamma", "scale_grad"]
+__all__ = ["LinearGamma", "LearnedGamma"]
 
 
 def _inv_softplus(y):
     """x with softplus(x) = y (y > 0), as a Python float."""
     return float(y + math.log(-math.expm1(-y)))
-
-
-class _ScaleGrad(torch.autograd.Function):
-    """Identity forward; backward multiplies the incoming gradient by ``scale``."""
-
-    @staticmethod
-    def forward(ctx, x, scale):
-        ctx.save_for_backward(scale)
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (scale,) = ctx.saved_tensors
-        return grad * scale, None
-
-
-def scale_grad(x, scale):
-    """Return ``x`` unchanged; in the backward pass its gradient is multiplied by ``scale``.
-
-    Args:
-        x (torch.Tensor): any shape.
-        scale (torch.Tensor): broadcastable to ``x``; treated as a constant.
-    """
-    return _ScaleGrad.apply(x, scale.detach())
 
 
 def _as_time(t, ref):
@@ -80,8 +56,8 @@ class LinearGamma(nn.Module):
         t = _as_time(t, self.gamma_min)
         return self.gamma_min + (self.gamma_max - self.gamma_min) * t
 
-    def forward_with_derivative(self, t, shape_grad_scale=None):
-        """(γ(t), dγ/dt), both shaped like ``t``. ``shape_grad_scale`` is ignored here."""
+    def forward_with_derivative(self, t, shape_grad_hook=None):
+        """(γ(t), dγ/dt), both shaped like ``t``. ``shape_grad_hook`` is ignored (no shape)."""
         t = _as_time(t, self.gamma_min)
         g = self.gamma_min + (self.gamma_max - self.gamma_min) * t
         dg = (self.gamma_max - self.gamma_min).expand_as(t)
@@ -99,7 +75,8 @@ class LearnedGamma(nn.Module):
 
     with all weights w₁ (scalar), w₂, w₃ (K-vectors) kept strictly positive through a
     softplus of free parameters, so γ̃ and hence γ are strictly increasing by construction
-    for any parameter values. γ₀ is a free scalar and γ₁ = γ₀ + softplus(ρ) > γ₀.
+    for any parameter values. γ₀ is a free scalar and γ₁ = γ₀ + softplus(ρ) > γ₀. (VDM's
+    bias of the linear branch cancels in the normalisation and is left out.)
 
     Args:
         gamma_min (float): initial γ(0) (−13.3 in VDM).
@@ -122,7 +99,6 @@ class LearnedGamma(nn.Module):
         self.num_features = k
         # the linear branch starts as the identity, the nonlinear one small: γ starts ~linear
         self.w1_raw = nn.Parameter(torch.tensor(_inv_softplus(1.0)))
-        self.b1 = nn.Parameter(torch.tensor(0.0))
         gen = torch.Generator().manual_seed(0)
         self.w2_raw = nn.Parameter(torch.randn(k, generator=gen) + _inv_softplus(1.0))
         self.b2 = nn.Parameter(torch.randn(k, generator=gen))
@@ -148,7 +124,7 @@ class LearnedGamma(nn.Module):
         w3 = F.softplus(self.w3_raw)
         a = (2.0 * t - 1.0)[:, None] * w2 + self.b2          # (N, K)
         s = torch.sigmoid(a)
-        h = w1 * t + self.b1 + (2.0 * s - 1.0) @ w3 / self.num_features
+        h = w1 * t + (2.0 * s - 1.0) @ w3 / self.num_features
         dh = w1 + (4.0 * s * (1.0 - s) * w2) @ w3 / self.num_features
         return h, dh
 
@@ -164,23 +140,25 @@ class LearnedGamma(nn.Module):
         """γ(t), same shape as ``t`` (any shape, values in [0, 1])."""
         return self.forward_with_derivative(t)[0]
 
-    def forward_with_derivative(self, t, shape_grad_scale=None):
+    def forward_with_derivative(self, t, shape_grad_hook=None):
         """(γ(t), dγ/dt), both shaped like ``t``.
 
         Args:
             t (torch.Tensor): times in [0, 1], any shape.
-            shape_grad_scale (torch.Tensor or None): shaped like ``t``; if given, the
-                gradient reaching the *shape* parameters (not the endpoints) through this
-                call is multiplied by it. With ``2 L`` (L the per-sample diffusion loss)
-                the shape parameters descend the variance of the loss estimator instead of
-                the (in expectation shape-invariant) loss itself (VDM Appendix I.2).
+            shape_grad_hook (callable or None): if given (and gradients are on), registered
+                as a tensor hook on the normalised shape s(t) and its derivative (flat,
+                (t.numel(),)), so it can rescale the gradient that reaches the *shape*
+                parameters (not the endpoints) through this call. VDM's variance
+                minimisation (Appendix I.2) multiplies it by 2 L_i, L_i the per-sample
+                diffusion loss: the shape then descends the variance of the loss estimator
+                instead of the loss itself, whose expectation does not depend on the shape.
         """
         t = _as_time(t, self.w1_raw)
         flat = t.reshape(-1)
         s, ds = self._shape(flat)
-        if shape_grad_scale is not None:
-            scale = shape_grad_scale.reshape(-1).to(s.dtype)
-            s, ds = scale_grad(s, scale), scale_grad(ds, scale)
+        if shape_grad_hook is not None and s.requires_grad:
+            s.register_hook(shape_grad_hook)
+            ds.register_hook(shape_grad_hook)
         g0, g1 = self.endpoints()
         g = g0 + (g1 - g0) * s
         dg = (g1 - g0) * ds

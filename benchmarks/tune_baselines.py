@@ -1,0 +1,152 @@
+#!/usr/bin/env python
+"""Tune ``lamda`` and ``max_iter`` of the regularised baselines on the VALIDATION split.
+
+For each method (``sigpy-wavelet``, ``sigpy-tv``, ``bart-wavelet``, ``bart-tv``) and scale
+factor (4: 32 -> 128, 2: 64 -> 128), a grid search over the relative weight ``lamda``
+(log grid, then a finer step around the best) and the iteration count (the solvers start
+from zero; stopping early regularises too) picks the pair with the best mean PSNR over a
+fixed subset of validation slices (noiseless k-space unless ``--sigma``; data range = the
+subset's maximum). The test split is never read. The result goes to
+``mrirecon_vdm/baselines_defaults.json``, which :mod:`mrirecon_vdm.baselines` reads as its
+defaults, with the whole grid's scores for provenance.
+
+SigPy's solvers do not depend on ``max_iter``, so one run to the largest count scores every
+smaller count on the way; BART runs once per count.
+
+    python benchmarks/tune_baselines.py              # ~5 minutes on 2 cores
+    python benchmarks/tune_baselines.py --slices 4 --dry-run
+"""
+import argparse
+import json
+import pathlib
+import re
+import sys
+import time
+
+import numpy as np
+
+try:
+    import mrirecon_vdm  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from mrirecon_vdm import baselines as B  # noqa: E402
+from mrirecon_vdm import metrics  # noqa: E402
+from mrirecon_vdm._cli.bench import simulate  # noqa: E402
+from mrirecon_vdm.config import bart_available  # noqa: E402
+
+LAMDAS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+ITERS = [10, 25, 50, 100, 200]
+REFINE = 10 ** 0.25  # finer step around the best lamda of the coarse grid
+
+
+def sigpy_scores(cls, images, A, ys, lamda, iters, data_range):
+    """Mean PSNR after each count in ``iters``, from one run per slice."""
+    psnrs = {it: [] for it in iters}
+    for x, y in zip(images, ys):
+        app = cls(y, A, lamda=lamda, max_iter=max(iters))
+        while not app.alg.done():
+            app.alg.update()
+            if app.alg.iter in psnrs:
+                psnrs[app.alg.iter].append(metrics.psnr(x, app.image(), data_range))
+    return {it: float(np.mean(v)) for it, v in psnrs.items()}
+
+
+def bart_scores(reg, images, A, ys, lamda, iters, data_range):
+    out = {}
+    for it in iters:
+        recon = [B.BartPicsRecon(y, A, reg, lamda=lamda, max_iter=it).run() for y in ys]
+        out[it] = float(np.mean([metrics.psnr(x, r, data_range) for x, r in zip(images, recon)]))
+    return out
+
+
+def scorer(method):
+    if method == "sigpy-wavelet":
+        return lambda *a: sigpy_scores(B.L1WaveletRecon, *a)
+    if method == "sigpy-tv":
+        return lambda *a: sigpy_scores(B.TVRecon, *a)
+    reg = method.split("-", 1)[1]
+    return lambda *a: bart_scores(reg, *a)
+
+
+def tune(method, images, A, ys, data_range, log):
+    score = scorer(method)
+    grid = {}  # (lamda, iters) -> mean PSNR
+    for lam in LAMDAS:
+        for it, p in score(images, A, ys, lam, ITERS, data_range).items():
+            grid[(lam, it)] = p
+    (best_lam, best_it) = max(grid, key=lambda k: (grid[k], -k[1]))
+    # finer lamda step around the coarse optimum (all counts for SigPy, the best for BART)
+    iters = ITERS if method.startswith("sigpy") else [best_it]
+    for lam in (best_lam / REFINE, best_lam * REFINE):
+        lam = float(f"{lam:.3g}")
+        for it, p in score(images, A, ys, lam, iters, data_range).items():
+            grid[(lam, it)] = p
+    (best_lam, best_it) = max(grid, key=lambda k: (grid[k], -k[1]))
+    log(f"{method:>14s}: lamda {best_lam:g}, max_iter {best_it}: "
+        f"PSNR {grid[(best_lam, best_it)]:.3f}")
+    return best_lam, best_it, grid
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--slices", type=int, default=8,
+                        help="validation slices used, evenly spaced (default 8)")
+    parser.add_argument("--scales", type=int, nargs="+", default=[4, 2])
+    parser.add_argument("--methods", nargs="+", default=list(B.REGULARISED),
+                        choices=B.REGULARISED)
+    parser.add_argument("--sigma", type=float, default=0.0, help="k-space noise (default 0)")
+    parser.add_argument("--out", default=str(B.DEFAULTS_PATH), help="the defaults JSON")
+    parser.add_argument("--dry-run", action="store_true", help="print, do not write")
+    args = parser.parse_args(argv)
+
+    from mrirecon_vdm.data import load_split
+
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    val = load_split("val")
+    idx = np.unique(np.linspace(0, len(val) - 1, min(args.slices, len(val))).round().astype(int))
+    images = val[idx]
+    data_range = float(images.max())
+    methods = [m for m in args.methods if m.startswith("sigpy") or bart_available()]
+    for m in sorted(set(args.methods) - set(methods)):
+        log(f"note: skipping {m}: BART is not installed")
+
+    out_path = pathlib.Path(args.out)
+    table = json.loads(out_path.read_text()) if out_path.exists() else {}
+    table.setdefault("methods", {})
+    grids = {}
+    start = time.perf_counter()
+    for scale in args.scales:
+        A, ys = simulate(images, scale, args.sigma, seed=0)
+        log(f"scale {scale}x ({A.lr_shape} -> {A.hr_shape}), {len(images)} val slices")
+        for m in methods:
+            lam, it, grid = tune(m, images, A, ys, data_range, log)
+            entry = table["methods"].setdefault(m, {})
+            entry[str(scale)] = {"lamda": lam, "max_iter": it,
+                                 "val_psnr": round(grid[(lam, it)], 3)}
+            grids[f"{m} {scale}"] = [[lam_, it_, round(p, 3)]
+                                     for (lam_, it_), p in sorted(grid.items())]
+    minutes = (time.perf_counter() - start) / 60
+    table["about"] = (
+        "Defaults of mrirecon_vdm.baselines: lamda (relative to max|A^H y|) and max_iter per "
+        "method and scale factor, the best mean PSNR on validation slices. Written by "
+        "benchmarks/tune_baselines.py; do not edit by hand.")
+    table["tuning"] = {"split": "val", "slice_indices": idx.tolist(), "sigma": args.sigma,
+                       "criterion": "mean PSNR, data range = max of the slices",
+                       "lamda_grid": LAMDAS, "refine_factor": REFINE, "iters_grid": ITERS,
+                       "minutes": round(minutes, 2),
+                       "grid_psnr [lamda, max_iter, psnr]": grids}
+    text = json.dumps(table, indent=1) + "\n"
+    # one line per [lamda, max_iter, psnr] triple
+    text = re.sub(r"\[\s+([^\[\]]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]",
+                  text)
+    if args.dry_run:
+        print(text)
+    else:
+        out_path.write_text(text)
+        log(f"wrote {out_path} ({minutes:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""``GuidedVDMRecon``: super-resolution (or any linear inverse problem) with a VDM prior.
+
+The App does the wiring around :class:`mrirecon_vdm.alg.GuidedVDM`: input checks, the
+move of the data to the device (once), the intensity scale, the network callable (torch,
+batched, optional bf16 autocast), the seeded noise, the progress bar, the timings and the
+output (posterior mean, per-pixel standard deviation, samples).
+
+References:
+    Jiang, Y., Gao, Y., Sun, H. (2023). MR image super-resolution via a variational
+    diffusion model. Proc. Intl. Soc. Mag. Reson. Med. 31 (ISMRM 2023), abstract 0163.
+
+    Song, Y., Shen, L., Xing, L., Ermon, S. (2022). Solving inverse problems in medical
+    imaging with score-based generative models. ICLR 2022. arXiv:2111.08005.
+
+    Kingma, D. P., Salimans, T., Poole, B., Ho, J. (2021). Variational diffusion models.
+    NeurIPS 34, 21696–21707. arXiv:2107.00630.
+"""
+import contextlib
+import math
+import time
+
+import numpy as np
+import sigpy as sp
+
+from ._checks import check_finite, check_in_range, check_shape
+from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataConsistency,
+                  GuidedVDM)
+from .backend import from_torch, to_torch, torch_device_of
+from .linop import CropFourier
+
+__all__ = ["GuidedVDMRecon", "reconstruct_volume", "estimate_scale"]
+
+
+def estimate_scale(y, A, per_image=None):
+    """Intensity scale of the unknown image from the measurement alone.
+
+    .. math::
+        s = \\max |A^H y|
+
+    over each image (the last two axes) when ``A`` is a :class:`CropFourier` with leading
+    (slice) axes, else over everything. For :class:`CropFourier` ``|Aᴴ y|`` is the
+    zero-filled (sinc-interpolated) low-resolution image, whose maximum is close to the
+    high-resolution one. A zero scale (all-zero data) is replaced by 1.
+
+    Args:
+        y (array): measurement, ``A.oshape``.
+        A (sigpy.linop.Linop): forward operator.
+        per_image (bool or None): one scale per image (default: True for CropFourier).
+
+    Returns:
+        array: the scale, shape ``A.ishape[:-2] + (1, 1)`` per image, or ``()``.
+    """
+    device = sp.get_device(y)
+    with device:
+        xp = device.xp
+        per_image = isinstance(A, CropFourier) if per_image is None else per_image
+        mag = xp.abs(A.H(y))
+        if per_image:
+            s = mag.max(axis=(-2, -1), keepdims=True)
+        else:
+            s = mag.max()
+        s = xp.where(s > 0, s, 1.0).astype(np.float32)
+        return s
+
+
+class GuidedVDMRecon(sp.app.App):
+    """k-space-guided VDM reconstruction of a real image x from ``y = A x + n``.
+
+    .. math::
+        x \\sim p_\\theta(x \\mid y) \\propto p_\\theta(x)\\, \\mathcal{CN}(y; A x, \\sigma^2 I),
+        \\qquad \\hat x = \\frac{1}{K}\\sum_{k=1}^K x^{(k)}
+
+    with the VDM prior p_θ and one of the samplers of :class:`mrirecon_vdm.alg.GuidedVDM`.
+    For super-resolution ``A = CropFourier((N1, N2), (m1, m2))`` and y the low-resolution
+    k-space (see :func:`mrirecon_vdm.linop.lowres_image_to_kspace` for an LR *image*).
+
+    Intensities: the prior was trained on slices with maximum ≈ 1; the App divides y (and
+    σ) by ``scale`` (default :func:`estimate_scale`, per image for CropFourier), samples in
+    the prior's units and multiplies back.
+
+    Real images: the prior models real magnitude images; every data-consistency step is
+    solved over real images (exactly, including the outermost row/column of an even-sized
+    centre crop, whose Hermitian partner is not measured), so the output is real.
+
+    Args:
+        y (array): measurement, shape ``A.oshape`` (complex k-space), numpy or cupy.
+        A (sigpy.linop.Linop): forward operator on real images ``(..., H, W)``; leading
+            axes of ``A.ishape`` (slices) are reconstructed in the same network calls.
+        prior: an object with the prior protocol (``docs/architecture.md``):
+            ``gamma(t)``, ``predict_eps(z, t)``, ``image_channels``, ``downsample_factor``;
+            e.g. :func:`mrirecon_vdm.load_pretrained` or
+            :class:`mrirecon_vdm.gaussian_prior.GaussianPrior`. A ``torch.nn.Module`` prior
+            must already be on the torch device matching ``device``.
+        lamda (float): λ ∈ [0, 1], the weight of the data (1: hard consistency, 0: ignore y).
+        num_steps (int or None): network evaluations (default 1000 for "paper", 50 for
+            "fast").
+        sampler (str): ``"fast"`` (x̂₀ data consistency + DDIM) or ``"paper"`` (the
+            abstract's ancestral sampler with measurement mixing).
+        num_samples (int): K posterior samples, drawn in the same network calls; the output
+            is their mean, with ``.std`` and ``.samples``.
+        sigma (float or None): k-space noise std σ (units of y). None means 0: noiseless,
+            hard data consistency (the paper's choice; pass σ when it is known, e.g. from a
+            noise scan or the image background). Used by the fast sampler only.
+        eta (float): η ∈ [0, 1], DDIM stochasticity of the fast sampler (0 deterministic,
+            1 ancestral).
+        time_grid (str or None): one of ``"uniform"``, ``"logsnr"``, ``"karras"`` (default:
+            uniform for "paper", logsnr for "fast").
+        t_start (float): first time of the fast sampler, in (0, 1]; below 1 it starts from
+            the noised minimum-norm consistent image A⁺y (a warm start).
+        dc_variance (str): the variance attached to x̂₀ in the fast sampler's noisy data
+            consistency: ``"flat"`` (σ_t²/α_t²) or ``"unit"`` (σ_t²).
+        scale (float, array or None): intensity scale (None: :func:`estimate_scale`); an
+            array must broadcast against both ``A.ishape`` and ``A.oshape`` (e.g. one value
+            per slice, shape ``(S, 1, 1)``).
+        seed (int or None): seed of the torch generator of all the noise; same seed, same
+            output. None draws fresh entropy. Nothing is seeded globally.
+        device (sigpy.Device or int): where to compute (-1 CPU, else a GPU id).
+        batch_size (int or None): images per network call (None: all K × slices at once).
+        bf16 (bool): run the network under bfloat16 autocast (faster on recent CPUs).
+        dc_max_iter (int), dc_tol (float): CG iterations and relative tolerance of the data
+            consistency for operators without a closed form.
+        show_pbar (bool), leave_pbar (bool): the tqdm progress bar.
+
+    Attributes (after ``run()``):
+        x (array): the reconstruction, ``A.ishape``, real, on ``device``.
+        samples (array): (K, *A.ishape) the posterior samples (original units).
+        std (array or None): per-pixel standard deviation over the samples (K ≥ 2).
+        nfe (int): network evaluations per image.
+        time (float): wall time of ``run()`` in seconds; ``time_network`` the part inside
+            the network, ``time_other`` the rest.
+        scale (array): the intensity scale that was used.
+
+    Raises:
+        ValueError: y.shape != A.oshape, λ or η outside [0, 1], num_steps < 1, an unknown
+            sampler or time grid, a prior whose downsample factor does not divide the image
+            size or whose channels do not match, non-finite y, num_samples < 1, σ < 0.
+
+    References:
+        Jiang, Y., Gao, Y., Sun, H. (2023). MR image super-resolution via a variational
+        diffusion model. Proc. ISMRM 31, abstract 0163.
+
+        Song, Y., Shen, L., Xing, L., Ermon, S. (2022). Solving inverse problems in medical
+        imaging with score-based generative models. ICLR 2022. arXiv:2111.08005.
+    """
+
+    def __init__(self, y, A, prior, lamda=1.0, num_steps=None, sampler="fast", num_samples=1,
+                 sigma=None, eta=1.0, time_grid=None, t_start=1.0, dc_variance="flat",
+                 scale=None, seed=None, device=sp.cpu_device, batch_size=None, bf16=False,
+                 dc_max_iter=50, dc_tol=1e-6, show_pbar=True, leave_pbar=True):
+        # -- checks before any work
+        if sampler not in SAMPLERS:
+            raise ValueError(f"GuidedVDMRecon: sampler must be one of {SAMPLERS}, got {sampler!r}")
+        if time_grid is not None and time_grid not in TIME_GRIDS:
+            raise ValueError(f"GuidedVDMRecon: time_grid must be one of {TIME_GRIDS}, got "
+                             f"{time_grid!r}")
+        if dc_variance not in DC_VARIANCES:
+            raise ValueError(f"GuidedVDMRecon: dc_variance must be one of {DC_VARIANCES}, got "
+                             f"{dc_variance!r}")
+        check_shape("GuidedVDMRecon y", y, A.oshape)
+        check_in_range("GuidedVDMRecon lamda", lamda, 0.0, 1.0)
+        check_in_range("GuidedVDMRecon eta", eta, 0.0, 1.0)
+        num_steps = DEFAULT_NUM_STEPS[sampler] if num_steps is None else num_steps
+        if not _is_int(num_steps) or num_steps < 1:
+            raise ValueError(f"GuidedVDMRecon: num_steps must be an integer >= 1, got "
+                             f"{num_steps!r}")
+        if not _is_int(num_samples) or num_samples < 1:
+            raise ValueError(f"GuidedVDMRecon: num_samples must be an integer >= 1, got "
+                             f"{num_samples!r}")
+        if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
+            raise ValueError(f"GuidedVDMRecon: batch_size must be None or an integer >= 1, "
+                             f"got {batch_size!r}")
+        if not 0.0 < t_start <= 1.0:
+            raise ValueError(f"GuidedVDMRecon: t_start must be in (0, 1], got {t_start!r}")
+        sigma = 0.0 if sigma is None else sigma
+        if not (np.ndim(sigma) == 0 and math.isfinite(float(sigma)) and float(sigma) >= 0):
+            raise ValueError(f"GuidedVDMRecon: sigma must be None or a finite number >= 0, "
+                             f"got {sigma!r}")
+        if seed is not None and not _is_int(seed):
+            raise ValueError(f"GuidedVDMRecon: seed must be None or an integer, got {seed!r}")
+        self.image_shape, self.channels = _check_prior(prior, A)
+        check_finite("GuidedVDMRecon y", y)
+
+        # -- data on the device, once
+        self.device = sp.Device(device)
+        with self.device:
+            xp = self.device.xp
+            y = sp.to_device(y, self.device)
+            ydtype = np.complex64 if np.iscomplexobj(y) else np.float32
+            y = y.astype(ydtype, copy=False)
+            if scale is None:
+                scale = estimate_scale(y, A)
+            else:
+                scale = xp.asarray(scale, dtype=np.float32)
+                if not bool(xp.all(xp.isfinite(scale))) or not bool(xp.all(scale > 0)):
+                    raise ValueError(f"GuidedVDMRecon: scale must be finite and > 0, got {scale}")
+            self.scale = scale
+            self.y = (y / scale).astype(ydtype, copy=False)
+            if float(sigma) == 0:
+                sigma_scaled = 0.0
+            elif scale.ndim == 0:
+                sigma_scaled = float(sigma) / float(scale)
+            else:
+                sigma_scaled = float(sigma) / scale
+        self.A = A
+        self.prior = prior
+        self.sigma = float(sigma)
+        self.num_samples = int(num_samples)
+        self.batch_size = batch_size
+        self.bf16 = bool(bf16)
+        self.seed = seed
+
+        import torch
+        self._torch = torch
+        self.torch_device = torch_device_of(self.y)
+        if isinstance(prior, torch.nn.Module):
+            devs = {p.device for p in prior.parameters()} | {b.device for b in prior.buffers()}
+            if devs and devs != {self.torch_device}:
+                raise ValueError(f"GuidedVDMRecon: the prior is on {sorted(map(str, devs))} but "
+                                 f"the data on {self.torch_device}; move it with "
+                                 f"prior.to({str(self.torch_device)!r})")
+        self.generator = torch.Generator(device=self.torch_device)
+        if seed is not None:
+            self.generator.manual_seed(int(seed))
+        else:
+            self.generator.seed()
+
+        self.dc = DataConsistency(A, sigma_scaled, max_iter=dc_max_iter, tol=dc_tol)
+        self.time_network = 0.0
+        shape = (self.num_samples,) + tuple(A.ishape)
+        alg = GuidedVDM(self._denoise, self._gamma, self.y, self.dc, shape, sampler=sampler,
+                        num_steps=int(num_steps), lamda=lamda, eta=eta, time_grid=time_grid,
+                        t_start=t_start, dc_variance=dc_variance, randn=self._randn,
+                        dtype=np.float32)
+        self.x = self.samples = self.std = None
+        super().__init__(alg, show_pbar=show_pbar, leave_pbar=leave_pbar, record_time=False)
+
+    # ------------------------------------------------------------ callables
+    def _randn(self, shape):
+        torch = self._torch
+        t = torch.randn(tuple(shape), generator=self.generator, device=self.torch_device,
+                        dtype=torch.float32)
+        return from_torch(t)
+
+    def _gamma(self, t):
+        torch = self._torch
+        with torch.inference_mode():
+            tt = torch.as_tensor(np.asarray(t, dtype=np.float32), device=self.torch_device)
+            g = self.prior.gamma(tt)
+            return np.asarray(g.detach().to("cpu", torch.float64))
+
+    def _autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return self._torch.autocast(self.torch_device.type, dtype=self._torch.bfloat16)
+
+    def _denoise(self, z, t):
+        """ε̂_θ(z_t; t) for the state z (K, *ishape): reshaped to (B, C, H, W) images."""
+        torch = self._torch
+        start = time.perf_counter()
+        zt = to_torch(z)
+        imgs = zt.reshape((-1, self.channels) + self.image_shape)
+        n = imgs.shape[0]
+        bs = n if self.batch_size is None else self.batch_size
+        out = torch.empty_like(imgs)
+        tt = torch.full((min(bs, n),), float(t), device=imgs.device, dtype=torch.float32)
+        with torch.inference_mode(), self._autocast():
+            for i in range(0, n, bs):
+                chunk = imgs[i:i + bs]
+                out[i:i + bs] = self.prior.predict_eps(chunk, tt[:chunk.shape[0]]).to(out.dtype)
+        if out.device.type == "cuda":
+            torch.cuda.synchronize(out.device)
+        self.time_network += time.perf_counter() - start
+        return from_torch(out.reshape(zt.shape))
+
+    # ------------------------------------------------------------ run
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        torch = self._torch
+        module = self.prior if isinstance(self.prior, torch.nn.Module) else None
+        was_training = module.training if module is not None else False
+        if module is not None:
+            module.eval()
+        try:
+            yield
+        finally:
+            if module is not None and was_training:
+                module.train()
+
+    def run(self):
+        """Run the sampler; returns the reconstruction ``x`` (``A.ishape``, real)."""
+        start = time.perf_counter()
+        with self._eval_mode():
+            out = super().run()
+        self.time = time.perf_counter() - start
+        self.time_other = self.time - self.time_network
+        self.nfe = self.alg.nfe
+        return out
+
+    def _output(self):
+        with self.device:
+            xp = self.device.xp
+            s = self.scale
+            samples = self.alg.x * s
+            self.samples = samples.astype(np.float32, copy=False)
+            self.x = self.samples.mean(axis=0)
+            self.std = self.samples.std(axis=0, ddof=1) if self.num_samples > 1 else None
+            if self.std is not None:
+                self.std = xp.asarray(self.std, dtype=np.float32)
+            return self.x
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _check_prior(prior, A):
+    """(H, W) and C of the prior's images, or ValueError."""
+    for name in ("gamma", "predict_eps", "image_channels", "downsample_factor"):
+        if not hasattr(prior, name):
+            raise ValueError(f"GuidedVDMRecon: the prior has no {name!r}; expected the prior "
+                             f"protocol (gamma, predict_eps, image_channels, downsample_factor)")
+    ishape = tuple(A.ishape)
+    if len(ishape) < 2:
+        raise ValueError(f"GuidedVDMRecon: expected an operator on images (..., H, W), got "
+                         f"ishape {ishape}")
+    c = int(prior.image_channels)
+    if c > 1 and (len(ishape) < 3 or ishape[-3] != c):
+        raise ValueError(f"GuidedVDMRecon: the prior has {c} image channels, so A.ishape must "
+                         f"end in ({c}, H, W); got {ishape}")
+    f = int(prior.downsample_factor)
+    hw = ishape[-2:]
+    if hw[0] % f or hw[1] % f:
+        raise ValueError(f"GuidedVDMRecon: the prior needs image sizes that are multiples of "
+                         f"its downsample_factor {f}, got {hw}; choose a target size "
+                         f"divisible by {f}")
+    return hw, c
+
+
+def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, seed=None, show_pbar=True,
+                       **kwargs):
+    """Super-resolve a stack of low-resolution k-space slices, a few slices per run.
+
+    Args:
+        y (array): (S, m1, m2) low-resolution k-space (centre block of the HR k-space, see
+            :func:`mrirecon_vdm.linop.lowres_image_to_kspace`).
+        hr_shape (tuple of 2 ints): (N1, N2).
+        prior: the prior (protocol of ``docs/architecture.md``).
+        slices_per_run (int): slices reconstructed together (in the same network calls).
+        seed (int or None): master seed; each run gets its own child seed.
+        show_pbar (bool): one progress bar per run.
+        **kwargs: passed to :class:`GuidedVDMRecon` (``sampler``, ``num_steps``,
+            ``num_samples``, ``lamda``, ``sigma``, ``device``, ...).
+
+    Returns:
+        tuple: ``(x, std)``, x (S, N1, N2) float32 and std (S, N1, N2) or None (one sample).
+    """
+    if y.ndim != 3:
+        raise ValueError(f"reconstruct_volume: expected y of shape (S, m1, m2), got {y.shape}")
+    if not _is_int(slices_per_run) or slices_per_run < 1:
+        raise ValueError(f"reconstruct_volume: slices_per_run must be an integer >= 1, got "
+                         f"{slices_per_run!r}")
+    hr_shape = tuple(int(n) for n in hr_shape)
+    if len(hr_shape) != 2:
+        raise ValueError(f"reconstruct_volume: hr_shape must be (N1, N2), got {hr_shape}")
+    n_slices = y.shape[0]
+    starts = list(range(0, n_slices, slices_per_run))
+    seeds = [None] * len(starts)
+    if seed is not None:
+        seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(starts))]
+    xs, stds = [], []
+    for start, s in zip(starts, seeds):
+        yb = y[start:start + slices_per_run]
+        A = CropFourier((yb.shape[0],) + hr_shape, yb.shape)
+        app = GuidedVDMRecon(yb, A, prior, seed=s, show_pbar=show_pbar, **kwargs)
+        xs.append(app.run())
+        stds.append(app.std)
+    xp = sp.get_device(xs[0]).xp
+    x = xp.concatenate(xs)
+    std = None if stds[0] is None else xp.concatenate(stds)
+    return x, std

@@ -1,0 +1,592 @@
+"""Classical super-resolution baselines, as SigPy Apps.
+
+Every App takes the low-resolution k-space ``y`` and the forward operator ``A`` (a
+:class:`~mrirecon_vdm.linop.CropFourier`, ``y = A x``); ``run()`` returns the real
+high-resolution **magnitude** image (numpy or cupy, on ``y``'s device) and sets ``time``,
+the wall-clock seconds the reconstruction took (set-up included).
+
+* :class:`ZeroFillRecon`: :math:`|A^H y|` (zero-padded k-space, inverse FFT);
+* :class:`BicubicRecon`: cubic-spline interpolation of the LR magnitude image;
+* :class:`L1WaveletRecon`: :math:`\\min_x \\frac12\\|Ax-y\\|_2^2 + \\lambda s\\|Wx\\|_1`,
+  SigPy, FISTA;
+* :class:`TVRecon`: :math:`\\min_x \\frac12\\|Ax-y\\|_2^2 + \\lambda s\\|\\nabla x\\|_1`,
+  SigPy, PDHG;
+* :class:`BartPicsRecon`: the same two problems through BART ``pics``.
+
+**Scale-invariant regularisation.** ``lamda`` is relative to the data: the weight used is
+:math:`\\lambda s` with :math:`s = \\max |A^H y|`, the peak of the zero-filled image. Both
+problems are 1-homogeneous, so multiplying ``y`` by ``c`` multiplies the reconstruction by
+``c`` and leaves the best ``lamda`` unchanged: a value tuned on slices of peak about 1 works
+on scanner data of any intensity. BART is called on ``y / s`` with its own scaling switched
+off (``-w 1``) and the result is multiplied by ``s``, so that ``lamda`` means the same for
+SigPy and BART (up to their wavelets and TV discretisations).
+
+**Defaults.** ``lamda=None`` / ``max_iter=None`` take the values tuned on the validation split
+(``benchmarks/tune_baselines.py``), stored per method and scale factor in
+``baselines_defaults.json``; the scale factor is :math:`\\sqrt{N_1N_2/(m_1m_2)}` and the nearest
+tuned factor (on a log scale) is used. See :func:`default_lamda`.
+
+**Input.** ``y`` must have exactly ``A.oshape``, be finite and complex: a real ``y`` is
+rejected, since it is far more often a low-resolution *image* passed by mistake than real
+k-space (convert images with :func:`mrirecon_vdm.linop.lowres_image_to_kspace`).
+The CS Apps reconstruct a complex image (real scans carry phase) and return its magnitude.
+
+References:
+    Lustig, M., Donoho, D., & Pauly, J. M. (2007). Sparse MRI: The application of
+    compressed sensing for rapid MR imaging. Magnetic Resonance in Medicine, 58(6),
+    1182-1195.
+
+    Rudin, L. I., Osher, S., & Fatemi, E. (1992). Nonlinear total variation based noise
+    removal algorithms. Physica D, 60(1-4), 259-268.
+
+    Ong, F., & Lustig, M. (2019). SigPy: A Python package for high performance iterative
+    reconstruction. Proc. Intl. Soc. Mag. Reson. Med. 27, 4819.
+
+    Uecker, M., Ong, F., Tamir, J. I., Bahri, D., Virtue, P., Cheng, J. Y., Zhang, T., &
+    Lustig, M. (2015). Berkeley Advanced Reconstruction Toolbox. Proc. Intl. Soc. Mag.
+    Reson. Med. 23, 2486.
+
+    Beck, A., & Teboulle, M. (2009). A fast iterative shrinkage-thresholding algorithm for
+    linear inverse problems. SIAM Journal on Imaging Sciences, 2(1), 183-202.
+
+    Chambolle, A., & Pock, T. (2011). A first-order primal-dual algorithm for convex
+    problems with applications to imaging. Journal of Mathematical Imaging and Vision,
+    40(1), 120-145.
+"""
+import dataclasses
+import functools
+import json
+import math
+import pathlib
+import time
+
+import numpy as np
+import sigpy as sp
+
+from ._checks import check_complex, check_finite, check_shape
+from .linop import CropFourier, kspace_to_lowres_image
+
+__all__ = ["ZeroFillRecon", "BicubicRecon", "L1WaveletRecon", "TVRecon", "BartPicsRecon",
+           "default_lamda", "default_max_iter", "scale_factor", "data_scale",
+           "DEFAULTS_PATH", "REGULARISED", "BART_REGS", "Method", "METHODS", "register_method",
+           "reconstruct"]
+
+#: The JSON file with the tuned ``lamda`` (per method and scale factor) and ``max_iter``.
+DEFAULTS_PATH = pathlib.Path(__file__).with_name("baselines_defaults.json")
+
+#: Names of the regularised methods, as used in the defaults file and the benchmark.
+REGULARISED = ("sigpy-wavelet", "sigpy-tv", "bart-wavelet", "bart-tv")
+
+#: ``reg`` values of :class:`BartPicsRecon` -> BART ``pics`` regulariser (flags 3: axes 0, 1).
+BART_REGS = {"wavelet": "W:3:0:{lamda}", "tv": "T:3:0:{lamda}"}
+
+
+# --------------------------------------------------------------------------- defaults
+@functools.lru_cache(maxsize=None)
+def _defaults():
+    try:
+        with open(DEFAULTS_PATH) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"the baselines' defaults file is missing: {DEFAULTS_PATH}; "
+                                "reinstall the package or pass lamda and max_iter") from None
+
+
+def _check_method(method):
+    if method not in REGULARISED:
+        raise ValueError(f"method must be one of {', '.join(REGULARISED)}, got {method!r}")
+
+
+def _tuned(method, scale, what):
+    _check_method(method)
+    try:
+        scale = float(scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"default_{what}: scale must be a number, got {scale!r}") from None
+    if not np.isfinite(scale) or scale < 1:
+        raise ValueError(f"default_{what}: scale must be finite and >= 1, got {scale!r}")
+    table = _defaults()["methods"][method]
+    nearest = min(table, key=lambda key: abs(math.log(float(key)) - math.log(scale)))
+    return table[nearest][what]
+
+
+def default_lamda(method, scale):
+    """The tuned relative regularisation weight of ``method`` at scale factor ``scale``.
+
+    Args:
+        method (str): one of :data:`REGULARISED`.
+        scale (float): super-resolution factor (e.g. 4 for 32 -> 128); the nearest tuned
+            factor on a log scale is used.
+
+    Returns:
+        float: ``lamda``, relative to :math:`\\max|A^H y|` (see the module docstring).
+    """
+    return float(_tuned(method, scale, "lamda"))
+
+
+def default_max_iter(method, scale):
+    """The tuned iteration count of ``method`` at scale factor ``scale`` (int).
+
+    The iterative solvers start from zero and are stopped after ``max_iter`` iterations; the
+    count was tuned together with ``lamda`` (early stopping regularises too).
+    """
+    return int(_tuned(method, scale, "max_iter"))
+
+
+def scale_factor(A):
+    """Super-resolution factor :math:`\\sqrt{N_1 N_2 / (m_1 m_2)}` of a crop operator.
+
+    For other linops, the square root of the ratio of input to output sizes.
+    """
+    if isinstance(A, CropFourier):
+        return math.sqrt(math.prod(A.hr_shape) / math.prod(A.lr_shape))
+    return math.sqrt(math.prod(A.ishape) / math.prod(A.oshape))
+
+
+def data_scale(y, A):
+    """The intensity scale :math:`s = \\max|A^H y|` that ``lamda`` is relative to (float)."""
+    xp = sp.get_device(y).xp
+    with sp.get_device(y):
+        return float(xp.abs(A.H(y)).max())
+
+
+# --------------------------------------------------------------------------- plumbing
+def _check_inputs(name, y, A):
+    """Checks before any work: the operator, then y's shape, dtype and values."""
+    if not isinstance(A, sp.linop.Linop):
+        raise TypeError(f"{name}: A must be a sigpy Linop (e.g. CropFourier), got "
+                        f"{type(A).__name__}")
+    if not hasattr(y, "shape") or not hasattr(y, "dtype"):
+        raise ValueError(f"{name}: y must be a numpy or cupy array, got {type(y).__name__}")
+    check_shape(f"{name} y (must match A.oshape)", y, A.oshape)
+    check_complex(f"{name} y (a low-resolution image? use lowres_image_to_kspace)", y)
+    check_finite(f"{name} y", y)
+
+
+def _require_crop(name, A):
+    if not isinstance(A, CropFourier):
+        raise TypeError(f"{name}: A must be a CropFourier (the method needs the k-space grid), "
+                        f"got {type(A).__name__}")
+
+
+def _check_lamda(name, lamda):
+    try:
+        lamda = float(lamda)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: lamda must be a number, got {lamda!r}") from None
+    if not np.isfinite(lamda) or lamda < 0:
+        raise ValueError(f"{name}: lamda must be finite and >= 0, got {lamda!r}")
+    return lamda
+
+
+def _check_max_iter(name, max_iter):
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"{name}: max_iter must be an int >= 1, got {max_iter!r}")
+    return int(max_iter)
+
+
+def _real_dtype(y):
+    return np.float64 if y.dtype == np.complex128 else np.float32
+
+
+class _OneStep(sp.alg.Alg):
+    """An Alg with a single update that stores ``fn()`` in ``result``."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.result = None
+        super().__init__(1)
+
+    def _update(self):
+        self.result = self.fn()
+
+    def output(self):
+        if self.result is None:
+            raise RuntimeError("no result yet: call run() first")
+        return self.result
+
+
+class _Recon(sp.app.App):
+    """Common part: checks, device, timing and the magnitude output.
+
+    Subclasses implement ``_image()``, the complex (or real) HR estimate of the Alg. ``time`` is None before ``run()``, then the seconds of set-up plus run.
+    """
+
+    def __init__(self, alg, show_pbar, setup_seconds=0.0):
+        super().__init__(alg, show_pbar=show_pbar, leave_pbar=False, record_time=False)
+        self._setup_seconds = setup_seconds
+        self.time = None
+
+    def run(self):
+        """Run the reconstruction; return the real HR magnitude image on ``y``'s device."""
+        start = time.perf_counter()
+        out = super().run()
+        self.time = self._setup_seconds + time.perf_counter() - start
+        return out
+
+    def image(self):
+        """The current estimate as a real magnitude image (the result once ``run()`` ended)."""
+        return self._output()
+
+    def _output(self):
+        with self.device:
+            x = self._image()
+            return self.device.xp.abs(x).astype(_real_dtype(self.y), copy=False)
+
+
+# --------------------------------------------------------------------------- direct methods
+class ZeroFillRecon(_Recon):
+    """Zero-filled reconstruction, the magnitude of the adjoint.
+
+    .. math::
+        \\hat x = |A^H y|
+
+    Args:
+        y (array): k-space, complex, shape ``A.oshape``.
+        A (Linop): forward operator (any SigPy linop; a ``CropFourier`` for super-resolution).
+        show_pbar (bool): show SigPy's progress bar.
+    """
+
+    def __init__(self, y, A, show_pbar=False):
+        _check_inputs("ZeroFillRecon", y, A)
+        self.y, self.A, self.device = y, A, sp.get_device(y)
+
+        def solve():
+            with self.device:
+                return A.H(y)
+
+        self._alg = _OneStep(solve)
+        super().__init__(self._alg, show_pbar)
+
+    def _image(self):
+        return self._alg.output()
+
+
+class BicubicRecon(_Recon):
+    """Cubic-spline interpolation of the low-resolution magnitude image.
+
+    The LR image :math:`|x_{lr}|`, ``x_lr = kspace_to_lowres_image(y)`` (which keeps a constant
+    image's value), is interpolated with third-order splines (``scipy.ndimage.map_coordinates``,
+    ``order=3``, periodic borders as the FFT implies) at the HR pixel positions
+
+    .. math::
+        u_i = m/2 + (i - N/2)\\, m / N, \\qquad i = 0, \\dots, N - 1
+
+    (integer halves ``n // 2``: the centre pixel of either grid is index ``n // 2``, the
+    convention of the centred FFT; scipy's ``zoom`` and scikit-image's ``resize`` align the
+    grids differently and shift the image by up to 1.5 HR pixels at 4x). Negative overshoot
+    is clipped to 0, as a magnitude cannot be negative.
+
+    Args:
+        y (array): k-space, complex, shape ``A.oshape`` (``(..., m1, m2)``).
+        A (CropFourier): the crop operator.
+        show_pbar (bool): show SigPy's progress bar.
+    """
+
+    def __init__(self, y, A, show_pbar=False):
+        _check_inputs("BicubicRecon", y, A)
+        _require_crop("BicubicRecon", A)
+        self.y, self.A, self.device = y, A, sp.get_device(y)
+        self._alg = _OneStep(self._solve)
+        super().__init__(self._alg, show_pbar)
+
+    def _solve(self):
+        A, y, xp = self.A, self.y, self.device.xp
+        if xp is np:
+            from scipy import ndimage
+        else:  # pragma: no cover - GPU
+            from cupyx.scipy import ndimage
+        with self.device:
+            lr = xp.abs(kspace_to_lowres_image(y, A.hr_shape))
+            lr = lr.astype(_real_dtype(y), copy=False)
+            axes = [xp.asarray((np.arange(n) - n // 2) * (m / n) + m // 2, dtype=lr.dtype)
+                    for n, m in zip(A.hr_shape, A.lr_shape)]
+            coords = xp.stack(xp.meshgrid(*axes, indexing="ij"))
+            flat = lr.reshape((-1,) + tuple(A.lr_shape))
+            out = xp.stack([ndimage.map_coordinates(s, coords, order=3, mode="grid-wrap")
+                            for s in flat])
+            return xp.maximum(out, 0).reshape(A.ishape)
+
+    def _image(self):
+        return self._alg.output()
+
+
+# --------------------------------------------------------------------------- SigPy CS
+class _SigPyCS(_Recon):
+    method = None
+
+    def _setup(self, name, y, A, lamda, max_iter):
+        start = time.perf_counter()
+        _check_inputs(name, y, A)
+        self.y, self.A, self.device = y, A, sp.get_device(y)
+        self.scale = scale_factor(A)
+        self.lamda = _check_lamda(name, default_lamda(self.method, self.scale)
+                                  if lamda is None else lamda)
+        self.max_iter = _check_max_iter(name, default_max_iter(self.method, self.scale)
+                                        if max_iter is None else max_iter)
+        self.data_scale = data_scale(y, A)
+        return start
+
+    def _image(self):
+        return self._lls.x
+
+
+class L1WaveletRecon(_SigPyCS):
+    """L1-wavelet compressed-sensing reconstruction (SigPy, FISTA).
+
+    .. math::
+        \\min_x \\frac{1}{2}\\|A x - y\\|_2^2 + \\lambda s \\|W x\\|_1,
+        \\qquad s = \\max|A^H y|
+
+    with ``W`` the orthogonal Daubechies wavelet transform (SigPy ``Wavelet``, ``db4``) on the
+    last two axes, solved with accelerated proximal gradient (FISTA) from zero. For a
+    ``CropFourier`` the step size is 1 (:math:`A^H A` is a projection); for other linops it is
+    estimated by power iteration.
+
+    Args:
+        y (array): k-space, complex, shape ``A.oshape``.
+        A (Linop): forward operator (``CropFourier`` or any SigPy linop on ``(..., N1, N2)``).
+        lamda (float or None): weight relative to ``s``; None: the tuned default.
+        max_iter (int or None): FISTA iterations; None: the tuned default.
+        wave_name (str): PyWavelets wavelet name.
+        show_pbar (bool): show SigPy's progress bar.
+
+    References:
+        Lustig, Donoho & Pauly (2007); Beck & Teboulle (2009); Ong & Lustig (2019), see the
+        module docstring.
+    """
+
+    method = "sigpy-wavelet"
+
+    def __init__(self, y, A, lamda=None, max_iter=None, wave_name="db4", show_pbar=False):
+        start = self._setup("L1WaveletRecon", y, A, lamda, max_iter)
+        with self.device:
+            W = sp.linop.Wavelet(A.ishape, axes=(-2, -1), wave_name=wave_name)
+            proxg = sp.prox.UnitaryTransform(
+                sp.prox.L1Reg(W.oshape, self.lamda * self.data_scale), W)
+            alpha = 1.0 if isinstance(A, CropFourier) else None
+            self._lls = sp.app.LinearLeastSquares(
+                A, y, proxg=proxg, max_iter=self.max_iter, alpha=alpha, show_pbar=False)
+        super().__init__(self._lls.alg, show_pbar, time.perf_counter() - start)
+
+
+class TVRecon(_SigPyCS):
+    """Total-variation reconstruction (SigPy, primal-dual hybrid gradient).
+
+    .. math::
+        \\min_x \\frac{1}{2}\\|A x - y\\|_2^2 + \\lambda s \\|\\nabla x\\|_1,
+        \\qquad s = \\max|A^H y|
+
+    with :math:`\\nabla` the circular finite differences along the last two axes and the
+    anisotropic (entrywise) L1 norm, as SigPy's ``TotalVariationRecon``; solved with PDHG
+    (Chambolle & Pock 2011) from zero. For a ``CropFourier`` the step sizes are
+    :math:`\\sigma = 1`, :math:`\\tau = 1/9` (:math:`\\|A\\|^2 + \\|\\nabla\\|^2 \\le 1 + 8`);
+    for other linops they are estimated by power iteration.
+
+    Args:
+        y (array): k-space, complex, shape ``A.oshape``.
+        A (Linop): forward operator.
+        lamda (float or None): weight relative to ``s``; None: the tuned default.
+        max_iter (int or None): PDHG iterations; None: the tuned default.
+        show_pbar (bool): show SigPy's progress bar.
+
+    References:
+        Rudin, Osher & Fatemi (1992); Chambolle & Pock (2011); Ong & Lustig (2019), see the
+        module docstring.
+    """
+
+    method = "sigpy-tv"
+
+    def __init__(self, y, A, lamda=None, max_iter=None, show_pbar=False):
+        start = self._setup("TVRecon", y, A, lamda, max_iter)
+        with self.device:
+            G = sp.linop.FiniteDifference(A.ishape, axes=(-2, -1))
+            proxg = sp.prox.L1Reg(G.oshape, self.lamda * self.data_scale)
+            tau, sigma = (1.0 / 9, 1.0) if isinstance(A, CropFourier) else (None, None)
+            self._lls = sp.app.LinearLeastSquares(
+                A, y, proxg=proxg, G=G, max_iter=self.max_iter, tau=tau, sigma=sigma,
+                show_pbar=False)
+        super().__init__(self._lls.alg, show_pbar, time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------- BART
+class BartPicsRecon(_Recon):
+    """L1-wavelet or TV reconstruction with BART ``pics`` (single coil, map of ones).
+
+    .. math::
+        \\min_x \\frac{1}{2}\\|P F x - y\\|_2^2 + \\lambda s\\, R(x),
+        \\qquad R \\in \\{\\|W x\\|_1, \\|\\nabla x\\|_1\\},\\ s = \\max|A^H y|
+
+    ``y`` is zero-padded onto the N1 x N2 grid with the sampling pattern ``P`` passed
+    explicitly (``-p``), divided by ``s``, reconstructed
+    with ``pics -S -w 1 -R W:3:0:lamda`` (wavelet: BART's Daubechies-2 with random cycle
+    spinning, FISTA) or ``-R T:3:0:lamda`` (anisotropic TV, ADMM), and multiplied by ``s``.
+    Leading axes of ``y`` are reconstructed one slice at a time.
+
+    BART's ``fft -u`` is our centred FFT, but ``pics`` centres its FFT by modulation: that
+    agrees up to a sign per axis of size 2 (mod 4), which is corrected, and disagrees for
+    odd sizes, which are rejected (measured with BART 0.8.00).
+
+    Args:
+        y (array): k-space, complex, shape ``A.oshape``.
+        A (CropFourier): the crop operator.
+        reg (str): ``"wavelet"`` or ``"tv"``.
+        lamda (float or None): weight relative to ``s``; None: the tuned default.
+        max_iter (int or None): BART iterations (``-i``); None: the tuned default.
+        show_pbar (bool): show SigPy's progress bar (one step per slice).
+
+    Raises:
+        RuntimeError: BART is not installed (with install instructions), on construction.
+        ValueError: an odd high-resolution size.
+        mrirecon_vdm.bart.BartError: BART failed, with BART's message.
+
+    References:
+        Uecker et al. (2015), BART; Lustig, Donoho & Pauly (2007); Rudin, Osher & Fatemi
+        (1992), see the module docstring.
+    """
+
+    def __init__(self, y, A, reg="wavelet", lamda=None, max_iter=None, show_pbar=False):
+        from .config import require_bart
+
+        start = time.perf_counter()
+        if reg not in BART_REGS:
+            raise ValueError(f"BartPicsRecon: reg must be one of {', '.join(BART_REGS)}, "
+                             f"got {reg!r}")
+        _check_inputs("BartPicsRecon", y, A)
+        _require_crop("BartPicsRecon", A)
+        if any(n % 2 for n in A.hr_shape):
+            raise ValueError(f"BartPicsRecon: the high-resolution size must be even, got "
+                             f"{tuple(A.hr_shape)} (BART pics centres its FFT by modulation, "
+                             "which is not the centred FFT for odd sizes)")
+        require_bart()
+        self.y, self.A, self.device, self.reg = y, A, sp.get_device(y), reg
+        self.method = f"bart-{reg}"
+        self.scale = scale_factor(A)
+        self.lamda = _check_lamda("BartPicsRecon", default_lamda(self.method, self.scale)
+                                  if lamda is None else lamda)
+        self.max_iter = _check_max_iter("BartPicsRecon", default_max_iter(self.method, self.scale)
+                                        if max_iter is None else max_iter)
+        self.data_scale = data_scale(y, A)
+
+        y_cpu = np.asarray(sp.to_device(y, sp.cpu_device))
+        self._slices = y_cpu.reshape((-1,) + tuple(A.lr_shape))
+        self._result = np.zeros((len(self._slices),) + tuple(A.hr_shape), np.complex64)
+        self._alg = _SliceLoop(self._solve_slice, len(self._slices))
+        super().__init__(self._alg, show_pbar, time.perf_counter() - start)
+
+    def _solve_slice(self, i):
+        from .bart import bart
+
+        hr = tuple(self.A.hr_shape)
+        if self.data_scale == 0:
+            return  # y == 0: the minimiser is 0
+        k = sp.resize(self._slices[i] / self.data_scale, hr).astype(np.complex64)
+        pattern = sp.resize(np.ones(tuple(self.A.lr_shape), np.complex64), hr)
+        sens = np.ones(hr, np.complex64)
+        reg = BART_REGS[self.reg].format(lamda=f"{self.lamda:.8g}")
+        cmd = f"pics -S -w 1 -R {reg} -i {self.max_iter}"
+        # pics' modulation-centred FFT flips the sign once per axis of size 2 (mod 4)
+        sign = (-1) ** sum(n % 4 == 2 for n in hr)
+        self._result[i] = bart(1, cmd, k, sens, p=pattern).reshape(hr) * (sign * self.data_scale)
+
+    def _image(self):
+        x = self._result.reshape(self.A.ishape)
+        if self.y.dtype == np.complex128:
+            x = x.astype(np.complex128)
+        return sp.to_device(x, self.device)
+
+
+class _SliceLoop(sp.alg.Alg):
+    """One update per slice: ``fn(i)`` for ``i = 0 .. n - 1``."""
+
+    def __init__(self, fn, n):
+        self.fn = fn
+        super().__init__(n)
+
+    def _update(self):
+        self.fn(self.iter)
+
+
+# --------------------------------------------------------------------------- method registry
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A reconstruction method as the benchmark sees it.
+
+    Attributes:
+        name (str): short lowercase name (``zero-fill``, ``sigpy-tv``, ``vdm-...``).
+        fn (callable): ``fn(y, A, scale, **opts)`` -> the real HR magnitude image, or a tuple
+            ``(image, nfe)`` when the number of network evaluations depends on ``opts``.
+            ``y``: complex k-space of shape ``A.oshape``; ``A``: a ``CropFourier``;
+            ``scale``: the integer super-resolution factor.
+        nfe (int): network function evaluations per slice (0 for classical methods).
+        requires_bart (bool): skip (with a note) when BART is not installed.
+        description (str): one line for ``--help`` and the docs.
+    """
+
+    name: str
+    fn: object
+    nfe: int = 0
+    requires_bart: bool = False
+    description: str = ""
+
+
+#: The registry: name -> :class:`Method`, in registration order. Add methods with
+#: :func:`register_method` (e.g. the VDM samplers, from their own module).
+METHODS = {}
+
+
+def register_method(name, fn, nfe=0, requires_bart=False, description="", replace=False):
+    """Add a method to :data:`METHODS` (``ValueError`` on a taken name unless ``replace``).
+
+    Example:
+        >>> def my_recon(y, A, scale, num_steps=50):
+        ...     return GuidedVDMRecon(y, A, num_steps=num_steps).run(), num_steps
+        >>> register_method("vdm-ddim50", my_recon, nfe=50)
+    """
+    if not isinstance(name, str) or not name or name != name.lower() or " " in name:
+        raise ValueError(f"register_method: name must be a short lowercase string without "
+                         f"spaces, got {name!r}")
+    if not callable(fn):
+        raise ValueError(f"register_method: fn must be callable, got {type(fn).__name__}")
+    if name in METHODS and not replace:
+        raise ValueError(f"register_method: {name!r} is already registered "
+                         "(pass replace=True to replace it)")
+    METHODS[name] = Method(name, fn, int(nfe), bool(requires_bart), description)
+    return METHODS[name]
+
+
+def reconstruct(name, y, A, scale, **opts):
+    """Run the registered method ``name``; returns ``(image, nfe)``.
+
+    Raises:
+        ValueError: ``name`` is not registered (the message lists the registered names).
+    """
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; registered: {', '.join(METHODS)}")
+    method = METHODS[name]
+    out = method.fn(y, A, scale, **opts)
+    if isinstance(out, tuple):
+        image, nfe = out
+        return image, int(nfe)
+    return out, method.nfe
+
+
+def _app_runner(factory):
+    def fn(y, A, scale, **opts):
+        return factory(y, A, scale, **opts).run()
+    return fn
+
+
+register_method("zero-fill", _app_runner(lambda y, A, s, **o: ZeroFillRecon(y, A, **o)),
+                description="|A^H y|, zero-padded k-space")
+register_method("bicubic", _app_runner(lambda y, A, s, **o: BicubicRecon(y, A, **o)),
+                description="cubic-spline interpolation of the LR magnitude image")
+register_method("sigpy-wavelet", _app_runner(lambda y, A, s, **o: L1WaveletRecon(y, A, **o)),
+                description="SigPy L1-wavelet (db4), FISTA")
+register_method("sigpy-tv", _app_runner(lambda y, A, s, **o: TVRecon(y, A, **o)),
+                description="SigPy anisotropic TV, PDHG")
+register_method("bart-wavelet",
+                _app_runner(lambda y, A, s, **o: BartPicsRecon(y, A, "wavelet", **o)),
+                requires_bart=True, description="BART pics L1-wavelet, FISTA")
+register_method("bart-tv", _app_runner(lambda y, A, s, **o: BartPicsRecon(y, A, "tv", **o)),
+                requires_bart=True, description="BART pics anisotropic TV, ADMM")

@@ -1,0 +1,153 @@
+"""Batched, seeded data augmentation for training the prior (torch).
+
+One call warps and crops a batch of slices into training patches with a single
+``grid_sample`` (flips, small rotations and scalings, a smooth elastic displacement, a
+random patch position), then applies a smooth multiplicative bias field, a gamma change
+and a random global intensity scale around 1. Every random number comes from the
+``torch.Generator`` passed in, so a run is reproducible and resumable.
+"""
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["AugmentConfig", "augment_patches"]
+
+
+@dataclass
+class AugmentConfig:
+    """Augmentation strengths (each applied to every image with its probability).
+
+    Attributes:
+        hflip_prob, vflip_prob: probability of a left-right / up-down flip.
+        rotate_deg: rotations uniform in ±rotate_deg degrees (probability rotate_prob).
+        scale_range: isotropic scaling factor uniform in [lo, hi] (probability scale_prob).
+        elastic_px: std of the elastic displacement in pixels (probability elastic_prob),
+            smooth on a grid of ``elastic_grid`` × ``elastic_grid`` control points.
+        bias_std: std of the log bias field (smooth, ``bias_grid`` control points),
+            probability bias_prob.
+        gamma_log_range: gamma exponent exp(U(−g, g)) (probability gamma_prob).
+        intensity_range: global intensity scale uniform in [lo, hi] (always).
+    """
+    hflip_prob: float = 0.5
+    vflip_prob: float = 0.0
+    rotate_prob: float = 0.5
+    rotate_deg: float = 10.0
+    scale_prob: float = 0.5
+    scale_range: tuple = (0.9, 1.1)
+    elastic_prob: float = 0.5
+    elastic_px: float = 1.5
+    elastic_grid: int = 5
+    bias_prob: float = 0.5
+    bias_std: float = 0.15
+    bias_grid: int = 3
+    gamma_prob: float = 0.5
+    gamma_log_range: float = 0.3
+    intensity_range: tuple = (0.85, 1.15)
+
+    def __post_init__(self):
+        self.scale_range = tuple(float(v) for v in self.scale_range)
+        self.intensity_range = tuple(float(v) for v in self.intensity_range)
+        for f in fields(self):
+            if f.name.endswith("_prob") and not 0.0 <= getattr(self, f.name) <= 1.0:
+                raise ValueError(f"AugmentConfig.{f.name}: expected a probability in [0, 1], "
+                                 f"got {getattr(self, f.name)}")
+        for name in ("scale_range", "intensity_range"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"AugmentConfig.{name}: expected 0 < lo <= hi, got {(lo, hi)}")
+
+    def to_dict(self):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d):
+        if isinstance(d, cls):
+            return d
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"AugmentConfig: unknown keys {unknown}; allowed: {sorted(names)}")
+        return cls(**d)
+
+    @classmethod
+    def none(cls):
+        """No augmentation at all (random patch positions only)."""
+        return cls(hflip_prob=0, vflip_prob=0, rotate_prob=0, scale_prob=0, elastic_prob=0,
+                   bias_prob=0, gamma_prob=0, intensity_range=(1.0, 1.0))
+
+
+def _u(n, lo, hi, gen):
+    return lo + (hi - lo) * torch.rand(n, generator=gen)
+
+
+def _coin(n, p, gen):
+    return torch.rand(n, generator=gen) < p
+
+
+def _smooth_field(n, channels, grid, size, std, gen):
+    """Smooth random field (n, channels, *size): bicubic upsampling of grid×grid normals."""
+    coarse = std * torch.randn(n, channels, grid, grid, generator=gen)
+    return F.interpolate(coarse, size=size, mode="bicubic", align_corners=True)
+
+
+def augment_patches(images, patch_size, config, generator):
+    """Draw augmented training patches from a batch of slices.
+
+    Args:
+        images (torch.Tensor): (B, C, H, W) float32 slices on the CPU, each scaled to a
+            maximum of about 1 (zero outside the object).
+        patch_size (int or tuple): (P_h, P_w) of the output patches, at most (H, W).
+        config (AugmentConfig): augmentation strengths.
+        generator (torch.Generator): CPU generator, the only source of randomness.
+
+    Returns:
+        torch.Tensor: (B, C, P_h, P_w) float32 patches.
+    """
+    b, c, h, w = images.shape
+    ph, pw = (patch_size, patch_size) if isinstance(patch_size, int) else tuple(patch_size)
+    if ph > h or pw > w:
+        raise ValueError(f"augment_patches: expected a patch no larger than the images "
+                         f"{(h, w)}, got {(ph, pw)}")
+    cfg = config
+    # --- geometry: output pixel p (patch coords, source pixel units, centred) ---
+    ys = torch.arange(ph, dtype=torch.float32) - (ph - 1) / 2
+    xs = torch.arange(pw, dtype=torch.float32) - (pw - 1) / 2
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    p = torch.stack([gx, gy], dim=-1).expand(b, ph, pw, 2)          # (B, P, P, 2) (x, y)
+    sx = torch.where(_coin(b, cfg.hflip_prob, generator), -1.0, 1.0)
+    sy = torch.where(_coin(b, cfg.vflip_prob, generator), -1.0, 1.0)
+    ang = torch.where(_coin(b, cfg.rotate_prob, generator),
+                      _u(b, -cfg.rotate_deg, cfg.rotate_deg, generator), torch.zeros(b))
+    ang = ang * math.pi / 180
+    scl = torch.where(_coin(b, cfg.scale_prob, generator),
+                      _u(b, *cfg.scale_range, generator), torch.ones(b))
+    cos, sin = torch.cos(ang) / scl, torch.sin(ang) / scl        # zoom in when scl > 1
+    a = torch.stack([torch.stack([cos * sx, -sin * sy], -1),
+                     torch.stack([sin * sx, cos * sy], -1)], -2)  # (B, 2, 2)
+    src = torch.einsum("bij,bhwj->bhwi", a, p)
+    if cfg.elastic_prob > 0:
+        disp = _smooth_field(b, 2, cfg.elastic_grid, (ph, pw), cfg.elastic_px, generator)
+        on = _coin(b, cfg.elastic_prob, generator).float()[:, None, None, None]
+        src = src + on * disp.permute(0, 2, 3, 1)
+    # random patch centre (continuous) such that the un-warped patch lies inside
+    cx = _u(b, (pw - 1) / 2, (w - 1) - (pw - 1) / 2, generator)
+    cy = _u(b, (ph - 1) / 2, (h - 1) - (ph - 1) / 2, generator)
+    src = src + torch.stack([cx, cy], -1)[:, None, None, :]
+    # pixel index -> normalised coordinates (align_corners=False)
+    grid = torch.stack([(src[..., 0] + 0.5) / w * 2 - 1, (src[..., 1] + 0.5) / h * 2 - 1], -1)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
+                        align_corners=False)
+    # --- intensity ---
+    if cfg.bias_prob > 0:
+        logb = _smooth_field(b, 1, cfg.bias_grid, (ph, pw), cfg.bias_std, generator)
+        on = _coin(b, cfg.bias_prob, generator).float()[:, None, None, None]
+        out = out * torch.exp(on * logb)
+    if cfg.gamma_prob > 0:
+        g = torch.exp(_u(b, -cfg.gamma_log_range, cfg.gamma_log_range, generator))
+        g = torch.where(_coin(b, cfg.gamma_prob, generator), g, torch.ones(b))
+        out = out.clamp_min(0).pow(g[:, None, None, None])
+    lo, hi = cfg.intensity_range
+    out = out * _u(b, lo, hi, generator)[:, None, None, None]
+    return out.contiguous()

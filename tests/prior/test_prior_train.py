@@ -1,0 +1,162 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from mrirecon_vdm.prior import TrainConfig, VDMConfig, train
+from mrirecon_vdm.prior.checkpoint import atomic_write_bytes, load_checkpoint
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _losses(out_dir):
+    with open(os.path.join(out_dir, "metrics.csv")) as f:
+        return [(int(r["step"]), r["loss_bpd"]) for r in csv.DictReader(f)]
+
+
+def test_exact_resume(tiny_train_config, tmp_path):
+    cfg = tiny_train_config.replace(bf16=True)
+    straight = train(cfg.replace(out_dir=str(tmp_path / "a")))
+    assert straight.step == 6 and not straight.interrupted
+    b = str(tmp_path / "b")
+    first = train(cfg.replace(out_dir=b, steps=3))
+    assert first.step == 3 and os.path.exists(first.checkpoint)
+    second = train(cfg.replace(out_dir=b), resume=True)
+    assert second.step == 6
+    la, lb = _losses(str(tmp_path / "a")), _losses(b)
+    assert [s for s, _ in la] == list(range(1, 7))
+    assert la == lb                                   # bit-identical (same strings)
+    for pa, pb in zip(straight.ema.parameters(), second.ema.parameters()):
+        assert torch.equal(pa, pb)
+    with open(os.path.join(b, "val.csv")) as f:
+        assert [r["step"] for r in csv.DictReader(f)] == ["3", "6"]
+
+
+def test_checkpoint_contents_and_errors(tiny_train_config):
+    res = train(tiny_train_config.replace(steps=3))
+    state = load_checkpoint(res.checkpoint)
+    for key in ("model", "ema", "optimizer", "step", "model_config", "train_config", "rng"):
+        assert key in state
+    assert state["step"] == 3 and set(state["rng"]) >= {"torch", "numpy", "python", "ranks"}
+    assert "schedule.gamma_0" in state["model"]
+    # a checkpoint already there and no resume: refuse to overwrite
+    with pytest.raises(ValueError, match="--resume"):
+        train(tiny_train_config)
+    # a different model: mismatch named
+    other = tiny_train_config.replace(
+        model=VDMConfig.from_dict({**tiny_train_config.model.to_dict(), "base_channels": 4}))
+    with pytest.raises(ValueError, match="base_channels: checkpoint 8 vs config 4"):
+        train(other, resume=True)
+    # truncated file
+    blob = open(res.checkpoint, "rb").read()
+    atomic_write_bytes(res.checkpoint, blob[: len(blob) // 2])
+    with pytest.raises(RuntimeError, match="truncated or corrupted") as e:
+        train(tiny_train_config, resume=True)
+    assert res.checkpoint in str(e.value)
+
+
+def test_resume_without_checkpoint_starts_fresh(tiny_train_config):
+    res = train(tiny_train_config.replace(steps=2), resume=True)
+    assert res.step == 2
+
+
+def _write_h5(path, train_images, val_images=None):
+    import h5py
+    with h5py.File(path, "w") as f:
+        f["train/images"] = train_images
+        if val_images is not None:
+            f["val/images"] = val_images
+
+
+@pytest.mark.parametrize("images, match", [
+    (np.zeros((4, 16)), r"shape \(n, H, W\)"),
+    (np.zeros((0, 16, 16)), "at least one image"),
+    (np.full((4, 16, 16), np.nan), "finite"),
+    (np.zeros((4, 8, 8)), "at least as large as patch_size=16"),
+])
+def test_bad_data(tiny_train_config, tmp_path, images, match):
+    p = str(tmp_path / "bad.h5")
+    _write_h5(p, images.astype(np.float32), np.zeros((1,) + images.shape[1:], np.float32)
+              if images.ndim == 3 else np.zeros((1, 16, 16), np.float32))
+    with pytest.raises(ValueError, match=match):
+        train(tiny_train_config.replace(data=p))
+    assert not os.path.exists(os.path.join(tiny_train_config.out_dir, "checkpoint.pt"))
+
+
+def test_bad_config(tiny_train_config):
+    with pytest.raises(ValueError, match="multiple of the model's downsample_factor=2"):
+        tiny_train_config.replace(patch_size=15)
+    with pytest.raises(ValueError, match="unknown keys"):
+        TrainConfig.from_dict({"bogus": 1})
+    with pytest.raises(FileNotFoundError):
+        train(tiny_train_config.replace(data="/nonexistent/data.h5"))
+
+
+def test_npy_and_npz(tiny_train_config, tmp_path, make_blobs):
+    x = make_blobs(6, 16)
+    np.save(tmp_path / "d.npy", x)
+    np.savez(tmp_path / "d.npz", train=x, val=x[:2])
+    for name in ("d.npy", "d.npz"):
+        res = train(tiny_train_config.replace(data=str(tmp_path / name), steps=2,
+                                              out_dir=str(tmp_path / name) + ".out"))
+        assert res.step == 2
+
+
+def test_config_files_load():
+    for name in ("brain128.json", "tiny.json"):
+        cfg = TrainConfig.load(os.path.join(REPO, "mrirecon_vdm", "prior", "configs", name))
+        assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    big = TrainConfig.load(os.path.join(REPO, "mrirecon_vdm", "prior", "configs", "brain128.json"))
+    assert big.bf16 and big.patch_size == 64 and big.batch_size == 16 and big.lr == 2e-4
+    assert big.model.schedule == "learned" and big.model.attention_levels == (2,)
+
+
+def test_cli_help():
+    import argparse
+    from mrirecon_vdm._cli import train as cli_train
+    parser = argparse.ArgumentParser(prog="mrirecon-vdm")
+    cli_train.register(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit) as e:
+        parser.parse_args(["train", "--help"])
+    assert e.value.code == 0
+    args = parser.parse_args(["train", "--config", "c.json", "--resume", "--steps", "5"])
+    assert args.resume and args.steps == 5 and callable(args.func)
+
+
+def test_cli_sigterm_then_resume(tiny_train_config, tmp_path):
+    """A background run killed with SIGTERM checkpoints the finished step; --resume goes on."""
+    cfg_path = str(tmp_path / "cfg.json")
+    tiny_train_config.replace(steps=100000, save_every=0, val_every=0).save(cfg_path)
+    out = tiny_train_config.out_dir
+    cmd = [sys.executable, "-m", "mrirecon_vdm._cli.train", "--config", cfg_path, "--out", out,
+           "--resume"]
+    env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 60
+        metrics = os.path.join(out, "metrics.csv")
+        while time.time() < deadline:
+            if os.path.exists(metrics) and len(_losses(out)) >= 3:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        text, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, text
+    assert "interrupted at step" in text
+    step = load_checkpoint(os.path.join(out, "checkpoint.pt"))["step"]
+    assert _losses(out)[-1][0] == step >= 3
+    cmd2 = cmd + ["--steps", str(step + 2)]
+    done = subprocess.run(cmd2, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [s for s, _ in _losses(out)] == list(range(1, step + 3))

@@ -1,0 +1,330 @@
+"""GuidedVDM and DataConsistency against closed forms, with the analytic GaussianPrior.
+
+The samplers are affine in their noise for a Gaussian prior, so running them with all
+noise set to zero gives the *exact* mean of their output (the "mean path"); that is
+compared with the closed-form posterior mean. Monte Carlo checks the spread.
+"""
+import numpy as np
+import pytest
+import sigpy as sp
+import sigpy.mri  # noqa: F401  (sp.mri.linop)
+import torch
+
+from mrirecon_vdm.alg import (DataConsistency, GuidedVDM, crop_hermitian_weights,
+                              hermitian_weights, make_time_grid)
+from mrirecon_vdm.backend import to_torch
+from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
+from mrirecon_vdm.linop import CropFourier
+
+H = 16
+
+
+def c128(x):
+    return np.asarray(x, dtype=np.complex128)
+
+
+def image_mean(shape):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    # content at measured and at unmeasured (Nyquist) frequencies
+    return 0.3 + 0.2 * np.cos(2 * np.pi * xx / shape[1]) + 0.1 * ((xx + yy) % 2)
+
+
+def stationary_prior(shape=(H, H)):
+    return GaussianPrior(image_mean(shape), variance=stationary_variance(shape, 0.05, 2.0))
+
+
+def callables(prior):
+    def denoise(z, t):
+        zt = to_torch(z)[:, None]
+        return prior.predict_eps(zt, torch.full((z.shape[0],), t, dtype=zt.dtype))[:, 0]
+
+    def gamma(t):
+        return prior.gamma(torch.as_tensor(t, dtype=torch.float64)).numpy()
+    return denoise, gamma
+
+
+def zeros(shape):
+    return np.zeros(shape)
+
+
+def run(prior, y, dc, k=1, dtype=np.float64, randn=zeros, **kw):
+    denoise, gamma = callables(prior)
+    alg = GuidedVDM(denoise, gamma, y, dc, (k,) + dc.ishape, randn=randn, dtype=dtype, **kw)
+    while not alg.done():
+        alg.update()
+    return alg
+
+
+def rel_err(x, ref, prior):
+    return np.linalg.norm(x - ref) / np.linalg.norm(ref - prior.mean)
+
+
+def mask_and_sense(shape=(H, H), frac=0.12, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = rng.random(shape) < frac
+    mask[shape[0] // 2 - 1:shape[0] // 2 + 1] = True
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    mps = np.stack([np.exp(-((xx - shape[1] / 2) ** 2 + yy ** 2) / (2 * (shape[0] / 1.5) ** 2))
+                    * np.exp(0.2j * xx),
+                    np.exp(-((xx - shape[1] / 2) ** 2 + (yy - shape[0]) ** 2)
+                           / (2 * (shape[0] / 1.5) ** 2)) * np.exp(-0.1j * yy)])
+    mps /= np.sqrt((np.abs(mps) ** 2).sum(0))
+    M = sp.linop.Multiply(shape, mask.astype(float)) * sp.linop.FFT(shape, center=True)
+    S = sp.mri.linop.Sense(mps, weights=mask.astype(float))
+    return mask, M, S
+
+
+# ------------------------------------------------------------------ Hermitian weights
+def test_hermitian_weights_of_crops():
+    w = crop_hermitian_weights((8, 8), (4, 4))
+    expected = np.ones((4, 4))
+    expected[0, :] = 2          # frequency -2 in the first axis: +2 is not in the crop
+    expected[:, 0] = 2
+    np.testing.assert_array_equal(w, expected)
+    np.testing.assert_array_equal(crop_hermitian_weights((9, 9), (5, 3)), np.ones((5, 3)))
+    np.testing.assert_array_equal(crop_hermitian_weights((8, 8), (8, 8)), np.ones((8, 8)))
+    m = np.zeros((4, 4), bool)
+    m[2, 2] = m[1, 1] = m[3, 3] = True      # centre (self-conjugate), a pair, a lone sample
+    w = hermitian_weights(m)
+    assert w[2, 2] == 1 and w[1, 1] == 1 and w[3, 3] == 1
+    m[3, 3] = False
+    assert hermitian_weights(m)[1, 1] == 2 and hermitian_weights(m).sum() == 3
+
+
+@pytest.mark.parametrize("shapes", [((16, 16), (8, 8)), ((16, 12), (7, 6)), ((15, 15), (5, 5))])
+def test_projection_is_exact_for_real_images(shapes):
+    """λ = 1, σ = 0: A Π(x) = y for y of a real image (even sizes included), while the
+    naive "complex projection, then real part" misses the outermost row/column."""
+    hr, lr = shapes
+    rng = np.random.default_rng(0)
+    A = CropFourier(hr, lr)
+    y = A(c128(rng.standard_normal(hr)))
+    x0 = rng.standard_normal((3,) + hr)
+    dc = DataConsistency(A)
+    x = dc.project(x0, y)
+    assert x.dtype == np.float64
+    for xi in x:
+        np.testing.assert_allclose(A(c128(xi)), y, atol=1e-12)
+    naive = np.real(x0 - np.stack([A.H(A(c128(xi)) - y) for xi in x0]))
+    err = np.abs(A(c128(naive[0])) - y).max()
+    if any(m % 2 == 0 and m < n for m, n in zip(lr, hr)):
+        assert err > 1e-3
+    else:
+        assert err < 1e-12
+    # a projection: idempotent, and moves x0 the least among consistent images
+    np.testing.assert_allclose(dc.project(x, y), x, atol=1e-12)
+    other = x[0] + np.real(sp.ifft(sp.resize(np.zeros(lr), hr) * 0 + (1 - sp.resize(np.ones(lr), hr)) * rng.standard_normal(hr), center=True))
+    assert np.linalg.norm(other - x0[0]) >= np.linalg.norm(x[0] - x0[0]) - 1e-12
+
+
+def test_crop_mixing_identity():
+    """z − λAᴴ(Az − ŷ) = F⁻¹[λ𝒫(Λ)ŷ + (1−λ)ΛFz + (I−Λ)Fz] for CropFourier, and the
+    sampler's real mixing is its real part (odd sizes, where the crop is Hermitian)."""
+    rng = np.random.default_rng(1)
+    for hr, lr in [((16, 16), (8, 8)), ((15, 13), (5, 7))]:
+        A = CropFourier(hr, lr)
+        z = rng.standard_normal(hr)
+        y_t = A(c128(rng.standard_normal(hr)))
+        lam = 0.7
+        lhs = z - lam * A.H(A(c128(z)) - y_t)
+        Lam = sp.resize(np.ones(lr), hr)                       # Λ on the full grid
+        P_y = sp.resize(y_t, hr)                               # 𝒫(Λ) ŷ: zero-padding
+        Fz = sp.fft(c128(z), center=True)
+        rhs = sp.ifft(lam * P_y + (1 - lam) * Lam * Fz + (1 - Lam) * Fz, center=True)
+        np.testing.assert_allclose(lhs, rhs, atol=1e-12)
+        mixed = z[None] - lam * (z[None] - DataConsistency(A).project(z[None], y_t))
+        if all(m % 2 for m in lr):
+            np.testing.assert_allclose(mixed[0], lhs.real, atol=1e-12)
+
+
+def test_closed_form_and_cg_agree():
+    rng = np.random.default_rng(2)
+    A = CropFourier((H, H), (8, 8))
+    mask, M, S = mask_and_sense()
+    x = rng.standard_normal((2, H, H))
+    for op, weights in [(A, None), (M, hermitian_weights(mask))]:
+        y = op(c128(rng.standard_normal((H, H)))) + 0.1 * (rng.standard_normal(op.oshape) + 0)
+        for sigma, v in [(0.0, None), (0.1, 0.05), (0.1, None)]:
+            exact = DataConsistency(op, sigma, weights=weights if op is M else None).prox(x, y, v)
+            # A composed with an identity is no CropFourier: the CG path
+            cg = DataConsistency(op * sp.linop.Identity((H, H)) if op is A else op, sigma,
+                                 max_iter=200, tol=1e-12).prox(x, y, v)
+            np.testing.assert_allclose(exact, cg, atol=1e-7)
+    # noisy prox: the optimality condition of the real least-squares problem
+    sigma, v = 0.2, 0.03
+    y = S(c128(rng.standard_normal((H, H))))
+    xp = DataConsistency(S, sigma, max_iter=300, tol=1e-13).prox(x, y, v)
+    grad = np.real(S.H(S(c128(xp[0])) - y)) / sigma ** 2 + (xp[0] - x[0]) / (2 * v)
+    assert np.abs(grad).max() < 1e-6 * np.abs(x[0] / v).max()
+
+
+def test_per_slice_sigma_needs_closed_form():
+    _, _, S = mask_and_sense()
+    with pytest.raises(ValueError, match="closed form"):
+        DataConsistency(S, np.ones((1, 1)))
+
+
+# ------------------------------------------------------------------ time grids
+def test_time_grids():
+    prior = stationary_prior()
+    _, gamma = callables(prior)
+    t_u, g_u = make_time_grid(gamma, 10, "uniform")
+    t_l, g_l = make_time_grid(gamma, 10, "logsnr")
+    t_k, g_k = make_time_grid(gamma, 10, "karras")
+    for t, g in [(t_u, g_u), (t_l, g_l), (t_k, g_k)]:
+        assert t.shape == (11,) and t[0] == 1 and t[-1] == 0
+        assert np.all(np.diff(t) < 0) and np.all(np.diff(g) < 0)
+    np.testing.assert_allclose(t_l, t_u, atol=1e-6)            # linear schedule
+    assert t_k[-2] > t_u[-2] and t_k[1] > t_u[1]     # ρ = 7: coarser at both ends, finer mid
+    t_w, _ = make_time_grid(gamma, 4, "uniform", t_start=0.5)
+    np.testing.assert_allclose(t_w, [0.5, 0.375, 0.25, 0.125, 0.0])
+    # a non-linear schedule: logsnr is uniform in γ, not in t
+    _, g_q = make_time_grid(lambda t: -10 + 15 * np.asarray(t) ** 2, 8, "logsnr")
+    np.testing.assert_allclose(np.diff(g_q), np.full(8, -15 / 8), rtol=1e-3)
+    with pytest.raises(ValueError, match="uniform"):
+        make_time_grid(gamma, 4, "cosine")
+
+
+# ------------------------------------------------------------------ the samplers
+@pytest.mark.parametrize("operator", ["crop", "mask"])
+def test_mean_path_equals_posterior_mean_noiseless(operator):
+    """Stationary prior, Fourier sampling, σ = 0: both samplers' mean is the posterior mean."""
+    prior = stationary_prior()
+    x_true = prior.sample(1, seed=1)[0]
+    if operator == "crop":
+        A, w = CropFourier((H, H), (8, 8)), None
+    else:
+        mask, A, _ = mask_and_sense(frac=0.3)
+        w = hermitian_weights(mask)
+    y = A(c128(x_true))
+    ref = prior.posterior_mean(y, A, 0.0)
+    dc = DataConsistency(A, weights=w)
+    paper = run(prior, y, dc, sampler="paper", num_steps=300)
+    assert rel_err(paper.x[0], ref, prior) < 1e-3
+    for eta in (0.0, 1.0):
+        fast = run(prior, y, dc, sampler="fast", num_steps=50, eta=eta)
+        assert rel_err(fast.x[0], ref, prior) < 2e-3
+        assert fast.nfe == 50
+
+
+def test_fast_sampler_handles_measurement_noise():
+    """σ > 0: the fast sampler's noise-aware proximal step lands within 1% of the
+    posterior mean; hard consistency (the paper's mixing) is off by more than 2%."""
+    prior = stationary_prior()
+    rng = np.random.default_rng(3)
+    A = CropFourier((H, H), (8, 8))
+    sigma = 0.05
+    y = A(c128(prior.sample(1, seed=1)[0])) + sigma * (rng.standard_normal((8, 8))
+                                                       + 1j * rng.standard_normal((8, 8))) / np.sqrt(2)
+    ref = prior.posterior_mean(y, A, sigma)
+    dc = DataConsistency(A, sigma)
+    fast = run(prior, y, dc, sampler="fast", num_steps=50, eta=1.0)
+    assert rel_err(fast.x[0], ref, prior) < 0.01
+    paper = run(prior, y, dc, sampler="paper", num_steps=100)
+    assert rel_err(paper.x[0], ref, prior) > 0.02
+
+
+def test_samples_follow_the_posterior():
+    """Monte Carlo: sample mean within its standard error of the posterior mean, pixel
+    variance close to the posterior variance (few-step samplers shrink it a little)."""
+    prior = stationary_prior()
+    A = CropFourier((H, H), (8, 8))
+    y = A(c128(prior.sample(1, seed=1)[0]))
+    ref, pv = prior.posterior_mean(y, A, 0.0), prior.posterior_variance(A, 0.0)
+    dc = DataConsistency(A)
+    for sampler, steps, k, lo in [("fast", 50, 256, 0.75), ("paper", 200, 128, 0.88)]:
+        g = torch.Generator().manual_seed(0)
+        alg = run(prior, y.astype(np.complex64), dc, k=k, dtype=np.float32,
+                  randn=lambda s: torch.randn(s, generator=g).numpy(), sampler=sampler,
+                  num_steps=steps)
+        zscore = (alg.x.mean(0) - ref) / np.sqrt(pv / k)
+        assert np.sqrt(np.mean(zscore ** 2)) < 1.4, sampler
+        ratio = alg.x.var(0).mean() / pv.mean()
+        assert lo < ratio < 1.1, (sampler, ratio)
+
+
+def test_general_operator_and_correlated_prior_use_the_prior():
+    """Where the prior is not diagonal in the operator's basis (SENSE, or a non-stationary
+    prior) projection-type samplers are not exact posterior samplers; their mean must still
+    be far closer to the posterior mean than the consistent prior mean Π(μ) is."""
+    prior = stationary_prior()
+    _, _, S = mask_and_sense()
+    y = S(c128(prior.sample(1, seed=1)[0]))
+    ref = prior.posterior_mean(y, S, 0.0)
+    dc = DataConsistency(S, max_iter=100, tol=1e-8)
+    base = rel_err(dc.project(prior.mean[None], y)[0], ref, prior)
+    fast = run(prior, y, dc, sampler="fast", num_steps=20)
+    # consistent to the CG tolerance (the SENSE normal operator is ill-conditioned)
+    assert np.linalg.norm(S(c128(fast.x[0])) - y) < 1e-3 * np.linalg.norm(y)
+    assert rel_err(fast.x[0], ref, prior) < 0.7 * base
+    # a non-stationary (spatially varying variance) prior with the centre crop
+    yy, xx = np.mgrid[:H, :H]
+    std = np.sqrt(0.5 + 1.5 * xx / H).ravel()
+    dense = GaussianPrior(prior.mean, cov=prior.covariance() * np.outer(std, std))
+    A = CropFourier((H, H), (8, 8))
+    y = A(c128(dense.sample(1, seed=1)[0]))
+    ref = dense.posterior_mean(y, A, 0.0)
+    dc = DataConsistency(A)
+    base = rel_err(dc.project(dense.mean[None], y)[0], ref, dense)
+    for sampler, steps in [("fast", 50), ("paper", 100)]:
+        out = run(dense, y, dc, sampler=sampler, num_steps=steps)
+        assert rel_err(out.x[0], ref, dense) < 0.5 * base, sampler
+
+
+def test_lamda_zero_ignores_the_data():
+    prior = stationary_prior()
+    A = CropFourier((H, H), (8, 8))
+    y1 = A(c128(prior.sample(1, seed=1)[0]))
+    y2 = 3 * A(c128(prior.sample(1, seed=2)[0]))
+    for sampler in ("fast", "paper"):
+        outs = []
+        for y in (y1, y2):
+            g = torch.Generator().manual_seed(5)
+            outs.append(run(prior, y, DataConsistency(A), k=2, sampler=sampler, num_steps=10,
+                            lamda=0.0, t_start=0.6,
+                            randn=lambda s: torch.randn(s, generator=g, dtype=torch.float64).numpy()).x)
+        np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_lamda_one_reproduces_the_measured_kspace():
+    prior = stationary_prior()
+    A = CropFourier((H, H), (8, 8))
+    y = A(prior.sample(1, seed=1)[0].astype(np.float32)).astype(np.complex64)
+    g = torch.Generator().manual_seed(0)
+    out = run(prior, y, DataConsistency(A), k=3, dtype=np.float32, sampler="fast", num_steps=5,
+              randn=lambda s: torch.randn(s, generator=g).numpy()).x
+    assert out.dtype == np.float32
+    for xi in out:
+        np.testing.assert_allclose(A(xi), y, atol=1e-5 * np.abs(y).max())
+
+
+def test_warm_start():
+    """t_start < 1 starts from the noised zero-filled image: unbiased when the prior mean has
+    nothing in the unmeasured band (else it inherits the zero-filled image's bias there)."""
+    yy, xx = np.mgrid[:H, :H]
+    prior = GaussianPrior(0.3 + 0.2 * np.cos(2 * np.pi * xx / H),
+                          variance=stationary_variance((H, H), 0.05, 2.0))
+    A = CropFourier((H, H), (8, 8))
+    y = A(c128(prior.sample(1, seed=1)[0]))
+    alg = run(prior, y, DataConsistency(A), sampler="fast", num_steps=10, t_start=0.4)
+    assert alg.t[0] == 0.4 and alg.nfe == 10
+    assert rel_err(alg.x[0], prior.posterior_mean(y, A, 0.0), prior) < 1e-3
+
+
+def test_bad_arguments():
+    prior = stationary_prior()
+    A = CropFourier((H, H), (8, 8))
+    dc = DataConsistency(A)
+    y = np.zeros((8, 8), complex)
+    denoise, gamma = callables(prior)
+    ok = dict(denoise=denoise, gamma=gamma, y=y, dc=dc, shape=(1, H, H))
+    for kw, msg in [(dict(sampler="ddpm"), "'paper', 'fast'"), (dict(num_steps=0), "num_steps"),
+                    (dict(lamda=1.5), "lamda"), (dict(eta=-0.1), "eta"),
+                    (dict(time_grid="cosine"), "time_grid"), (dict(t_start=0.0), "t_start"),
+                    (dict(dc_variance="exact"), "dc_variance"), (dict(shape=(1, 8, 8)), "state shape"),
+                    (dict(y=np.zeros((4, 4), complex)), "y of shape")]:
+        with pytest.raises(ValueError, match=msg):
+            GuidedVDM(**{**ok, **kw})
+    bad = GuidedVDM(**{**ok, "denoise": lambda z, t: z[:, :4]}, randn=zeros)
+    with pytest.raises(ValueError, match="denoise returned shape"):
+        bad.update()

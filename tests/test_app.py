@@ -1,0 +1,257 @@
+"""GuidedVDMRecon: wiring, scaling, seeds, batch axes, samples, errors, other operators,
+a tiny random VDM, and the GPU path (skipped without CUDA)."""
+import numpy as np
+import pytest
+import sigpy as sp
+import sigpy.mri  # noqa: F401  (sp.mri.linop)
+import torch
+
+from mrirecon_vdm import config
+from mrirecon_vdm.app import GuidedVDMRecon, estimate_scale, reconstruct_volume
+from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
+from mrirecon_vdm.linop import CropFourier, lowres_image_to_kspace
+
+H = 16
+
+
+def make_prior(shape=(H, H), downsample_factor=1):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    mean = 0.4 + 0.2 * np.cos(2 * np.pi * xx / shape[1])
+    return GaussianPrior(mean, variance=stationary_variance(shape, 0.03, 2.0),
+                         downsample_factor=downsample_factor)
+
+
+@pytest.fixture
+def problem():
+    prior = make_prior()
+    x = prior.sample(2, seed=0).astype(np.float32) * 7.0     # arbitrary intensity units
+    A = CropFourier((2, H, H), (2, 8, 8))
+    return prior, A, A(x).astype(np.complex64), x
+
+
+def recon(y, A, prior, **kw):
+    kw.setdefault("show_pbar", False)
+    kw.setdefault("num_steps", 8)
+    return GuidedVDMRecon(y, A, prior, **kw)
+
+
+def test_output_shape_samples_and_records(problem):
+    prior, A, y, x = problem
+    app = recon(y, A, prior, num_samples=3, seed=0)
+    out = app.run()
+    assert out is app.x and out.shape == (2, H, H) and out.dtype == np.float32
+    assert app.samples.shape == (3, 2, H, H) and app.std.shape == (2, H, H)
+    np.testing.assert_allclose(out, app.samples.mean(0), rtol=1e-6)
+    assert np.all(app.std >= 0) and app.std.max() > 0
+    assert app.nfe == 8
+    assert app.time >= app.time_network > 0 and app.time_other >= 0
+    np.testing.assert_allclose(app.scale.ravel(), np.abs(A.H(y)).max(axis=(1, 2)), rtol=1e-6)
+    # λ = 1, σ = 0, fast sampler: every sample reproduces the measured k-space
+    for s in app.samples:
+        np.testing.assert_allclose(A(s), y, atol=2e-5 * np.abs(y).max())
+    single = recon(y, A, prior, seed=0)
+    single.run()
+    assert single.std is None and single.samples.shape == (1, 2, H, H)
+
+
+@pytest.mark.parametrize("sampler", ["fast", "paper"])
+def test_seeds(problem, sampler):
+    prior, A, y, _ = problem
+    a = recon(y, A, prior, sampler=sampler, seed=3).run()
+    b = recon(y, A, prior, sampler=sampler, seed=3).run()
+    c = recon(y, A, prior, sampler=sampler, seed=4).run()
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-3
+    # seed 0 is a seed, not "no seed"
+    np.testing.assert_array_equal(recon(y, A, prior, sampler=sampler, seed=0).run(),
+                                  recon(y, A, prior, sampler=sampler, seed=0).run())
+
+
+def test_intensity_scale_is_equivariant(problem):
+    """The scale comes from the data alone: scaling y scales the output."""
+    prior, A, y, _ = problem
+    a = recon(y, A, prior, seed=1).run()
+    b = recon(10 * y, A, prior, seed=1).run()
+    np.testing.assert_allclose(b, 10 * a, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+    # an explicit scale is used as given
+    app = recon(y, A, prior, seed=1, scale=5.0)
+    app.run()
+    assert float(app.scale) == 5.0
+
+
+def test_batch_axes_match_single_slices(problem):
+    """Slices in one call are reconstructed like slices one by one (the prior is applied
+    per image, data consistency per slice; only the noise draws differ), here with η = 0
+    and a warm start so that the noise only enters through the start."""
+    prior, A, y, _ = problem
+    both = recon(y, A, prior, num_steps=20, eta=0.0, seed=2).run()
+    A1 = CropFourier((H, H), (8, 8))
+    for i in range(2):
+        one = recon(y[i], A1, prior, num_steps=20, eta=0.0, seed=2).run()
+        np.testing.assert_allclose(A1(one), y[i], atol=1e-4 * np.abs(y[i]).max())
+        assert np.abs(one - both[i]).mean() < 0.5 * np.abs(both[i]).mean()
+    small = recon(y, A, prior, num_samples=3, batch_size=2, seed=5).run()
+    big = recon(y, A, prior, num_samples=3, batch_size=None, seed=5).run()
+    np.testing.assert_allclose(small, big, rtol=1e-5, atol=1e-5)
+
+
+def test_mean_of_samples_approaches_posterior_mean():
+    prior = make_prior()
+    A = CropFourier((H, H), (8, 8))
+    x = prior.sample(1, seed=4)[0].astype(np.float32)
+    y = A(x).astype(np.complex64)
+    app = recon(y, A, prior, num_samples=64, num_steps=30, seed=0, scale=1.0)
+    out = app.run()
+    ref = prior.posterior_mean(y, A, 0.0)
+    pv = prior.posterior_variance(A, 0.0)
+    z = (out - ref) / np.sqrt(pv / 64)
+    assert np.sqrt(np.mean(z ** 2)) < 1.5
+
+
+def test_lamda_zero_ignores_the_data(problem):
+    prior, A, y, _ = problem
+    scale = np.ones((2, 1, 1), np.float32)
+    for sampler in ("fast", "paper"):
+        a = recon(y, A, prior, lamda=0.0, sampler=sampler, seed=1, scale=scale).run()
+        b = recon(2 * y + 1, A, prior, lamda=0.0, sampler=sampler, seed=1, scale=scale).run()
+        np.testing.assert_array_equal(a, b)
+
+
+def test_noise_sigma_per_slice_and_paper_sampler(problem):
+    prior, A, y, _ = problem
+    rng = np.random.default_rng(0)
+    yn = y + (0.05 * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))).astype(np.complex64)
+    out = recon(yn, A, prior, sigma=0.07, seed=0).run()
+    assert np.all(np.isfinite(out))
+    hard = recon(yn, A, prior, seed=0).run()
+    # noise-aware consistency does not fit the noise exactly
+    assert np.abs(A(out) - yn).mean() > np.abs(A(hard) - yn).mean()
+    paper = recon(y, A, prior, sampler="paper", num_steps=30, seed=0).run()
+    assert paper.shape == (2, H, H)
+
+
+def test_other_operators():
+    """A random Cartesian mask on the full grid and a two-coil SENSE operator."""
+    prior = make_prior()
+    x = prior.sample(1, seed=1)[0].astype(np.float32)
+    rng = np.random.default_rng(0)
+    mask = (rng.random((H, H)) < 0.3).astype(np.float32)
+    mask[H // 2 - 2:H // 2 + 2] = 1
+    M = sp.linop.Multiply((H, H), mask) * sp.linop.FFT((H, H), center=True)
+    yy, xx = np.mgrid[:H, :H] / H
+    mps = np.stack([np.exp(-((xx - 0.5) ** 2 + yy ** 2)), np.exp(-((xx - 0.5) ** 2 + (yy - 1) ** 2))])
+    mps = (mps / np.sqrt((mps ** 2).sum(0))).astype(np.complex64)
+    S = sp.mri.linop.Sense(mps, weights=mask)
+    for op in (M, S):
+        y = op(x).astype(np.complex64)
+        app = recon(y, op, prior, seed=0, num_steps=10, dc_tol=1e-7, dc_max_iter=100)
+        out = app.run()
+        assert out.shape == (H, H) and app.scale.ndim == 0
+        assert np.linalg.norm(op(out) - y) < 1e-3 * np.linalg.norm(y)
+        assert np.linalg.norm(out - x) < np.linalg.norm(np.real(op.H(y)) - x)
+
+
+def test_reconstruct_volume(problem):
+    prior, _, _, _ = problem
+    x = prior.sample(5, seed=3).astype(np.float32)
+    y = lowres_image_to_kspace(x[:, 4:12, 4:12], (H, H)).astype(np.complex64)
+    vol, std = reconstruct_volume(y, (H, H), prior, slices_per_run=2, seed=1, show_pbar=False,
+                                  num_steps=5, num_samples=2)
+    assert vol.shape == (5, H, H) and std.shape == (5, H, H)
+    again, _ = reconstruct_volume(y, (H, H), prior, slices_per_run=2, seed=1, show_pbar=False,
+                                  num_steps=5, num_samples=2)
+    np.testing.assert_array_equal(vol, again)
+    vol1, std1 = reconstruct_volume(y[:1], (H, H), prior, show_pbar=False, num_steps=3)
+    assert vol1.shape == (1, H, H) and std1 is None
+    with pytest.raises(ValueError, match=r"\(S, m1, m2\)"):
+        reconstruct_volume(y[0], (H, H), prior)
+
+
+def test_estimate_scale():
+    A = CropFourier((3, 8, 8), (3, 4, 4))
+    x = np.ones((3, 8, 8), np.float32) * np.array([1.0, 2.0, 0.0])[:, None, None]
+    s = estimate_scale(A(x), A)
+    np.testing.assert_allclose(s.ravel(), [1.0, 2.0, 1.0], rtol=1e-5)    # 0 -> 1
+    assert estimate_scale(A(x), A, per_image=False).ndim == 0
+
+
+def test_bad_inputs(problem):
+    prior, A, y, _ = problem
+    cases = [
+        (dict(y=y[:1]), "expected an array of shape"),
+        (dict(lamda=1.2), "lamda"),
+        (dict(lamda=-0.1), "lamda"),
+        (dict(num_steps=0), "num_steps"),
+        (dict(num_steps=2.5), "num_steps"),
+        (dict(sampler="ddim"), r"'paper', 'fast'"),
+        (dict(prior=make_prior(downsample_factor=3)), "downsample_factor 3"),
+        (dict(y=np.where(np.arange(8) == 3, np.nan, y).astype(np.complex64)), "finite"),
+        (dict(num_samples=0), "num_samples"),
+        (dict(sigma=-1.0), "sigma"),
+        (dict(eta=2.0), "eta"),
+        (dict(time_grid="cosine"), "time_grid"),
+        (dict(seed=1.5), "seed"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(scale=0.0), "scale"),
+        (dict(prior=object()), "prior protocol"),
+    ]
+    for kw, msg in cases:
+        args = dict(y=y, A=A, prior=prior)
+        args.update(kw)
+        with pytest.raises(ValueError, match=msg):
+            GuidedVDMRecon(args.pop("y"), args.pop("A"), args.pop("prior"), show_pbar=False, **args)
+
+    class TwoChannels:
+        image_channels, downsample_factor = 2, 1
+        gamma = predict_eps = None
+    with pytest.raises(ValueError, match="2 image channels"):
+        GuidedVDMRecon(y, A, TwoChannels(), show_pbar=False)
+
+
+# ------------------------------------------------------------------ the learned prior
+def tiny_vdm():
+    prior_mod = pytest.importorskip("mrirecon_vdm.prior")
+    torch.manual_seed(0)      # weights only; the sampler never touches the global RNG
+    cfg = prior_mod.VDMConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1,
+                              attention_levels=(1,), norm_groups=4, fourier_exponents=(6,),
+                              schedule_features=16)
+    return prior_mod.VDM(cfg).eval()
+
+
+def test_tiny_vdm_wiring(problem):
+    _, A, y, _ = problem
+    vdm = tiny_vdm()
+    assert vdm.downsample_factor == 2
+    for sampler in ("fast", "paper"):
+        app = recon(y, A, vdm, sampler=sampler, num_steps=3, num_samples=2, seed=0)
+        out = app.run()
+        assert out.shape == (2, H, H) and np.all(np.isfinite(out)) and app.nfe == 3
+    again = recon(y, A, vdm, sampler="paper", num_steps=3, num_samples=2, seed=0).run()
+    np.testing.assert_array_equal(out, again)
+    bf = recon(y, A, vdm, num_steps=3, seed=0, bf16=True).run()
+    fp = recon(y, A, vdm, num_steps=3, seed=0).run()
+    assert np.abs(bf - fp).max() < 0.1 * np.abs(fp).max()
+    A_odd = CropFourier((2, 18, 18), (2, 8, 8))
+    with pytest.raises(ValueError, match="downsample_factor 2"):
+        GuidedVDMRecon(y, A_odd, vdm, show_pbar=False)
+    vdm.train()
+    recon(y, A, vdm, num_steps=2, seed=0).run()
+    assert vdm.training            # the App restores the mode it found
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not (config.cupy_enabled() and config.torch_cuda_enabled()),
+                    reason="needs cupy and torch with a CUDA device")
+def test_gpu_matches_cpu(problem):
+    import cupy
+    prior, A, y, _ = problem
+    cpu = recon(y, A, prior, seed=0, num_steps=10, eta=0.0).run()
+    app = recon(cupy.asarray(y), A, prior, seed=0, num_steps=10, eta=0.0, device=0)
+    gpu = app.run()
+    assert isinstance(gpu, cupy.ndarray)
+    # different generators on the two devices: compare consistency and closeness
+    np.testing.assert_allclose(cupy.asnumpy(A(gpu)), y, atol=1e-4 * np.abs(y).max())
+    assert np.abs(cupy.asnumpy(gpu) - cpu).mean() < 0.5 * np.abs(cpu).mean()
+    vdm = tiny_vdm().to("cuda")
+    out = recon(cupy.asarray(y), A, vdm, seed=0, num_steps=3, device=0).run()
+    assert isinstance(out, cupy.ndarray) and bool(cupy.all(cupy.isfinite(out)))
