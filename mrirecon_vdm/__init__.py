@@ -29,6 +29,8 @@ _LAZY = {
     "VDM": "prior",
     "VDMConfig": "prior",
     "load_pretrained": "prior",
+    "train": "prior",
+    "TrainConfig": "prior",
     "GuidedVDM": "alg",
     "GuidedVDMRecon": "app",
 }

@@ -361,7 +361,8 @@ class GuidedVDM(sp.alg.Alg):
         eta (float): η ∈ [0, 1], DDIM stochasticity (fast sampler).
         time_grid (str or None): one of :data:`TIME_GRIDS` (default uniform for paper,
             logsnr for fast).
-        t_start (float): first time t_0 ∈ (0, 1] (fast sampler; < 1 is a warm start).
+        t_start (float): first time t_0 ∈ (0, 1]; below 1 a warm start from the noised
+            minimum-norm consistent image (the paper starts from z_1 ~ N(0, I)).
         dc_variance (str): v_t of the fast sampler's proximal step, ``"flat"`` or ``"unit"``.
         randn (callable or None): ``randn(shape) -> array`` of standard normals, on the
             device of y (default: a fresh numpy/cupy generator). Zeros give the mean path.
@@ -412,8 +413,7 @@ class GuidedVDM(sp.alg.Alg):
             rng = self.device.xp.random.default_rng()
             randn = lambda shp: rng.standard_normal(shp, dtype=self.dtype)  # noqa: E731
         self.randn = randn
-        self.t, self.g = make_time_grid(gamma, int(num_steps), time_grid,
-                                        t_start if sampler == "fast" else 1.0)
+        self.t, self.g = make_time_grid(gamma, int(num_steps), time_grid, t_start)
         self.nfe = 0
         self.x = None
         self.x0 = None

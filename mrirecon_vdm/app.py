@@ -105,8 +105,9 @@ class GuidedVDMRecon(sp.app.App):
             1 ancestral).
         time_grid (str or None): one of ``"uniform"``, ``"logsnr"``, ``"karras"`` (default:
             uniform for "paper", logsnr for "fast").
-        t_start (float): first time of the fast sampler, in (0, 1]; below 1 it starts from
-            the noised minimum-norm consistent image A⁺y (a warm start).
+        t_start (float): first time, in (0, 1]; below 1 the sampler starts from the noised
+            minimum-norm consistent image A⁺y (a warm start; the zero-filled image for
+            CropFourier) instead of pure noise.
         dc_variance (str): the variance attached to x̂₀ in the fast sampler's noisy data
             consistency: ``"flat"`` (σ_t²/α_t²) or ``"unit"`` (σ_t²).
         scale (float, array or None): intensity scale (None: :func:`estimate_scale`); an
@@ -336,8 +337,8 @@ def _check_prior(prior, A):
     return hw, c
 
 
-def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, seed=None, show_pbar=True,
-                       **kwargs):
+def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="volume", seed=None,
+                       show_pbar=True, **kwargs):
     """Super-resolve a stack of low-resolution k-space slices, a few slices per run.
 
     Args:
@@ -346,6 +347,10 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, seed=None, show_pba
         hr_shape (tuple of 2 ints): (N1, N2).
         prior: the prior (protocol of ``docs/architecture.md``).
         slices_per_run (int): slices reconstructed together (in the same network calls).
+        scale (str, float or array): ``"volume"`` (default): one intensity scale for the
+            whole volume, max |Aᴴy| over all slices (the data set is normalised per volume);
+            ``"slice"``: one per slice (:func:`estimate_scale`); or the value(s) to use
+            (a number, or one per slice, shape (S, 1, 1)).
         seed (int or None): master seed; each run gets its own child seed.
         show_pbar (bool): one progress bar per run.
         **kwargs: passed to :class:`GuidedVDMRecon` (``sampler``, ``num_steps``,
@@ -363,18 +368,35 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, seed=None, show_pba
     if len(hr_shape) != 2:
         raise ValueError(f"reconstruct_volume: hr_shape must be (N1, N2), got {hr_shape}")
     n_slices = y.shape[0]
+    if isinstance(scale, str):
+        if scale not in ("volume", "slice"):
+            raise ValueError(f"reconstruct_volume: scale must be 'volume', 'slice' or a number, "
+                             f"got {scale!r}")
+        if scale == "volume":
+            scale = estimate_scale(y, CropFourier(y.shape[:-2] + hr_shape, y.shape),
+                                   per_image=False)
+        else:
+            scale = None
+    xp = sp.get_device(y).xp
+    if scale is not None and xp.ndim(scale) > 0:
+        scale = xp.asarray(scale, dtype=np.float32)
+        if scale.shape != (n_slices, 1, 1):
+            raise ValueError(f"reconstruct_volume: a per-slice scale must have shape "
+                             f"({n_slices}, 1, 1), got {scale.shape}")
     starts = list(range(0, n_slices, slices_per_run))
     seeds = [None] * len(starts)
     if seed is not None:
-        seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(starts))]
+        children = np.random.SeedSequence(seed).spawn(len(starts))
+        seeds = [int(c.generate_state(1)[0]) for c in children]
     xs, stds = [], []
     for start, s in zip(starts, seeds):
         yb = y[start:start + slices_per_run]
         A = CropFourier((yb.shape[0],) + hr_shape, yb.shape)
-        app = GuidedVDMRecon(yb, A, prior, seed=s, show_pbar=show_pbar, **kwargs)
+        sb = scale if scale is None or xp.ndim(scale) == 0 else scale[start:start + slices_per_run]
+        app = GuidedVDMRecon(yb, A, prior, scale=sb, seed=s, show_pbar=show_pbar, **kwargs)
         xs.append(app.run())
         stds.append(app.std)
-    xp = sp.get_device(xs[0]).xp
-    x = xp.concatenate(xs)
-    std = None if stds[0] is None else xp.concatenate(stds)
+    xo = sp.get_device(xs[0]).xp
+    x = xo.concatenate(xs)
+    std = None if stds[0] is None else xo.concatenate(stds)
     return x, std

@@ -283,9 +283,14 @@ class GaussianPrior:
             cols.append(np.asarray(A(e.reshape(self.shape)), dtype=np.complex128).ravel())
         M = np.stack(cols, axis=1)
         Ar = np.concatenate([M.real, M.imag], axis=0)
+        # reduce to the row space: Ar = U s Vᵀ; Uᵀ keeps white noise white, and the part of
+        # y_r outside range(U) carries no information on x (at most n rows remain)
+        U, sv, Vt = np.linalg.svd(Ar, full_matrices=False)
+        keep = sv > 1e-10 * max(sv.max(initial=0.0), 1e-300)
+        U, At = U[:, keep], sv[keep, None] * Vt[keep]
         S = self.covariance()
-        G = Ar @ S @ Ar.T + (float(noise_sigma) ** 2 / 2.0) * np.eye(Ar.shape[0])
-        return Ar, S, G
+        G = At @ S @ At.T + (float(noise_sigma) ** 2 / 2.0) * np.eye(At.shape[0])
+        return U.T, At, S, G
 
     @staticmethod
     def _pinv(G):
@@ -328,20 +333,34 @@ class GaussianPrior:
             # complex128 in: SigPy's FFT casts real input to complex64
             r = Ad(mu.astype(np.complex128)) - y.astype(np.complex128)
             return mu - np.real(Ad.H(kappa * r))
-        Ar, S, G = self._dense_system(A, noise_sigma)
-        yr = np.concatenate([y.real.ravel(), y.imag.ravel()])
+        Ut, Ar, S, G = self._dense_system(A, noise_sigma)
+        yr = Ut @ np.concatenate([y.real.ravel(), y.imag.ravel()])
         mu = self.mean.ravel()
         x = mu + S @ Ar.T @ (self._pinv(G) @ (yr - Ar @ mu))
         return x.reshape(self.shape)
 
     def posterior_variance(self, A, noise_sigma=0.0):
-        """Per-pixel Var[x | y] (independent of y), (H, W) float64, by a dense solve.
+        """Per-pixel Var[x | y] (independent of y), (H, W) float64.
 
         .. math::
             \\mathrm{Cov}[x \\mid y] = \\Sigma - \\Sigma A_r^T (A_r \\Sigma A_r^T
             + \\tfrac{\\sigma^2}{2} I)^{+} A_r \\Sigma
+
+        For :class:`CropFourier` on one image with a stationary prior the posterior is
+        stationary too, with per-frequency variance P (1 − κ/ω) on measured frequencies and
+        their Hermitian partners (κ, ω as in :meth:`posterior_mean`), P elsewhere; else a
+        dense solve (tiny images).
         """
         self._check_operator(A)
-        Ar, S, G = self._dense_system(A, noise_sigma)
+        if self.kind == "fourier" and isinstance(A, CropFourier) and tuple(A.ishape) == self.shape:
+            w = crop_hermitian_weights(A.hr_shape, A.lr_shape).astype(np.float64)
+            P = sp.resize(self.variance, A.lr_shape)
+            kappa = w * P / (P + w * float(noise_sigma) ** 2 / 2.0)
+            shrink = 1.0 - sp.resize(kappa / w, self.shape)       # 1 outside the crop
+            measured = sp.resize(np.ones(A.lr_shape), self.shape) > 0
+            partner_only = _flip_k(measured) & ~measured
+            shrink[partner_only] = _flip_k(shrink)[partner_only]
+            return np.full(self.shape, np.sum(self.variance * shrink) / self.mean.size)
+        _, Ar, S, G = self._dense_system(A, noise_sigma)
         C = S - S @ Ar.T @ self._pinv(G) @ Ar @ S
         return np.clip(np.diag(C), 0, None).reshape(self.shape)

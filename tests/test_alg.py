@@ -19,6 +19,15 @@ from mrirecon_vdm.linop import CropFourier
 H = 16
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors: one thread is faster, and much faster on busy cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def c128(x):
     return np.asarray(x, dtype=np.complex128)
 
@@ -29,7 +38,7 @@ def image_mean(shape):
     return 0.3 + 0.2 * np.cos(2 * np.pi * xx / shape[1]) + 0.1 * ((xx + yy) % 2)
 
 
-def stationary_prior(shape=(H, H)):
+def stationary_prior(shape=(H, H)):  # noqa: B008
     return GaussianPrior(image_mean(shape), variance=stationary_variance(shape, 0.05, 2.0))
 
 
@@ -59,10 +68,11 @@ def rel_err(x, ref, prior):
     return np.linalg.norm(x - ref) / np.linalg.norm(ref - prior.mean)
 
 
-def mask_and_sense(shape=(H, H), frac=0.12, seed=0):
+def mask_and_sense(shape=(H, H), frac=0.12, seed=0, centre_rows=2):
     rng = np.random.default_rng(seed)
     mask = rng.random(shape) < frac
-    mask[shape[0] // 2 - 1:shape[0] // 2 + 1] = True
+    c = shape[0] // 2
+    mask[c - centre_rows // 2:c + (centre_rows + 1) // 2] = True
     yy, xx = np.mgrid[:shape[0], :shape[1]]
     mps = np.stack([np.exp(-((xx - shape[1] / 2) ** 2 + yy ** 2) / (2 * (shape[0] / 1.5) ** 2))
                     * np.exp(0.2j * xx),
@@ -111,10 +121,13 @@ def test_projection_is_exact_for_real_images(shapes):
         assert err > 1e-3
     else:
         assert err < 1e-12
-    # a projection: idempotent, and moves x0 the least among consistent images
+    # an orthogonal projection: idempotent, and the step x − x0 is orthogonal to every real
+    # u with A u = 0 (u = projection of random images onto the null space)
     np.testing.assert_allclose(dc.project(x, y), x, atol=1e-12)
-    other = x[0] + np.real(sp.ifft(sp.resize(np.zeros(lr), hr) * 0 + (1 - sp.resize(np.ones(lr), hr)) * rng.standard_normal(hr), center=True))
-    assert np.linalg.norm(other - x0[0]) >= np.linalg.norm(x[0] - x0[0]) - 1e-12
+    u = dc.project(rng.standard_normal((3,) + hr), np.zeros(lr))
+    np.testing.assert_allclose(A(c128(u[1])), 0, atol=1e-12)
+    for i in range(3):
+        assert abs(np.vdot(x[i] - x0[i], u[i])) < 1e-10 * np.linalg.norm(u[i]) * np.linalg.norm(x[i] - x0[i])
 
 
 def test_crop_mixing_identity():
@@ -189,13 +202,14 @@ def test_time_grids():
 @pytest.mark.parametrize("operator", ["crop", "mask"])
 def test_mean_path_equals_posterior_mean_noiseless(operator):
     """Stationary prior, Fourier sampling, σ = 0: both samplers' mean is the posterior mean."""
-    prior = stationary_prior()
-    x_true = prior.sample(1, seed=1)[0]
     if operator == "crop":
+        prior = stationary_prior()
         A, w = CropFourier((H, H), (8, 8)), None
-    else:
-        mask, A, _ = mask_and_sense(frac=0.3)
+    else:   # 8 x 8: the reference is a dense solve
+        prior = stationary_prior((8, 8))
+        mask, A, _ = mask_and_sense((8, 8), frac=0.3)
         w = hermitian_weights(mask)
+    x_true = prior.sample(1, seed=1)[0]
     y = A(c128(x_true))
     ref = prior.posterior_mean(y, A, 0.0)
     dc = DataConsistency(A, weights=w)
@@ -214,8 +228,8 @@ def test_fast_sampler_handles_measurement_noise():
     rng = np.random.default_rng(3)
     A = CropFourier((H, H), (8, 8))
     sigma = 0.05
-    y = A(c128(prior.sample(1, seed=1)[0])) + sigma * (rng.standard_normal((8, 8))
-                                                       + 1j * rng.standard_normal((8, 8))) / np.sqrt(2)
+    noise = (rng.standard_normal((8, 8)) + 1j * rng.standard_normal((8, 8))) / np.sqrt(2)
+    y = A(c128(prior.sample(1, seed=1)[0])) + sigma * noise
     ref = prior.posterior_mean(y, A, sigma)
     dc = DataConsistency(A, sigma)
     fast = run(prior, y, dc, sampler="fast", num_steps=50, eta=1.0)
@@ -246,9 +260,11 @@ def test_samples_follow_the_posterior():
 def test_general_operator_and_correlated_prior_use_the_prior():
     """Where the prior is not diagonal in the operator's basis (SENSE, or a non-stationary
     prior) projection-type samplers are not exact posterior samplers; their mean must still
-    be far closer to the posterior mean than the consistent prior mean Π(μ) is."""
-    prior = stationary_prior()
-    _, _, S = mask_and_sense()
+    be far closer to the posterior mean than the consistent prior mean Π(μ) is. (8 x 8:
+    the reference is a dense solve.)"""
+    h = 8
+    prior = stationary_prior((h, h))
+    _, _, S = mask_and_sense((h, h), frac=0.1, centre_rows=1)
     y = S(c128(prior.sample(1, seed=1)[0]))
     ref = prior.posterior_mean(y, S, 0.0)
     dc = DataConsistency(S, max_iter=100, tol=1e-8)
@@ -256,12 +272,12 @@ def test_general_operator_and_correlated_prior_use_the_prior():
     fast = run(prior, y, dc, sampler="fast", num_steps=20)
     # consistent to the CG tolerance (the SENSE normal operator is ill-conditioned)
     assert np.linalg.norm(S(c128(fast.x[0])) - y) < 1e-3 * np.linalg.norm(y)
-    assert rel_err(fast.x[0], ref, prior) < 0.7 * base
+    assert rel_err(fast.x[0], ref, prior) < 0.5 * base
     # a non-stationary (spatially varying variance) prior with the centre crop
-    yy, xx = np.mgrid[:H, :H]
-    std = np.sqrt(0.5 + 1.5 * xx / H).ravel()
+    yy, xx = np.mgrid[:h, :h]
+    std = np.sqrt(0.5 + 1.5 * xx / h).ravel()
     dense = GaussianPrior(prior.mean, cov=prior.covariance() * np.outer(std, std))
-    A = CropFourier((H, H), (8, 8))
+    A = CropFourier((h, h), (4, 4))
     y = A(c128(dense.sample(1, seed=1)[0]))
     ref = dense.posterior_mean(y, A, 0.0)
     dc = DataConsistency(A)
@@ -280,9 +296,11 @@ def test_lamda_zero_ignores_the_data():
         outs = []
         for y in (y1, y2):
             g = torch.Generator().manual_seed(5)
+
+            def randn(s):
+                return torch.randn(s, generator=g, dtype=torch.float64).numpy()
             outs.append(run(prior, y, DataConsistency(A), k=2, sampler=sampler, num_steps=10,
-                            lamda=0.0, t_start=0.6,
-                            randn=lambda s: torch.randn(s, generator=g, dtype=torch.float64).numpy()).x)
+                            lamda=0.0, t_start=0.6, randn=randn).x)
         np.testing.assert_array_equal(outs[0], outs[1])
 
 
@@ -306,9 +324,10 @@ def test_warm_start():
                           variance=stationary_variance((H, H), 0.05, 2.0))
     A = CropFourier((H, H), (8, 8))
     y = A(c128(prior.sample(1, seed=1)[0]))
-    alg = run(prior, y, DataConsistency(A), sampler="fast", num_steps=10, t_start=0.4)
-    assert alg.t[0] == 0.4 and alg.nfe == 10
-    assert rel_err(alg.x[0], prior.posterior_mean(y, A, 0.0), prior) < 1e-3
+    for sampler in ("fast", "paper"):
+        alg = run(prior, y, DataConsistency(A), sampler=sampler, num_steps=10, t_start=0.4)
+        assert alg.t[0] == 0.4 and alg.nfe == 10
+        assert rel_err(alg.x[0], prior.posterior_mean(y, A, 0.0), prior) < 1e-3, sampler
 
 
 def test_bad_arguments():
@@ -321,7 +340,8 @@ def test_bad_arguments():
     for kw, msg in [(dict(sampler="ddpm"), "'paper', 'fast'"), (dict(num_steps=0), "num_steps"),
                     (dict(lamda=1.5), "lamda"), (dict(eta=-0.1), "eta"),
                     (dict(time_grid="cosine"), "time_grid"), (dict(t_start=0.0), "t_start"),
-                    (dict(dc_variance="exact"), "dc_variance"), (dict(shape=(1, 8, 8)), "state shape"),
+                    (dict(dc_variance="exact"), "dc_variance"),
+                    (dict(shape=(1, 8, 8)), "state shape"),
                     (dict(y=np.zeros((4, 4), complex)), "y of shape")]:
         with pytest.raises(ValueError, match=msg):
             GuidedVDM(**{**ok, **kw})

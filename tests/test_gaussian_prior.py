@@ -10,6 +10,15 @@ from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
 from mrirecon_vdm.linop import CropFourier
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors: one thread is faster, and much faster on busy cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def image_mean(shape):
     yy, xx = np.mgrid[:shape[0], :shape[1]]
     return 0.3 + 0.2 * np.cos(2 * np.pi * xx / shape[1]) + 0.05 * ((xx + yy) % 2)
@@ -76,7 +85,8 @@ def test_eps_prediction_is_the_conditional_mean():
 def test_samples_have_the_prior_covariance(fourier_prior):
     x = fourier_prior.sample(8000, seed=3).reshape(8000, -1)
     cov = fourier_prior.covariance()
-    np.testing.assert_allclose(x.mean(0), fourier_prior.mean.ravel(), atol=5 * np.sqrt(cov.max() / 8000))
+    np.testing.assert_allclose(x.mean(0), fourier_prior.mean.ravel(),
+                               atol=5 * np.sqrt(cov.max() / 8000))
     np.testing.assert_allclose(np.cov(x.T), cov, atol=0.1 * cov.max())
 
 
@@ -123,6 +133,17 @@ def test_posterior_limits_and_variance(fourier_prior):
     partner = measured[(2 * 4 - np.arange(8)) % 8][:, (2 * 4 - np.arange(8)) % 8]
     free = ~(measured | partner)
     np.testing.assert_allclose(pv.mean(), P[free].sum() / 64, rtol=1e-8)
+
+
+@pytest.mark.parametrize("shapes", [((8, 8), (4, 4)), ((8, 6), (5, 3)), ((7, 7), (3, 4))])
+@pytest.mark.parametrize("noise_sigma", [0.0, 0.2])
+def test_posterior_variance_closed_form_matches_dense_solve(shapes, noise_sigma):
+    hr, lr = shapes
+    prior = GaussianPrior(image_mean(hr), variance=stationary_variance(hr, 0.05, 1.5))
+    closed = prior.posterior_variance(CropFourier(hr, lr), noise_sigma)
+    dense = prior.posterior_variance(sp.linop.Resize(lr, hr) * sp.linop.FFT(hr, center=True),
+                                     noise_sigma)
+    np.testing.assert_allclose(closed, dense, rtol=1e-6, atol=1e-10)
 
 
 def test_dense_posterior_other_operators():

@@ -7,8 +7,9 @@ is converted to the centre block of the high-resolution k-space with
 :func:`mrirecon_vdm.linop.lowres_image_to_kspace` (which keeps intensities).
 
 OUTPUT (``.nii``/``.nii.gz`` or ``.npy``) is written atomically (temporary file, then
-``os.replace``). For a NIfTI input the affine keeps the anatomy in place: the in-plane voxel
-size is multiplied by m/N, and HR voxel i sits where the zero-padded DFT puts it, at LR
+``os.replace``), in the input's layout: a NIfTI input keeps its axis order; an array input
+gives (N1, N2) or (S, N1, N2) in ``.npy`` and (N1, N2, S) in NIfTI. For a NIfTI input the
+affine keeps the anatomy in place: the in-plane voxel size is multiplied by m/N, and HR voxel i sits where the zero-padded DFT puts it, at LR
 voxel coordinate ``m//2 + (i - N//2) m/N`` (for even sizes HR voxel 0 coincides with LR
 voxel 0, so the field-of-view box moves by (1 − m/N)/2 LR voxels).
 """
@@ -64,6 +65,10 @@ def register(subparsers):
                    help="images per network call (default: all slices x samples of a run)")
     p.add_argument("--slices-per-run", type=int, default=8,
                    help="slices reconstructed together (default 8)")
+    p.add_argument("--intensity-scale", default="volume",
+                   help="'volume' (default: one scale, max |zero-filled| of the volume), "
+                        "'slice' (one per slice) or a number (input units that map to 1 in "
+                        "the prior's units)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the network")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
@@ -75,12 +80,20 @@ def _run(args):
     from ..prior import load_pretrained
     device = "cpu" if args.device < 0 else f"cuda:{args.device}"
     prior = load_pretrained(device=torch.device(device), path=args.prior)
-    out = recon_file(args.input, args.out, prior, scale=args.scale, size=args.size,
+    intensity = args.intensity_scale
+    if intensity not in ("volume", "slice"):
+        try:
+            intensity = float(intensity)
+        except ValueError:
+            raise ValueError(f"recon: --intensity-scale must be 'volume', 'slice' or a number, "
+                             f"got {intensity!r}") from None
+    out = recon_file(args.input, args.out, prior, factor=args.scale, size=args.size,
                      key=args.key, axis=args.axis, png=args.png, uncertainty=args.uncertainty,
                      sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
                      lamda=args.lamda, sigma=args.sigma, eta=args.eta, seed=args.seed,
                      device=args.device, batch_size=args.batch_size,
-                     slices_per_run=args.slices_per_run, bf16=args.bf16,
+                     slices_per_run=args.slices_per_run, intensity_scale=intensity,
+                     bf16=args.bf16,
                      show_pbar=not args.quiet)
     print(out)
 
@@ -94,7 +107,8 @@ def _suffix(path, allowed):
 
 
 def _read_input(path, key, axis):
-    """Returns (kind, array, affine): kind "image" (S, m1, m2) real or "kspace" complex."""
+    """(kind, array, affine, layout): kind "image" (S, m1, m2) real or "kspace" complex;
+    for NIfTI the affine and the slice axis, else None and the input's rank (2 or 3)."""
     import numpy as np
     path = pathlib.Path(path)
     suffix = _suffix(path, INPUT_SUFFIXES)
@@ -149,6 +163,7 @@ def _read_input(path, key, axis):
         if arr.ndim == 3:
             arr = arr[..., :3].mean(axis=-1)
         kind = "image"
+    ndim = arr.ndim
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3 or arr.size == 0:
@@ -157,17 +172,17 @@ def _read_input(path, key, axis):
         raise ValueError(f"{path}: expected a {what} (multi-coil k-space is not supported), "
                          f"got shape {arr.shape}")
     arr = arr.astype(np.complex64 if kind == "kspace" else np.float32)
-    return kind, arr, affine, 2
+    return kind, arr, None, ndim
 
 
-def _target_size(lr_shape, scale, size):
+def _target_size(lr_shape, factor, size):
     if size is not None:
         hr = tuple(int(n) for n in size)
     else:
-        scale = DEFAULT_SCALE if scale is None else float(scale)
-        if not scale > 0:
-            raise ValueError(f"recon: --scale must be > 0, got {scale}")
-        hr = tuple(int(round(m * scale)) for m in lr_shape)
+        factor = DEFAULT_SCALE if factor is None else float(factor)
+        if not factor > 0:
+            raise ValueError(f"recon: --scale must be > 0, got {factor}")
+        hr = tuple(int(round(m * factor)) for m in lr_shape)
     if len(hr) != 2 or any(n < m for n, m in zip(hr, lr_shape)):
         raise ValueError(f"recon: the target size {hr} is smaller than the input "
                          f"{tuple(lr_shape)}; super-resolution needs a target at least as large")
@@ -222,15 +237,15 @@ def _atomic_save(path, data, affine):
     return path
 
 
-def recon_file(input, out, prior, scale=None, size=None, key="kspace", axis=2, png=None,
-               uncertainty=None, slices_per_run=8, **recon_kwargs):
+def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, png=None,
+               uncertainty=None, slices_per_run=8, intensity_scale="volume", **recon_kwargs):
     """Read a low-resolution file, super-resolve it slice by slice, write the result.
 
     Args:
         input (path): LR image (.nii/.nii.gz/.npy/.png) or LR k-space (.h5/.hdf5/complex .npy).
         out (path): output .nii/.nii.gz/.npy (atomic write).
         prior: the prior (protocol of ``docs/architecture.md``).
-        scale (float or None): upsampling factor (default 4); or
+        factor (float or None): in-plane upsampling factor (default 4); or
         size (tuple of 2 ints or None): the target in-plane size.
         key (str): HDF5 dataset name.
         axis (int): slice axis of a 3D NIfTI volume.
@@ -238,6 +253,8 @@ def recon_file(input, out, prior, scale=None, size=None, key="kspace", axis=2, p
         uncertainty (path or None): the per-voxel std (same format as ``out``), needs
             ``num_samples >= 2``.
         slices_per_run (int): slices per :class:`GuidedVDMRecon` run.
+        intensity_scale (str or float): ``"volume"``, ``"slice"`` or a number, see
+            :func:`mrirecon_vdm.app.reconstruct_volume` (``scale``).
         **recon_kwargs: for :class:`mrirecon_vdm.app.GuidedVDMRecon` (sampler, num_steps,
             num_samples, lamda, sigma, eta, seed, device, batch_size, bf16, show_pbar).
 
@@ -261,23 +278,30 @@ def recon_file(input, out, prior, scale=None, size=None, key="kspace", axis=2, p
     if uncertainty is not None and recon_kwargs.get("num_samples", 1) < 2:
         raise ValueError("recon: an uncertainty map needs at least 2 posterior samples "
                          "(--samples 2 or more)")
-    kind, arr, affine, axis = _read_input(input, key, axis)
+    kind, arr, affine, layout = _read_input(input, key, axis)
     lr_shape = arr.shape[-2:]
-    hr_shape = _target_size(lr_shape, scale, size)
+    hr_shape = _target_size(lr_shape, factor, size)
     y = arr if kind == "kspace" else lowres_image_to_kspace(arr, hr_shape).astype(np.complex64)
     x, std = reconstruct_volume(y, hr_shape, prior, slices_per_run=slices_per_run,
-                                **recon_kwargs)
+                                scale=intensity_scale, **recon_kwargs)
     x = sp.to_device(x)
     std = None if std is None else sp.to_device(std)
     is_nifti = affine is not None
+    axis = layout if is_nifti else 2
     new_affine = hr_affine(affine if is_nifti else np.eye(4), lr_shape, hr_shape, axis)
 
-    def volume(v):                       # (S, N1, N2) -> the input's axis order
-        return np.moveaxis(v, 0, axis)
+    def layout_for(v, target):
+        """(S, N1, N2) -> a NIfTI input's axis order; arrays keep (S, N1, N2) or (N1, N2)
+        in .npy and put slices last in NIfTI."""
+        if is_nifti:
+            return np.moveaxis(v, 0, axis)
+        if _suffix(target, OUTPUT_SUFFIXES) == ".npy":
+            return v[0] if layout == 2 else v
+        return np.moveaxis(v, 0, -1)
 
-    path = _atomic_save(out, volume(x), new_affine)
+    path = _atomic_save(out, layout_for(x, out), new_affine)
     if uncertainty is not None:
-        _atomic_save(uncertainty, volume(std), new_affine)
+        _atomic_save(uncertainty, layout_for(std, uncertainty), new_affine)
     if png is not None:
         import matplotlib.pyplot as plt
         mid = x[x.shape[0] // 2]

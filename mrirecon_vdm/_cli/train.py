@@ -15,7 +15,7 @@ The run stops after --steps steps, or after the current step on SIGTERM/Ctrl-C
 afresh if not, so the same command line can be re-issued after every kill:
 
   nohup mrirecon-vdm train --config mrirecon_vdm/prior/configs/brain128.json \\
-      --data brain.h5 --out runs/prior --resume > runs/prior.log 2>&1 &
+      --data brain.h5 --out results/prior --resume > results/prior.log 2>&1 &
 
 Several processes (DistributedDataParallel; gloo on CPU, nccl on CUDA):
 

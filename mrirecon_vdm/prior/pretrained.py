@@ -10,7 +10,6 @@ A pretrained prior is two files side by side:
 import datetime
 import hashlib
 import json
-import os
 import pathlib
 
 import torch

@@ -88,7 +88,7 @@ class TrainConfig:
     """
     data: str = ""
     val_data: Optional[str] = None
-    out_dir: str = "runs/prior"
+    out_dir: str = "results/prior"
     model: VDMConfig = field(default_factory=VDMConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     steps: int = 10000
@@ -498,6 +498,9 @@ def _train(config, resume, world, rank, local_rank):
 
     if is_main:
         os.makedirs(out_dir, exist_ok=True)
+        for name in os.listdir(out_dir):        # left by a kill during an atomic write
+            if name.startswith(".") and name.endswith(".tmp"):
+                os.remove(os.path.join(out_dir, name))
         config.save(os.path.join(out_dir, "config.json"))
         log = _CSVLog(os.path.join(out_dir, "metrics.csv"), METRIC_FIELDS, start_step)
         vlog = _CSVLog(os.path.join(out_dir, "val.csv"), VAL_FIELDS, start_step)

@@ -40,8 +40,8 @@ References:
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F

@@ -160,3 +160,22 @@ def test_cli_sigterm_then_resume(tiny_train_config, tmp_path):
     done = subprocess.run(cmd2, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert [s for s, _ in _losses(out)] == list(range(1, step + 3))
+
+
+def test_full_cli_help():
+    try:
+        from mrirecon_vdm.cli import build_parser
+        parser = build_parser()
+    except ModuleNotFoundError as e:
+        pytest.skip(f"the mrirecon-vdm CLI is not complete yet: {e}")
+    with pytest.raises(SystemExit) as e:
+        parser.parse_args(["train", "--help"])
+    assert e.value.code == 0
+
+
+def test_package_exports():
+    import mrirecon_vdm.prior as prior
+    for name in ("VDM", "VDMConfig", "load_pretrained", "train", "TrainConfig"):
+        assert name in prior.__all__
+    assert callable(prior.train) and not isinstance(prior.train, type(prior))
+    assert prior.TrainConfig().model == prior.VDMConfig()

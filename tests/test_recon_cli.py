@@ -1,0 +1,175 @@
+"""``mrirecon-vdm recon`` end to end on tiny files, with the analytic Gaussian prior."""
+import os
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from mrirecon_vdm import cli
+from mrirecon_vdm._cli.recon import hr_affine, recon_file
+from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
+from mrirecon_vdm.linop import CropFourier, kspace_to_lowres_image, lowres_image_to_kspace
+
+H = 16          # HR size of the tests' prior
+M = 8           # LR size
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors: one thread is faster, and much faster on busy cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def prior():
+    return GaussianPrior(np.full((H, H), 0.4), variance=stationary_variance((H, H), 0.03, 2.0))
+
+
+@pytest.fixture
+def lr_volume():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:M, :M]
+    vol = np.stack([50 + 40 * np.cos(2 * np.pi * (xx + s) / M) + 5 * rng.standard_normal((M, M))
+                    for s in range(3)], axis=-1)                 # (8, 8, 3), slices last
+    return vol.astype(np.float32)
+
+
+@pytest.fixture
+def nifti(tmp_path, lr_volume):
+    affine = np.array([[-2.0, 0, 0, 90], [0, 2.0, 0, -120], [0, 0, 3.0, -60], [0, 0, 0, 1]])
+    path = tmp_path / "lr.nii.gz"
+    nib.save(nib.Nifti1Image(lr_volume, affine), str(path))
+    return path, affine
+
+
+def test_nifti_end_to_end(tmp_path, nifti, lr_volume, prior):
+    path, affine = nifti
+    out = tmp_path / "hr.nii.gz"
+    png = tmp_path / "mid.png"
+    unc = tmp_path / "std.nii.gz"
+    res = recon_file(path, out, prior, factor=2, png=png, uncertainty=unc, num_steps=5,
+                     num_samples=2, seed=0, show_pbar=False)
+    assert res == out and png.exists() and unc.exists()
+    img = nib.load(str(out))
+    hr = np.asarray(img.dataobj)
+    assert hr.shape == (H, H, 3) and hr.dtype == np.float32
+    np.testing.assert_allclose(img.header.get_zooms(), (1.0, 1.0, 3.0))
+    # anatomy stays in place: HR voxel 0 sits on LR voxel 0 (even sizes), and the HR voxel
+    # at the DFT centre N//2 on the LR centre m//2
+    np.testing.assert_allclose(img.affine @ [0, 0, 0, 1], affine @ [0, 0, 0, 1])
+    np.testing.assert_allclose(img.affine @ [H // 2, H // 2, 1, 1], affine @ [M // 2, M // 2, 1, 1])
+    # intensities in the input's units: the HR result reproduces the LR input
+    A = CropFourier((3, H, H), (3, M, M))
+    lr_back = kspace_to_lowres_image(A(np.moveaxis(hr, -1, 0)), (H, H)).real
+    np.testing.assert_allclose(lr_back, np.moveaxis(lr_volume, -1, 0), atol=1e-3 * lr_volume.max())
+    std = np.asarray(nib.load(str(unc)).dataobj)
+    assert std.shape == hr.shape and np.all(std >= 0)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]   # no temp files left
+
+
+def test_other_inputs(tmp_path, lr_volume, prior):
+    x_lr = np.moveaxis(lr_volume, -1, 0)                        # (3, 8, 8)
+    y = lowres_image_to_kspace(x_lr, (H, H)).astype(np.complex64)
+    np.save(tmp_path / "img.npy", x_lr[0])
+    np.save(tmp_path / "k.npy", y)
+    np.save(tmp_path / "k1.npy", y[0])
+    import h5py
+    with h5py.File(tmp_path / "k.h5", "w") as f:
+        f["raw"] = y
+    import matplotlib.pyplot as plt
+    plt.imsave(str(tmp_path / "img.png"), x_lr[0], cmap="gray")
+    kw = dict(num_steps=3, seed=1, show_pbar=False)
+    a = recon_file(tmp_path / "img.npy", tmp_path / "a.npy", prior, size=(H, H), **kw)
+    b = recon_file(tmp_path / "k.npy", tmp_path / "b.npy", prior, factor=2, **kw)
+    c = recon_file(tmp_path / "k.h5", tmp_path / "c.nii", prior, factor=2, key="raw", **kw)
+    d = recon_file(tmp_path / "img.png", tmp_path / "d.npy", prior, factor=2, **kw)
+    assert np.load(a).shape == (H, H) and np.load(d).shape == (H, H)      # 2D in, 2D out
+    kb = np.load(b)
+    assert kb.shape == (3, H, H)
+    k1 = recon_file(tmp_path / "k1.npy", tmp_path / "k1_out.npy", prior, factor=2, **kw)
+    np.testing.assert_allclose(np.load(k1), np.load(a), rtol=1e-4, atol=1e-3)  # image = k-space
+    kc = np.asarray(nib.load(str(c)).dataobj)
+    np.testing.assert_allclose(np.moveaxis(kc, -1, 0), kb, rtol=1e-5, atol=1e-4)
+    with pytest.raises(KeyError, match="available"):
+        recon_file(tmp_path / "k.h5", tmp_path / "e.npy", prior, factor=2, **kw)
+
+
+def test_errors(tmp_path, nifti, prior):
+    path, _ = nifti
+    kw = dict(num_steps=2, show_pbar=False)
+    with pytest.raises(FileNotFoundError):
+        recon_file(tmp_path / "missing.nii.gz", tmp_path / "o.nii.gz", prior, **kw)
+    (tmp_path / "x.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"allowed: .nii.gz, .nii, .npy, .png, .h5, .hdf5"):
+        recon_file(tmp_path / "x.jpg", tmp_path / "o.nii.gz", prior, **kw)
+    with pytest.raises(ValueError, match="allowed: .nii.gz, .nii, .npy"):
+        recon_file(path, tmp_path / "o.mat", prior, **kw)
+    with pytest.raises(ValueError, match="smaller than the input"):
+        recon_file(path, tmp_path / "o.nii.gz", prior, size=(4, 4), **kw)
+    with pytest.raises(ValueError, match="at least 2 posterior samples"):
+        recon_file(path, tmp_path / "o.nii.gz", prior, factor=2, uncertainty=tmp_path / "u.npy",
+                   **kw)
+    (tmp_path / "bad.nii").write_bytes(b"not a nifti")
+    with pytest.raises(ValueError, match="could not read NIfTI"):
+        recon_file(tmp_path / "bad.nii", tmp_path / "o.nii.gz", prior, **kw)
+
+
+def test_atomic_write_keeps_the_old_output(tmp_path, nifti, prior, monkeypatch):
+    path, _ = nifti
+    out = tmp_path / "hr.nii.gz"
+    out.write_bytes(b"previous result")
+
+    def broken_save(img, filename):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+    monkeypatch.setattr(nib, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        recon_file(path, out, prior, factor=2, num_steps=2, show_pbar=False)
+    assert out.read_bytes() == b"previous result"
+    assert sorted(os.listdir(tmp_path)) == ["hr.nii.gz", "lr.nii.gz"]
+
+
+def test_hr_affine_for_other_slice_axes():
+    aff = np.diag([1.0, 2.0, 3.0, 1.0])
+    new = hr_affine(aff, (8, 6), (32, 12), axis=1)       # in-plane axes 0 and 2
+    np.testing.assert_allclose(np.diag(new)[:3], [0.25, 2.0, 1.5])
+    np.testing.assert_allclose(new @ [16, 0, 6, 1], aff @ [4, 0, 3, 1])
+
+
+def test_command_line(tmp_path, nifti, prior, monkeypatch, capsys):
+    """``mrirecon-vdm recon`` through cli.main, with load_pretrained replaced."""
+    path, _ = nifti
+    monkeypatch.setattr(cli, "SUBCOMMANDS", ("recon",))     # independent of the others
+    calls = {}
+
+    def fake_load_pretrained(device="cpu", path=None):
+        calls["path"] = path
+        return prior
+    monkeypatch.setattr("mrirecon_vdm.prior.load_pretrained", fake_load_pretrained)
+    out = tmp_path / "hr.nii"
+    rc = cli.main(["recon", str(path), "--out", str(out), "--scale", "2", "--steps", "3",
+                   "--samples", "2", "--seed", "0", "--lamda", "1", "--quiet",
+                   "--uncertainty", str(tmp_path / "u.nii"), "--prior", "somewhere"])
+    assert rc == 0 and out.exists() and calls["path"] == "somewhere"
+    assert str(out) in capsys.readouterr().out
+    first = np.asarray(nib.load(str(out)).dataobj).copy()
+    cli.main(["recon", str(path), "--out", str(out), "--scale", "2", "--steps", "3",
+              "--samples", "2", "--seed", "0", "--quiet"])
+    np.testing.assert_array_equal(np.asarray(nib.load(str(out)).dataobj), first)
+    rc = cli.main(["recon", str(tmp_path / "none.nii"), "--out", str(out), "--quiet"])
+    assert rc == 2 and "no such file" in capsys.readouterr().err
+    rc = cli.main(["recon", str(path), "--out", str(out), "--size", "4", "4", "--quiet"])
+    assert rc == 2 and "smaller than the input" in capsys.readouterr().err
+    rc = cli.main(["recon", str(path), "--out", str(out), "--intensity-scale", "bright",
+                   "--quiet"])
+    assert rc == 2 and "'volume', 'slice' or a number" in capsys.readouterr().err
+    for value in ("slice", "80"):
+        assert cli.main(["recon", str(path), "--out", str(tmp_path / f"{value}.nii"), "--scale",
+                         "2", "--steps", "2", "--intensity-scale", value, "--quiet"]) == 0
+    with pytest.raises(SystemExit):
+        cli.main(["recon", str(path), "--out", str(out), "--sampler", "ddpm"])
