@@ -260,6 +260,8 @@ def test_tiny_vdm_wiring(problem):
     vdm.train()
     recon(y, A, vdm, num_steps=2, seed=0).run()
     assert vdm.training            # the App restores the mode it found
+    with pytest.raises(ValueError, match="move it with"):
+        GuidedVDMRecon(y, A, tiny_vdm().to("meta"), show_pbar=False)
 
 
 @pytest.mark.gpu

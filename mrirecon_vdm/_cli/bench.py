@@ -21,7 +21,7 @@ import sys
 
 #: Modules imported before a run, so that they can register methods (a missing one is
 #: skipped silently). The VDM's benchmark module goes here.
-PLUGINS = ()
+PLUGINS = ("mrirecon_vdm.vdm_methods",)
 
 DEFAULT_OUT = "results/bench"
 DESCRIPTION = ("Benchmark every registered reconstruction method (default: the classical "
@@ -46,6 +46,8 @@ def add_arguments(parser):
     parser.add_argument("--methods", nargs="+", metavar="NAME",
                         help="methods to run (default: all registered)")
     parser.add_argument("--limit", type=int, metavar="N", help="use the first N slices only")
+    parser.add_argument("--stride", type=int, default=1, metavar="S",
+                        help="use every S-th slice (applied before --limit; default 1)")
     parser.add_argument("--sigma", type=float, default=0.0,
                         help="k-space noise standard deviation, in the images' units "
                              "(default: 0)")
@@ -240,7 +242,9 @@ def run(args):
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     images, source = load_data(args.data, args.key, args.split)
     data_range = float(images.max())  # the whole data set's maximum, before --limit
-    images = images[:args.limit]
+    if args.stride < 1:
+        raise ValueError(f"--stride must be >= 1, got {args.stride}")
+    images = images[::args.stride][:args.limit]
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     rows = benchmark(images, args.scales, args.methods, args.sigma, args.seed, data_range, log)
     meta = {"data": source, "n_slices": int(images.shape[0]), "image_shape":

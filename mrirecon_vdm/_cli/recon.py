@@ -9,9 +9,10 @@ is converted to the centre block of the high-resolution k-space with
 OUTPUT (``.nii``/``.nii.gz`` or ``.npy``) is written atomically (temporary file, then
 ``os.replace``), in the input's layout: a NIfTI input keeps its axis order; an array input
 gives (N1, N2) or (S, N1, N2) in ``.npy`` and (N1, N2, S) in NIfTI. For a NIfTI input the
-affine keeps the anatomy in place: the in-plane voxel size is multiplied by m/N, and HR voxel i sits where the zero-padded DFT puts it, at LR
-voxel coordinate ``m//2 + (i - N//2) m/N`` (for even sizes HR voxel 0 coincides with LR
-voxel 0, so the field-of-view box moves by (1 − m/N)/2 LR voxels).
+affine keeps the anatomy in place: the in-plane voxel size is multiplied by m/N, and HR
+voxel i sits where the zero-padded DFT puts it, at LR voxel coordinate
+``m//2 + (i - N//2) m/N`` (for even sizes HR voxel 0 coincides with LR voxel 0, so the
+field-of-view box moves by (1 − m/N)/2 LR voxels).
 """
 import os
 import pathlib
@@ -65,10 +66,10 @@ def register(subparsers):
                    help="images per network call (default: all slices x samples of a run)")
     p.add_argument("--slices-per-run", type=int, default=8,
                    help="slices reconstructed together (default 8)")
-    p.add_argument("--intensity-scale", default="volume",
-                   help="'volume' (default: one scale, max |zero-filled| of the volume), "
-                        "'slice' (one per slice) or a number (input units that map to 1 in "
-                        "the prior's units)")
+    p.add_argument("--intensity-scale", default="slice",
+                   help="'slice' (default: one scale per slice, the prior's intensity "
+                        "percentile of |zero-filled|), 'volume' (one for the volume) or a "
+                        "number (input units that map to 1 in the prior's units)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the network")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
@@ -238,7 +239,7 @@ def _atomic_save(path, data, affine):
 
 
 def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, png=None,
-               uncertainty=None, slices_per_run=8, intensity_scale="volume", **recon_kwargs):
+               uncertainty=None, slices_per_run=8, intensity_scale="slice", **recon_kwargs):
     """Read a low-resolution file, super-resolve it slice by slice, write the result.
 
     Args:

@@ -62,22 +62,24 @@ def check_images(name, x):
     return x
 
 
-def normalise_slices(x):
-    """Each slice divided by its maximum (all-zero slices stay zero). (n, H, W) float32."""
+def normalise_slices(x, percentile=100.0):
+    """Each slice divided by its ``percentile``-th percentile (100: its maximum); all-zero
+    slices stay zero. (n, H, W) float32."""
     x = np.asarray(x, dtype=np.float32)
-    m = x.reshape(x.shape[0], -1).max(axis=1)
+    m = np.percentile(x.reshape(x.shape[0], -1), percentile, axis=1)
     m = np.where(m > 0, m, 1.0).astype(np.float32)
     return x / m[:, None, None]
 
 
-def load_images(path, val_path=None, val_fraction=0.05):
-    """Load, check and max-normalise training and validation slices.
+def load_images(path, val_path=None, val_fraction=0.05, percentile=100.0):
+    """Load, check and normalise training and validation slices (:func:`normalise_slices`).
 
     Args:
         path (str): data file (see module docstring).
         val_path (str or None): optional separate file for validation (its train split or
             single array is used).
         val_fraction (float): held-out fraction when no validation split exists.
+        percentile (float): intensity reference of :func:`normalise_slices`.
 
     Returns:
         tuple: (train, val), float32 arrays (n, H, W) and (m, H, W).
@@ -96,7 +98,7 @@ def load_images(path, val_path=None, val_fraction=0.05):
     if val.shape[1:] != train.shape[1:]:
         raise ValueError(f"validation data: expected images of size {train.shape[1:]} like "
                          f"the training images, got {val.shape[1:]}")
-    return normalise_slices(train), normalise_slices(val)
+    return normalise_slices(train, percentile), normalise_slices(val, percentile)
 
 
 class BatchSampler:

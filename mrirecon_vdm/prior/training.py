@@ -424,7 +424,8 @@ def _train(config, resume, world, rank, local_rank):
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
 
     # ---- data, checked before anything else
-    train_np, val_np = load_images(config.data, config.val_data, config.val_fraction)
+    train_np, val_np = load_images(config.data, config.val_data, config.val_fraction,
+                                   percentile=config.model.intensity_percentile)
     f = config.model.downsample_factor
     h, w = train_np.shape[1:]
     if config.patch_size > min(h, w):
