@@ -174,16 +174,16 @@ def test_reconstruct_volume(problem):
     np.testing.assert_array_equal(vol, again)
     vol1, std1 = reconstruct_volume(y[:1], (H, H), prior, show_pbar=False, num_steps=3)
     assert vol1.shape == (1, H, H) and std1 is None
-    # one scale for the volume (default) = that scale given explicitly; per slice differs
-    s_vol = np.abs(CropFourier((5, H, H), y.shape).H(y)).max()
+    # one scale per slice (default) = those scales given explicitly; one per volume differs
     kw = dict(slices_per_run=2, seed=1, show_pbar=False, num_steps=5)
-    np.testing.assert_array_equal(reconstruct_volume(y, (H, H), prior, **kw)[0],
-                                  reconstruct_volume(y, (H, H), prior, scale=s_vol, **kw)[0])
-    per_slice = reconstruct_volume(y, (H, H), prior, scale="slice", **kw)[0]
     s_slices = np.abs(CropFourier((5, H, H), y.shape).H(y)).max(axis=(1, 2), keepdims=True)
+    np.testing.assert_array_equal(reconstruct_volume(y, (H, H), prior, **kw)[0],
+                                  reconstruct_volume(y, (H, H), prior, scale=s_slices, **kw)[0])
+    per_volume = reconstruct_volume(y, (H, H), prior, scale="volume", **kw)[0]
+    s_vol = np.abs(CropFourier((5, H, H), y.shape).H(y)).max()
     np.testing.assert_array_equal(
-        per_slice, reconstruct_volume(y, (H, H), prior, scale=s_slices, **kw)[0])
-    assert np.abs(per_slice - reconstruct_volume(y, (H, H), prior, **kw)[0]).max() > 0
+        per_volume, reconstruct_volume(y, (H, H), prior, scale=s_vol, **kw)[0])
+    assert np.abs(per_volume - reconstruct_volume(y, (H, H), prior, **kw)[0]).max() > 0
     with pytest.raises(ValueError, match=r"\(S, m1, m2\)"):
         reconstruct_volume(y[0], (H, H), prior)
     with pytest.raises(ValueError, match="'volume', 'slice'"):
