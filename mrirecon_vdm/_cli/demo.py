@@ -30,6 +30,8 @@ def register(subparsers):
     p.add_argument("--sigma", type=float, default=0.0,
                    help="k-space noise std, in image units (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of noise and sampler (default: 0)")
+    p.add_argument("--prior", default=None,
+                   help="exported prior folder or .safetensors file (default: the shipped one)")
     p.set_defaults(func=run)
 
 
@@ -54,6 +56,7 @@ def run(args):
     from ..noise import simulate_lowres
     from ..prior import load_pretrained
 
+    prior = load_pretrained(path=args.prior)        # first: a missing prior fails fast
     slices = shipped_test_slices()
     if not 0 <= args.slice_index < len(slices):
         raise ValueError(f"--slice: expected an index in [0, {len(slices) - 1}], got {args.slice_index}")
@@ -84,7 +87,6 @@ def run(args):
         print(f"  {name:<14} PSNR {rows[-1]['psnr']:6.2f} dB  SSIM {rows[-1]['ssim']:.3f}  "
               f"{seconds:6.2f} s")
 
-    prior = load_pretrained()
     app = GuidedVDMRecon(y, A, prior, num_steps=args.steps, num_samples=args.samples,
                          sigma=args.sigma if args.sigma > 0 else None, seed=args.seed,
                          show_pbar=True, leave_pbar=False)
@@ -125,7 +127,7 @@ def _figure(path, x, zf, recons, rows, std):
     ax[0, 0].imshow(x, cmap="gray", vmin=0, vmax=vmax)
     ax[0, 0].set_title("reference (HR)", fontsize=8)
     if std is not None:
-        ax[1, 0].imshow(std, cmap="magma")
+        ax[1, 0].imshow(std, cmap="magma", vmin=0, vmax=max(float(np.percentile(std, 99.5)), 1e-12))
         ax[1, 0].set_title("VDM uncertainty (std)", fontsize=8)
     for j, name in enumerate(names, start=1):
         ax[0, j].imshow(recons[name], cmap="gray", vmin=0, vmax=vmax)
