@@ -47,6 +47,9 @@ def benchmark_all(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_r
                 "pip install mrbart)")
         else:
             runnable.append(m)
+    if any(m.startswith("vdm") for m in runnable):
+        from mrirecon_vdm import vdm_methods
+        vdm_methods.get_prior()        # fail before any work when the prior is missing
     rows = []
     for scale in scales:
         A, ys = bench.simulate(images, scale, sigma, seed)

@@ -70,7 +70,9 @@ def register(subparsers):
                    help="'slice' (default: one scale per slice, the prior's intensity "
                         "percentile of |zero-filled|), 'volume' (one for the volume) or a "
                         "number (input units that map to 1 in the prior's units)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the network")
+    p.add_argument("--no-bf16", dest="bf16", action="store_false",
+                   help="run the network in float32 (default: bfloat16 autocast, 1.8x faster "
+                        "on CPU with the same quality)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
