@@ -227,7 +227,7 @@ def main(argv=None):
         fig = image_grid(plt, [[ref] + [x for _, x in recs], [None] + errs], titles,
                          ["gray", "inferno"], [data_range, emax],
                          f"{scale}× super-resolution ({A.lr_shape[0]}→{A.hr_shape[0]}), "
-                         f"slice {k}: PSNR / SSIM")
+                         f"slice {k}: PSNR / SSIM; error maps 0–{emax:.2f}")
         save_png(fig, out / f"fig_recon_{scale}x.png")
         plt.close(fig)
         record["recon"][f"{scale}x"] = {lab: s for (lab, _), s in zip(recs, sc)}
@@ -258,12 +258,13 @@ def main(argv=None):
     s = scores(ref, x, data_range)
     corr = float(np.corrcoef(err.ravel(), std.ravel())[0, 1])
     emax = float(np.percentile(err, 99.5)) or 1.0
+    smax = float(np.percentile(std, 99.5)) or 1.0
     fig = image_grid(plt, [[ref, x, err, std]],
                      [["HR reference", f"mean of {K} samples\n{s['psnr']:.2f} dB / "
                        f"{s['ssim']:.3f}", f"|error| (0–{emax:.2f})",
-                       f"std of {K} samples\n(corr. with |error| {corr:.2f})"]],
+                       f"std of {K} samples (0–{smax:.2f})\ncorr. with |error| {corr:.2f}"]],
                      ["gray"], [data_range], "")
-    for ax, im, vmax in zip(fig.axes[2:4], (err, std), (emax, emax)):
+    for ax, vmax in zip(fig.axes[2:4], (emax, smax)):
         ax.images[0].set_cmap("inferno")
         ax.images[0].set_clim(0, vmax)
     fig.suptitle(f"Uncertainty ({s0}×, fast sampler {cfg['sample_steps']} steps, "

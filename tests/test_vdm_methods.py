@@ -140,3 +140,22 @@ def test_bench_command_json(tiny_prior, tmp_path):
     assert [r["nfe"] for r in rows] == [10, 200]
     assert "| vdm-mean4 | 4× |" in (out / "bench.md").read_text()
     assert bench.main(["--data", str(data), "--stride", "0", "--out", str(out)]) == 2
+
+
+def test_bench_script(tiny_prior, tmp_path):
+    import importlib.util
+    import pathlib
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+    spec = importlib.util.spec_from_file_location("mrirecon_vdm_bench_script", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    data = tmp_path / "slices.npy"
+    np.save(data, slices(4))
+    rc = mod.main(["--data", str(data), "--stride", "3", "--scales", "2", "--methods",
+                   "zero-fill", "vdm-fast-10", "--out", str(tmp_path / "o")])
+    assert rc == 0
+    result = json.loads((tmp_path / "o" / "bench.json").read_text())
+    assert result["stride"] == 3 and result["n_slices"] == 2
+    assert [(r["method"], r["nfe"]) for r in result["results"]] == [("zero-fill", 0),
+                                                                   ("vdm-fast-10", 10)]
+    assert result["prior"] == "VDM"

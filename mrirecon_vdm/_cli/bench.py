@@ -6,26 +6,26 @@ For each slice ``x`` (real HR magnitude) and factor ``f``, the measurement is th
 the registry (:data:`mrirecon_vdm.baselines.METHODS`) reconstructs it and is scored with
 PSNR, SSIM, NRMSE and HFEN (:mod:`mrirecon_vdm.metrics`) with the data range of the whole
 data set (its maximum: the fastMRI convention), reported as mean and standard deviation over
-slices, with the mean wall-clock seconds per slice (after one untimed warm-up slice) and the
-network evaluations (NFE) per slice.
+slices, with the mean wall-clock seconds per slice (after an untimed warm-up: one slice for
+the classical methods, one short 10-step run shared by the learned ones) and the network
+evaluations (NFE) per slice.
 
 Writes ``<out>/bench.md`` (Markdown table), ``<out>/bench.csv`` and ``<out>/bench.json``
 (``{"results": [{"method", "scale", "psnr", "psnr_std", ..., "seconds_per_slice", "nfe"}]}``).
 
-More methods (the VDM samplers) are added by a module that calls
-:func:`mrirecon_vdm.baselines.register_method`; name it with ``--plugin MODULE`` or add it to
-:data:`PLUGINS`. Heavy imports happen inside the functions, so ``--help`` is fast.
+The VDM samplers come from :mod:`mrirecon_vdm.vdm_methods` (in :data:`PLUGINS`); more methods
+are added by a module that calls :func:`mrirecon_vdm.baselines.register_method`, named with
+``--plugin MODULE``. Heavy imports happen inside the functions, so ``--help`` is fast.
 """
 import argparse
 import sys
 
-#: Modules imported before a run, so that they can register methods (a missing one is
-#: skipped silently). The VDM's benchmark module goes here.
+#: Modules imported before a run, so that they register their methods.
 PLUGINS = ("mrirecon_vdm.vdm_methods",)
 
 DEFAULT_OUT = "results/bench"
-DESCRIPTION = ("Benchmark every registered reconstruction method (default: the classical "
-               "baselines) on a data set at several super-resolution factors: PSNR, SSIM, "
+DESCRIPTION = ("Benchmark every registered reconstruction method (default: all, the "
+               "classical baselines and the VDM samplers) on a data set at several super-resolution factors: PSNR, SSIM, "
                "NRMSE, HFEN (mean and std over slices), seconds per slice and NFE, written "
                "as a Markdown table, CSV and JSON.")
 COLUMNS = ("method", "scale", "psnr", "psnr_std", "ssim", "ssim_std", "nrmse", "nrmse_std",
@@ -33,7 +33,7 @@ COLUMNS = ("method", "scale", "psnr", "psnr_std", "ssim", "ssim_std", "nrmse", "
 
 
 def add_arguments(parser):
-    """The bench options, shared by the CLI and ``benchmarks/bench_baselines.py``."""
+    """The bench options, shared by the CLI and ``benchmarks/bench.py``."""
     parser.add_argument("--data", metavar="PATH",
                         help="HR magnitude slices (.npy, .npz, .h5/.hdf5, .nii/.nii.gz); "
                              "default: the built data set's --split")
@@ -71,16 +71,10 @@ def register(subparsers):
 
 
 def load_plugins(modules=()):
-    """Import :data:`PLUGINS` (skipping missing ones) and ``modules`` (which must exist)."""
+    """Import :data:`PLUGINS` and ``modules``: they register their methods."""
     import importlib
 
-    for name in PLUGINS:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-    for name in modules:
+    for name in PLUGINS + tuple(modules):
         importlib.import_module(name)
 
 
@@ -192,17 +186,25 @@ def write_outputs(rows, meta, out_dir, json_path=None):
     return md, csv_path, json_path
 
 
+#: A cheap untimed warm-up shared by the learned methods of one scale factor (loads the prior,
+#: touches every layer), instead of a full reconstruction: ``vdm-paper`` would cost 1000
+#: network evaluations per factor.
+LEARNED_WARMUP = "vdm-fast-10"
+
+
 def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range=None,
               log=print):
     """Run methods x scales on ``images`` (n, H, W); return the result rows.
 
-    Methods that need BART are skipped with a note when it is missing.
+    Methods that need BART are skipped with a note when it is missing. Classical methods
+    get one untimed warm-up reconstruction of the first slice; learned methods (``nfe > 0``)
+    share one short warm-up (:data:`LEARNED_WARMUP`) per factor. A missing prior fails
+    before any work.
     """
-    from mrirecon_vdm.baselines import METHODS
+    from mrirecon_vdm.baselines import METHODS, reconstruct
     from mrirecon_vdm.config import bart_available
 
-    if methods is None:
-        methods = list(METHODS)
+    methods = list(METHODS) if methods is None else list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; registered: "
@@ -216,11 +218,19 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
                 "pip install mrbart)")
         else:
             runnable.append(m)
+    if any(m.startswith("vdm") for m in runnable):
+        from mrirecon_vdm import vdm_methods
+        vdm_methods.get_prior()        # fail before any work when the prior is missing
     rows = []
     for scale in scales:
         A, ys = simulate(images, scale, sigma, seed)
+        warmed = False
         for m in runnable:
-            row = bench_method(m, images, A, ys, scale, data_range)
+            learned = METHODS[m].nfe > 0
+            if learned and not warmed and LEARNED_WARMUP in METHODS:
+                reconstruct(LEARNED_WARMUP, ys[0], A, scale)
+                warmed = True
+            row = bench_method(m, images, A, ys, scale, data_range, warmup=not learned)
             log(f"{m:>14s} {scale}x: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "
                 f"{row['seconds_per_slice']:.3f} s/slice")
             rows.append(row)
@@ -229,6 +239,8 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
 
 def run(args):
     """Entry point of ``mrirecon-vdm bench``."""
+    import time
+
     load_plugins(args.plugin)
     from mrirecon_vdm.baselines import METHODS
 
@@ -240,16 +252,26 @@ def run(args):
         raise ValueError(f"--sigma must be >= 0, got {args.sigma}")
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
-    images, source = load_data(args.data, args.key, args.split)
-    data_range = float(images.max())  # the whole data set's maximum, before --limit
     if args.stride < 1:
         raise ValueError(f"--stride must be >= 1, got {args.stride}")
+    images, source = load_data(args.data, args.key, args.split)
+    data_range = float(images.max())  # the whole data set's maximum, before --stride/--limit
     images = images[::args.stride][:args.limit]
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    start = time.perf_counter()
     rows = benchmark(images, args.scales, args.methods, args.sigma, args.seed, data_range, log)
-    meta = {"data": source, "n_slices": int(images.shape[0]), "image_shape":
-            list(images.shape[1:]), "data_range": data_range, "sigma": args.sigma,
-            "seed": args.seed}
+    meta = {"data": source, "n_slices": int(images.shape[0]), "stride": args.stride,
+            "limit": args.limit, "image_shape": list(images.shape[1:]),
+            "data_range": data_range, "sigma": args.sigma, "seed": args.seed,
+            "wall_time_s": round(time.perf_counter() - start, 1)}
+    if any(r["method"].startswith("vdm") for r in rows):
+        from mrirecon_vdm import vdm_methods as vm
+        meta["prior"] = vm.prior_source()
+        meta["prior_provenance"] = {k: v for k, v in
+                                    getattr(vm.get_prior(), "provenance", {}).items()
+                                    if k in ("step", "images_seen", "train_wall_time_s",
+                                             "val_bpd", "exported", "note")}
+        meta["nfe_convention"] = "images through the network per slice (K samples x steps)"
     paths = write_outputs(rows, meta, args.out, args.json)
     print(markdown_table(rows))
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
@@ -257,8 +279,8 @@ def run(args):
 
 
 def main(argv=None):
-    """Standalone entry point (``benchmarks/bench_baselines.py``)."""
-    parser = add_arguments(argparse.ArgumentParser(prog="bench_baselines",
+    """Standalone entry point (``benchmarks/bench.py``)."""
+    parser = add_arguments(argparse.ArgumentParser(prog="bench",
                                                    description=DESCRIPTION))
     args = parser.parse_args(argv)
     try:

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Benchmark the classical baselines (and any registered method) on the test split.
+"""Benchmark every registered method (classical baselines and VDM samplers) on the test split.
 
 Same options as ``mrirecon-vdm bench`` (see ``--help``); for example
 
-    python benchmarks/bench_baselines.py --scales 4 2 --out results/bench
-    python benchmarks/bench_baselines.py --data my_slices.npy --methods zero-fill sigpy-tv
+    python benchmarks/bench.py --scales 4 2 --out results/bench
+    python benchmarks/bench.py --data my_slices.npy --methods zero-fill sigpy-tv
 
 writes ``bench.md``, ``bench.csv`` and ``bench.json`` into ``--out``. The logic lives in
 :mod:`mrirecon_vdm._cli.bench`; methods come from :data:`mrirecon_vdm.baselines.METHODS`.
