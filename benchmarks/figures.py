@@ -32,7 +32,6 @@ smoke test: well under 2 minutes on 128 × 128 slices, seconds on tiny ones.
 import argparse
 import io
 import json
-import os
 import pathlib
 import sys
 import time

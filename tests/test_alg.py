@@ -19,15 +19,6 @@ from mrirecon_vdm.linop import CropFourier
 H = 16
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread is faster, and much faster on busy cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def c128(x):
     return np.asarray(x, dtype=np.complex128)
 

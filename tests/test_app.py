@@ -14,15 +14,6 @@ from mrirecon_vdm.linop import CropFourier, lowres_image_to_kspace
 H = 16
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread is faster, and much faster on busy cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_prior(shape=(H, H), downsample_factor=1):
     yy, xx = np.mgrid[:shape[0], :shape[1]]
     mean = 0.4 + 0.2 * np.cos(2 * np.pi * xx / shape[1])

@@ -10,15 +10,6 @@ from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
 from mrirecon_vdm.linop import CropFourier
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread is faster, and much faster on busy cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def image_mean(shape):
     yy, xx = np.mgrid[:shape[0], :shape[1]]
     return 0.3 + 0.2 * np.cos(2 * np.pi * xx / shape[1]) + 0.05 * ((xx + yy) % 2)

@@ -4,7 +4,6 @@ import os
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 
 from mrirecon_vdm import cli
 from mrirecon_vdm._cli.recon import hr_affine, recon_file
@@ -13,15 +12,6 @@ from mrirecon_vdm.linop import CropFourier, kspace_to_lowres_image, lowres_image
 
 H = 16          # HR size of the tests' prior
 M = 8           # LR size
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread is faster, and much faster on busy cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture

@@ -174,7 +174,6 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True):
         if verbose:
             print(f"data set exists: {out} (use force=True / --force to rebuild)")
         return out
-    by_name = {s.name: s for s in SOURCES}
     say = print if verbose else (lambda *a, **k: None)
     files = {}
     for s in SOURCES:
