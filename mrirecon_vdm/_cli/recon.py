@@ -50,9 +50,8 @@ def register(subparsers):
     p.add_argument("--lamda", type=float, default=1.0, help="data weight λ in [0, 1]")
     p.add_argument("--sigma", type=float, default=None,
                    help="k-space noise std in the input's units (default 0: noiseless)")
-    p.add_argument("--eta", type=float, default=None,
-                   help="DDIM stochasticity η in [0, 1] (default: 0 for one sample, 1 for "
-                        "several)")
+    p.add_argument("--eta", type=float, default=1.0,
+                   help="DDIM stochasticity η in [0, 1] of the fast sampler (default 1)")
     p.add_argument("--seed", type=int, default=None, help="seed of the sampler's noise")
     p.add_argument("--png", default=None, help="also save the middle slice as a PNG")
     p.add_argument("--uncertainty", default=None,
