@@ -40,6 +40,8 @@ def register(subparsers):
     p.add_argument("--batch-size", type=int, metavar="B", help="images per step per process")
     p.add_argument("--patch-size", type=int, metavar="P", help="side of the training patches")
     p.add_argument("--lr", type=float, help="AdamW learning rate")
+    p.add_argument("--lr-decay-steps", type=int, metavar="N",
+                   help="anneal the lr with a cosine over the last N steps (0 = constant)")
     p.add_argument("--seed", type=int, help="initialisation and data seed")
     p.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
     p.add_argument("--val-every", type=int, metavar="N",
@@ -62,7 +64,7 @@ def run(args):
     config = TrainConfig.load(args.config)
     changes = {"out_dir": args.out, "data": args.data, "val_data": args.val_data,
                "steps": args.steps, "batch_size": args.batch_size,
-               "patch_size": args.patch_size, "lr": args.lr, "seed": args.seed,
+               "patch_size": args.patch_size, "lr": args.lr, "lr_decay_steps": args.lr_decay_steps, "seed": args.seed,
                "save_every": args.save_every, "val_every": args.val_every,
                "sample_every": args.sample_every, "num_threads": args.threads,
                "bf16": args.bf16}

@@ -2,9 +2,19 @@
 
 One call warps and crops a batch of slices into training patches with a single
 ``grid_sample`` (flips, small rotations and scalings, a smooth elastic displacement, a
-random patch position), then applies a smooth multiplicative bias field, a gamma change
-and a random global intensity scale around 1. Every random number comes from the
-``torch.Generator`` passed in, so a run is reproducible and resumable.
+random patch position), then applies a random sharpening, a smooth multiplicative bias
+field, a gamma change and a random global intensity scale around 1. Every random number
+comes from the ``torch.Generator`` passed in, so a run is reproducible and resumable.
+
+**Sharpness.** Interpolation is a low-pass filter: a bilinear resampling at a half-pixel
+offset removes the Nyquist frequency entirely, and the data set's slices were already
+anti-aliased when resampled from finer grids. A prior trained only on such patches learns
+that brains have almost no energy near Nyquist, while a real acquisition at the target
+resolution (a truncated k-space) keeps it. So: patch positions are whole pixels (a patch
+that is not rotated, scaled or warped is an exact copy), warps use bicubic interpolation,
+and a random unsharp mask ``x + a (x − b * x)`` (``b`` the 3 × 3 binomial kernel, ``a``
+uniform in ``[0, sharpen_max]``; amplitude gain ``1 + a`` at Nyquist) spans the range from
+smooth to sharp acquisitions.
 """
 import math
 from dataclasses import asdict, dataclass, fields
@@ -29,6 +39,11 @@ class AugmentConfig:
             probability bias_prob.
         gamma_log_range: gamma exponent exp(U(−g, g)) (probability gamma_prob).
         intensity_range: global intensity scale uniform in [lo, hi] (always).
+        interp: ``"bicubic"`` or ``"bilinear"`` interpolation of warped patches.
+        whole_pixel: patch positions on whole pixels (False: continuous positions, as in
+            the first shipped prior's recipe).
+        sharpen_max: strength ``a`` of the unsharp mask uniform in [0, sharpen_max]
+            (probability sharpen_prob); the gain at the Nyquist frequency is ``1 + a``.
     """
     hflip_prob: float = 0.5
     vflip_prob: float = 0.0
@@ -45,8 +60,18 @@ class AugmentConfig:
     gamma_prob: float = 0.5
     gamma_log_range: float = 0.3
     intensity_range: tuple = (0.85, 1.15)
+    interp: str = "bicubic"
+    whole_pixel: bool = True
+    sharpen_prob: float = 0.0
+    sharpen_max: float = 1.5
 
     def __post_init__(self):
+        if self.interp not in ("bicubic", "bilinear"):
+            raise ValueError(f"AugmentConfig.interp: expected 'bicubic' or 'bilinear', got "
+                             f"{self.interp!r}")
+        if not (math.isfinite(self.sharpen_max) and self.sharpen_max >= 0):
+            raise ValueError(f"AugmentConfig.sharpen_max: expected a finite number >= 0, got "
+                             f"{self.sharpen_max}")
         self.scale_range = tuple(float(v) for v in self.scale_range)
         self.intensity_range = tuple(float(v) for v in self.intensity_range)
         for f in fields(self):
@@ -75,7 +100,7 @@ class AugmentConfig:
     def none(cls):
         """No augmentation at all (random patch positions only)."""
         return cls(hflip_prob=0, vflip_prob=0, rotate_prob=0, scale_prob=0, elastic_prob=0,
-                   bias_prob=0, gamma_prob=0, intensity_range=(1.0, 1.0))
+                   bias_prob=0, gamma_prob=0, sharpen_prob=0, intensity_range=(1.0, 1.0))
 
 
 def _u(n, lo, hi, gen):
@@ -90,6 +115,25 @@ def _smooth_field(n, channels, grid, size, std, gen):
     """Smooth random field (n, channels, *size): bicubic upsampling of grid×grid normals."""
     coarse = std * torch.randn(n, channels, grid, grid, generator=gen)
     return F.interpolate(coarse, size=size, mode="bicubic", align_corners=True)
+
+
+_BINOMIAL = torch.tensor([1.0, 2.0, 1.0]) / 4
+
+
+def sharpen(x, amount):
+    """Unsharp mask ``x + a (x − b * x)`` per image, ``b`` the 3 × 3 binomial kernel.
+
+    Args:
+        x (torch.Tensor): (B, C, H, W) images.
+        amount (torch.Tensor): (B,) strengths ``a`` >= 0 (gain ``1 + a`` at Nyquist).
+
+    Returns:
+        torch.Tensor: the sharpened images, clamped at 0 (magnitudes); replicate padding.
+    """
+    b, c, h, w = x.shape
+    k = torch.outer(_BINOMIAL, _BINOMIAL).to(x)[None, None].expand(c, 1, 3, 3)
+    blur = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=c)
+    return (x + amount.to(x)[:, None, None, None] * (x - blur)).clamp_min(0)
 
 
 def augment_patches(images, patch_size, config, generator):
@@ -131,14 +175,25 @@ def augment_patches(images, patch_size, config, generator):
         disp = _smooth_field(b, 2, cfg.elastic_grid, (ph, pw), cfg.elastic_px, generator)
         on = _coin(b, cfg.elastic_prob, generator).float()[:, None, None, None]
         src = src + on * disp.permute(0, 2, 3, 1)
-    # random patch centre (continuous) such that the un-warped patch lies inside
+    # random patch centre such that the un-warped patch lies inside, on whole pixels
+    # (an un-warped patch is then an exact copy, not an interpolation)
     cx = _u(b, (pw - 1) / 2, (w - 1) - (pw - 1) / 2, generator)
     cy = _u(b, (ph - 1) / 2, (h - 1) - (ph - 1) / 2, generator)
+    if cfg.whole_pixel:
+        cx = torch.round(cx - (pw - 1) / 2) + (pw - 1) / 2
+        cy = torch.round(cy - (ph - 1) / 2) + (ph - 1) / 2
     src = src + torch.stack([cx, cy], -1)[:, None, None, :]
     # pixel index -> normalised coordinates (align_corners=False)
     grid = torch.stack([(src[..., 0] + 0.5) / w * 2 - 1, (src[..., 1] + 0.5) / h * 2 - 1], -1)
-    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
+    out = F.grid_sample(images, grid, mode=cfg.interp, padding_mode="zeros",
                         align_corners=False)
+    if cfg.interp == "bicubic":
+        out = out.clamp_min(0)
+    # --- sharpness ---
+    if cfg.sharpen_prob > 0:
+        amt = _u(b, 0.0, cfg.sharpen_max, generator)
+        amt = torch.where(_coin(b, cfg.sharpen_prob, generator), amt, torch.zeros(b))
+        out = sharpen(out, amt)
     # --- intensity ---
     if cfg.bias_prob > 0:
         logb = _smooth_field(b, 1, cfg.bias_grid, (ph, pw), cfg.bias_std, generator)

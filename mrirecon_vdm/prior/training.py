@@ -69,6 +69,9 @@ class TrainConfig:
             downsample_factor, at most the image size).
         lr, warmup_steps, weight_decay, adam_betas, adam_eps: AdamW with linear warm-up then
             constant learning rate (weight decay on conv/linear weights only).
+        lr_decay_steps, lr_min: the last ``lr_decay_steps`` steps (0 = none) follow a cosine
+            from ``lr`` down to ``lr_min`` (see :func:`learning_rate`); set on a resumed
+            run to anneal a run that was trained at constant ``lr``.
         grad_clip: max gradient norm (network and schedule clipped separately); 0 = off.
         ema_decay: EMA decay of the weights (warm-up min(decay, (1+n)/(10+n))).
         bf16: run the network under bfloat16 autocast.
@@ -96,6 +99,8 @@ class TrainConfig:
     patch_size: int = 64
     lr: float = 2e-4
     warmup_steps: int = 200
+    lr_decay_steps: int = 0
+    lr_min: float = 0.0
     weight_decay: float = 0.01
     adam_betas: Tuple[float, float] = (0.9, 0.99)
     adam_eps: float = 1e-8
@@ -130,7 +135,7 @@ class TrainConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name}: expected a positive integer, got "
                                  f"{getattr(self, name)!r}")
-        nonneg = ("steps", "warmup_steps", "val_every", "val_num_images", "sample_every",
+        nonneg = ("steps", "warmup_steps", "lr_decay_steps", "val_every", "val_num_images", "sample_every",
                   "sample_num", "sample_size", "save_every", "keep_every", "num_threads")
         for name in nonneg:
             if int(getattr(self, name)) < 0:
@@ -138,6 +143,9 @@ class TrainConfig:
                                  f"{getattr(self, name)!r}")
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr: expected > 0, got {self.lr}")
+        if not 0.0 <= self.lr_min <= self.lr:
+            raise ValueError(f"TrainConfig.lr_min: expected in [0, lr={self.lr}], "
+                             f"got {self.lr_min}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"TrainConfig.ema_decay: expected in [0, 1), got {self.ema_decay}")
         f = self.model.downsample_factor
@@ -210,6 +218,23 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- helpers
+def learning_rate(config, step):
+    """Learning rate of optimiser step ``step`` (1-based).
+
+    Linear warm-up over ``warmup_steps``, then ``lr``; over the last ``lr_decay_steps``
+    steps before ``steps`` a half cosine from ``lr`` to ``lr_min`` (reached at ``steps``).
+    """
+    lr = config.lr
+    if config.warmup_steps:
+        lr *= min(1.0, step / config.warmup_steps)
+    start = config.steps - config.lr_decay_steps
+    if config.lr_decay_steps and step > start:
+        frac = min(1.0, (step - start) / config.lr_decay_steps)
+        cos = config.lr_min + 0.5 * (config.lr - config.lr_min) * (1.0 + math.cos(math.pi * frac))
+        lr = min(lr, cos)
+    return lr
+
+
 def _seed_for(*keys):
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])
 
@@ -557,9 +582,8 @@ def _train(config, resume, world, rank, local_rank):
                 idx = sampler.next()
                 x = augment_patches(images[idx], config.patch_size, config.augment, data_gen)
                 x = x.to(device).contiguous(memory_format=memfmt)
-                # 2. learning rate: linear warm-up, then constant
-                lr = config.lr * min(1.0, step / config.warmup_steps) if config.warmup_steps \
-                    else config.lr
+                # 2. learning rate: linear warm-up, constant, optional cosine decay
+                lr = learning_rate(config, step)
                 for g in opt.param_groups:
                     g["lr"] = lr
                 # 3. the bound, its gradient, clipping, AdamW, EMA

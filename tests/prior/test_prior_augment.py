@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mrirecon_vdm.prior.augment import AugmentConfig, augment_patches
+from mrirecon_vdm.prior.augment import AugmentConfig, augment_patches, sharpen
 
 
 def test_shapes_and_determinism():
@@ -33,3 +33,49 @@ def test_errors():
         augment_patches(torch.rand(1, 1, 8, 8), 16, AugmentConfig(), torch.Generator())
     with pytest.raises(ValueError, match="probability"):
         AugmentConfig(hflip_prob=2.0)
+
+
+def test_unwarped_patch_is_an_exact_copy():
+    # whole-pixel patch positions: without warps a patch is a crop, not an interpolation
+    x = torch.rand(6, 1, 40, 36)
+    for interp in ("bicubic", "bilinear"):
+        cfg = AugmentConfig.none()
+        cfg.interp = interp
+        out = augment_patches(x, (16, 12), cfg, torch.Generator().manual_seed(3))
+        for img, patch in zip(x[:, 0], out[:, 0]):
+            hits = [(r, c) for r in range(40 - 16 + 1) for c in range(36 - 12 + 1)
+                    if (img[r:r + 16, c:c + 12] - patch).abs().max() < 1e-5]
+            assert len(hits) == 1
+
+
+def _nyquist_power(p):
+    k = torch.fft.fft2(p[:, 0] - p[:, 0].mean((-2, -1), keepdim=True))
+    return (k[:, p.shape[-2] // 2, :].abs() ** 2).mean()
+
+
+def test_sharpen_gain_and_range():
+    # the unsharp mask multiplies the Nyquist row by 1 + a and leaves constants alone
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, 16, 16, generator=g) + 1.0
+    stripes = (torch.arange(16) % 2).float()[:, None].expand(16, 16)   # pure Nyquist in y
+    img = (1.0 + 0.25 * stripes)[None, None].repeat(2, 1, 1, 1)
+    out = sharpen(img, torch.tensor([0.0, 1.0]))
+    torch.testing.assert_close(out[0], img[0])
+    amp_in = (img[1, 0, 5, 3] - img[1, 0, 4, 3]).abs()
+    amp_out = (out[1, 0, 5, 3] - out[1, 0, 4, 3]).abs()
+    torch.testing.assert_close(amp_out, 2.0 * amp_in)
+    torch.testing.assert_close(sharpen(torch.full((1, 1, 8, 8), 0.3), torch.tensor([2.0])),
+                               torch.full((1, 1, 8, 8), 0.3))
+    assert (sharpen(x - 1.0, torch.full((4,), 2.0)) >= 0).all()
+    # through augment_patches: more energy near Nyquist on average, still >= 0
+    base = AugmentConfig.none()
+    sharp = AugmentConfig.none()
+    sharp.sharpen_prob, sharp.sharpen_max = 1.0, 2.0
+    imgs = torch.rand(32, 1, 24, 24, generator=g)
+    a = augment_patches(imgs, 16, base, torch.Generator().manual_seed(1))
+    b = augment_patches(imgs, 16, sharp, torch.Generator().manual_seed(1))
+    assert (b >= 0).all() and _nyquist_power(b) > 1.5 * _nyquist_power(a)
+    with pytest.raises(ValueError, match="sharpen_max"):
+        AugmentConfig(sharpen_max=-1.0)
+    with pytest.raises(ValueError, match="interp"):
+        AugmentConfig(interp="nearest")

@@ -99,6 +99,30 @@ def test_bad_config(tiny_train_config):
         train(tiny_train_config.replace(data="/nonexistent/data.h5"))
 
 
+def test_learning_rate_schedule(tiny_train_config):
+    from mrirecon_vdm.prior.training import learning_rate
+    c = TrainConfig(steps=1000, lr=1e-3, warmup_steps=100, lr_decay_steps=400, lr_min=1e-5)
+    lrs = np.array([learning_rate(c, s) for s in range(1, 1001)])
+    assert lrs[0] == pytest.approx(1e-5) and lrs[99] == pytest.approx(1e-3)
+    assert np.all(lrs[99:600] == 1e-3)                       # constant until the decay
+    assert np.all(np.diff(lrs[600:]) < 0)                    # then strictly decreasing
+    assert lrs[800 - 1] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))   # half way: the mean
+    assert lrs[-1] == pytest.approx(1e-5)
+    # no decay by default: constant after warm-up
+    assert learning_rate(TrainConfig(steps=10, warmup_steps=0), 10) == TrainConfig().lr
+    with pytest.raises(ValueError, match="lr_min"):
+        TrainConfig(lr=1e-4, lr_min=1e-3)
+    with pytest.raises(ValueError, match="lr_decay_steps"):
+        TrainConfig(lr_decay_steps=-1)
+    # the training loop uses it (metrics.csv logs the lr of each step)
+    res = train(tiny_train_config.replace(steps=4, warmup_steps=0, lr_decay_steps=2,
+                                          lr_min=0.0))
+    with open(os.path.join(tiny_train_config.out_dir, "metrics.csv")) as f:
+        logged = [float(r["lr"]) for r in csv.DictReader(f)]
+    cfg = tiny_train_config.replace(steps=4, warmup_steps=0, lr_decay_steps=2, lr_min=0.0)
+    assert res.step == 4 and logged == pytest.approx([learning_rate(cfg, s) for s in range(1, 5)])
+
+
 def test_npy_and_npz(tiny_train_config, tmp_path, make_blobs):
     x = make_blobs(6, 16)
     np.save(tmp_path / "d.npy", x)
