@@ -64,7 +64,8 @@ def run(args):
     config = TrainConfig.load(args.config)
     changes = {"out_dir": args.out, "data": args.data, "val_data": args.val_data,
                "steps": args.steps, "batch_size": args.batch_size,
-               "patch_size": args.patch_size, "lr": args.lr, "lr_decay_steps": args.lr_decay_steps, "seed": args.seed,
+               "patch_size": args.patch_size, "lr": args.lr,
+               "lr_decay_steps": args.lr_decay_steps, "seed": args.seed,
                "save_every": args.save_every, "val_every": args.val_every,
                "sample_every": args.sample_every, "num_threads": args.threads,
                "bf16": args.bf16}

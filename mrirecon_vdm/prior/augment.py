@@ -2,8 +2,8 @@
 
 One call warps and crops a batch of slices into training patches with a single
 ``grid_sample`` (flips, small rotations and scalings, a smooth elastic displacement, a
-random patch position), then applies a random sharpening, a smooth multiplicative bias
-field, a gamma change and a random global intensity scale around 1. Every random number
+random patch position), then applies an optional random sharpening, a smooth
+multiplicative bias field, a gamma change and a random global intensity scale around 1. Every random number
 comes from the ``torch.Generator`` passed in, so a run is reproducible and resumable.
 
 **Sharpness.** Interpolation is a low-pass filter: a bilinear resampling at a half-pixel
@@ -11,10 +11,12 @@ offset removes the Nyquist frequency entirely, and the data set's slices were al
 anti-aliased when resampled from finer grids. A prior trained only on such patches learns
 that brains have almost no energy near Nyquist, while a real acquisition at the target
 resolution (a truncated k-space) keeps it. So: patch positions are whole pixels (a patch
-that is not rotated, scaled or warped is an exact copy), warps use bicubic interpolation,
-and a random unsharp mask ``x + a (x − b * x)`` (``b`` the 3 × 3 binomial kernel, ``a``
-uniform in ``[0, sharpen_max]``; amplitude gain ``1 + a`` at Nyquist) spans the range from
-smooth to sharp acquisitions.
+that is not rotated, scaled or warped is an exact copy) and warps use bicubic
+interpolation. Optionally (``sharpen_prob`` > 0) a random unsharp mask
+``x + a (x − b * x)`` (``b`` the 3 × 3 binomial kernel, ``a`` uniform in
+``[0, sharpen_max]``; amplitude gain ``1 + a`` at Nyquist) spans the range from smooth to
+sharp acquisitions; it is off by default and in the shipped recipe, because a prior trained
+with it reconstructed the held-out people with lower PSNR (``docs/training.md``).
 """
 import math
 from dataclasses import asdict, dataclass, fields

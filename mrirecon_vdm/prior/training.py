@@ -135,8 +135,8 @@ class TrainConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name}: expected a positive integer, got "
                                  f"{getattr(self, name)!r}")
-        nonneg = ("steps", "warmup_steps", "lr_decay_steps", "val_every", "val_num_images", "sample_every",
-                  "sample_num", "sample_size", "save_every", "keep_every", "num_threads")
+        nonneg = ("steps", "warmup_steps", "lr_decay_steps", "val_every", "val_num_images",
+                  "sample_every", "sample_num", "sample_size", "save_every", "keep_every", "num_threads")
         for name in nonneg:
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"TrainConfig.{name}: expected an integer >= 0, got "
