@@ -1,7 +1,5 @@
 """benchmarks/figures.py --quick on tiny data: every PNG and the JSON are written."""
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pytest
@@ -10,17 +8,10 @@ pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from mrirecon_vdm import vdm_methods as vm  # noqa: E402
+from bench_scripts import load_benchmark  # noqa: E402
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "figures.py"
 PNGS = ["fig_psnr_nfe.png", "fig_recon_4x.png", "fig_recon_2x.png", "fig_lambda.png",
         "fig_uncertainty.png"]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("mrirecon_vdm_figures", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_figures_quick(tmp_path):
@@ -29,7 +20,7 @@ def test_figures_quick(tmp_path):
     np.save(data, np.stack([np.kron(s, np.ones((2, 2))) for s in slices(3)]))   # 32 x 32
     vm.set_prior(tiny_vdm())
     try:
-        rc = load_script().main(["--out", str(tmp_path / "fig"), "--data", str(data),
+        rc = load_benchmark("figures").main(["--out", str(tmp_path / "fig"), "--data", str(data),
                                  "--quick", "--slice", "1"])
     finally:
         vm.set_prior(None)

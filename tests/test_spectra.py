@@ -1,19 +1,12 @@
 """benchmarks/spectra.py: the ring-power measure behind the sharpening augmentation."""
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "spectra.py"
+from bench_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def spectra():
-    spec = importlib.util.spec_from_file_location("mrirecon_vdm_spectra", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("spectra")
 
 
 def test_ring_power_white_vs_smooth(spectra):
