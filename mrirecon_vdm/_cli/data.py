@@ -16,6 +16,11 @@ def register(subparsers):
                    help="cache folder (default: $MRIRECON_VDM_CACHE or ~/.cache/mrirecon_vdm)")
     b.add_argument("--out", default=None, help="output HDF5 file (default: <cache>/brain128.h5)")
     b.add_argument("--force", action="store_true", help="rebuild even if the file exists")
+    b.add_argument("--resample", choices=("gaussian", "kspace"), default="gaussian",
+                   help="in-plane resampling of the training volumes: Gaussian anti-aliasing "
+                        "+ linear interpolation (default), or cropping the centred k-space "
+                        "(what a scan at the coarser voxel measures; default output "
+                        "<cache>/brain128_kspace.h5)")
     b.set_defaults(func=_build)
     i = sub.add_parser("info", help="print the splits and provenance of a data set",
                        description="Print split sizes, sources and licences of a built data set.")
@@ -25,7 +30,8 @@ def register(subparsers):
 
 def _build(args):
     from ..data import build_dataset
-    path = build_dataset(cache_dir=args.cache, out=args.out, force=args.force)
+    path = build_dataset(cache_dir=args.cache, out=args.out, force=args.force,
+                         resample=args.resample)
     print(path)
 
 

@@ -32,6 +32,9 @@ __all__ = ["build_dataset", "default_dataset_path", "preprocess_volume", "SPLITS
 IMAGE_SIZE = 128
 SPLITS = ("train", "val", "test", "test_coronal")
 MIN_FOREGROUND = 0.10
+#: In-plane resampling of the training volumes: ``"gaussian"`` (anti-alias + linear
+#: interpolation, the default) or ``"kspace"`` (crop the centred k-space, :func:`kspace_resize`).
+RESAMPLE_METHODS = ("gaussian", "kspace")
 VAL_BAND = (0.36, 0.56)   # fraction of the head's axial extent held out for validation
 VAL_MARGIN_MM = 6.0
 
@@ -64,9 +67,21 @@ def _load_ras(path):
     return np.clip(vol, 0, None), zooms
 
 
-def _resample(vol, zooms, voxel_mm, slice_mm, offset_mm):
+def _resample(vol, zooms, voxel_mm, slice_mm, offset_mm, method="gaussian"):
+    if method not in RESAMPLE_METHODS:
+        raise ValueError(f"_resample: method must be one of {RESAMPLE_METHODS}, got {method!r}")
+    if method == "kspace":
+        # in plane: what an MR scan at voxel_mm measures (the centre of the k-space); between
+        # slices: the default Gaussian + linear path
+        vol = _resample_grid(vol, zooms, (zooms[0], zooms[1], slice_mm), offset_mm)
+        shape = [max(2, int(round(n * z / voxel_mm))) for n, z in zip(vol.shape[:2], zooms)]
+        return kspace_resize(vol, shape)
+    return _resample_grid(vol, zooms, (voxel_mm, voxel_mm, slice_mm), offset_mm)
+
+
+def _resample_grid(vol, zooms, target, offset_mm):
     from scipy import ndimage
-    target = np.array([voxel_mm, voxel_mm, slice_mm], dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
     factor = target / zooms
     sigma = np.where(factor > 1, 0.4 * factor, 0.0)
     if np.any(sigma > 0):
@@ -76,6 +91,37 @@ def _resample(vol, zooms, voxel_mm, slice_mm, offset_mm):
     axes = [np.arange(o, e + 1e-6, t) / z for o, e, t, z in zip(off, extent, target, zooms)]
     grid = np.meshgrid(*axes, indexing="ij")
     return ndimage.map_coordinates(vol, grid, order=1, mode="constant").astype(np.float32)
+
+
+def kspace_resize(vol, shape):
+    """Resize the first two axes of ``vol`` by cropping (or zero-padding) their centred k-space.
+
+    The MR way to change the in-plane matrix at a fixed field of view: the output is the
+    magnitude image a scan with ``shape`` samples would reconstruct (a sinc-interpolated,
+    band-limited version of ``vol``, with Gibbs ringing at edges), at the same intensity
+    scale (a constant image keeps its value). Uses the repository's orthonormal centred FFT
+    convention (``docs/conventions.md``).
+
+    Args:
+        vol (array): (X, Y, ...) real volume.
+        shape (tuple of 2 ints): new (X, Y).
+
+    Returns:
+        array: (shape[0], shape[1], ...) float32, non-negative (magnitude).
+    """
+    import sigpy as sp
+    vol = np.asarray(vol)
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != 2 or min(shape) < 1 or vol.ndim < 2:
+        raise ValueError(f"kspace_resize: expected a volume with >= 2 axes and a shape of two "
+                         f"positive ints, got volume {vol.shape} and shape {shape}")
+    rest = vol.shape[2:]
+    x = np.moveaxis(vol.reshape(vol.shape[:2] + (-1,)), -1, 0).astype(np.complex64)
+    k = sp.fft(x, axes=(-2, -1), center=True)
+    k = sp.resize(k, (x.shape[0],) + shape)
+    scale = np.sqrt(np.prod(shape) / np.prod(vol.shape[:2]))
+    out = np.abs(sp.ifft(k, axes=(-2, -1), center=True)) * scale
+    return np.moveaxis(out, 0, -1).reshape(shape + rest).astype(np.float32)
 
 
 def _normalise(vol):
@@ -102,7 +148,8 @@ def _place(slices, size=IMAGE_SIZE):
 
 
 def preprocess_volume(vol, zooms, voxel_mm=2.0, slice_mm=2.0, slice_offset_mm=0.0,
-                      orientation="axial", size=IMAGE_SIZE, min_foreground=MIN_FOREGROUND):
+                      orientation="axial", size=IMAGE_SIZE, min_foreground=MIN_FOREGROUND,
+                      resample="gaussian"):
     """RAS volume -> normalised (n, size, size) slices and their axial position in [0, 1].
 
     Args:
@@ -114,6 +161,8 @@ def preprocess_volume(vol, zooms, voxel_mm=2.0, slice_mm=2.0, slice_offset_mm=0.
         orientation (str): ``"axial"`` or ``"coronal"``.
         size (int): output image size.
         min_foreground (float): minimum fraction of head pixels for a slice to be kept.
+        resample (str): in-plane resampling, ``"gaussian"`` or ``"kspace"``
+            (:data:`RESAMPLE_METHODS`).
 
     Returns:
         tuple: slices (n, size, size) float32 in [0, 1], levels (n,) float32 position of
@@ -124,7 +173,11 @@ def preprocess_volume(vol, zooms, voxel_mm=2.0, slice_mm=2.0, slice_offset_mm=0.
     if orientation == "coronal":
         vol = np.transpose(vol, (0, 2, 1))
         zooms = np.asarray(zooms)[[0, 2, 1]]
-    vol = _normalise(_resample(vol, np.asarray(zooms, np.float64), voxel_mm, slice_mm, slice_offset_mm))
+    if resample not in RESAMPLE_METHODS:
+        raise ValueError(f"preprocess_volume: resample must be one of {RESAMPLE_METHODS}, "
+                         f"got {resample!r}")
+    vol = _normalise(_resample(vol, np.asarray(zooms, np.float64), voxel_mm, slice_mm,
+                               slice_offset_mm, resample))
     # (X, Y, Z) -> (Z, Y, X) with rows flipped: anterior (or superior) at the top
     stack = np.transpose(vol, (2, 1, 0))[:, ::-1, :]
     head_levels = np.nonzero(np.any(stack > 0.1, axis=(1, 2)))[0]
@@ -154,14 +207,18 @@ def _atomic_h5(path, splits, provenance):
     os.replace(tmp, path)
 
 
-def build_dataset(cache_dir=None, out=None, force=False, verbose=True):
+def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample="gaussian"):
     """Fetch the source volumes and build the HDF5 data set.
 
     Args:
         cache_dir (path or None): cache folder for the raw files and the data set.
-        out (path or None): output file (default ``<cache>/brain128.h5``).
+        out (path or None): output file (default ``<cache>/brain128.h5``, or
+            ``<cache>/brain128_kspace.h5`` with ``resample="kspace"``).
         force (bool): rebuild even when the output exists.
         verbose (bool): print progress.
+        resample (str): in-plane resampling of the *training and validation* volumes
+            (:data:`RESAMPLE_METHODS`); the held-out test people are always taken at their
+            native 2 mm grid.
 
     Returns:
         pathlib.Path: the HDF5 file, with groups ``train``, ``val``, ``test``,
@@ -169,7 +226,14 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True):
         index into the group's ``volumes`` attribute and ``level`` (n,); the file's
         ``provenance`` attribute is JSON (sources, licences, preprocessing).
     """
-    out = pathlib.Path(out) if out is not None else default_dataset_path(cache_dir)
+    if resample not in RESAMPLE_METHODS:
+        raise ValueError(f"build_dataset: resample must be one of {RESAMPLE_METHODS}, "
+                         f"got {resample!r}")
+    if out is None:
+        out = default_dataset_path(cache_dir)
+        if resample != "gaussian":
+            out = out.with_name(f"{out.stem}_{resample}{out.suffix}")
+    out = pathlib.Path(out)
     if out.exists() and not force:
         if verbose:
             print(f"data set exists: {out} (use force=True / --force to rebuild)")
@@ -191,7 +255,8 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True):
 
     for name, voxel, slice_mm, offset in TRAIN_RECIPES:
         vol, zooms = _load_ras(files[name])
-        images, levels = preprocess_volume(vol, zooms, voxel, slice_mm, offset)
+        images, levels = preprocess_volume(vol, zooms, voxel, slice_mm, offset,
+                                           resample=resample)
         tag = f"{name}@{voxel}mm+{offset}"
         if name.startswith("colin27"):
             in_band = (levels >= VAL_BAND[0]) & (levels <= VAL_BAND[1])
@@ -223,6 +288,7 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True):
              "subject": s.subject, "description": s.description} for s in SOURCES],
         "train_recipes": [dict(zip(("source", "voxel_mm", "slice_mm", "offset_mm"), r))
                           for r in TRAIN_RECIPES],
+        "train_resample": resample,
         "val": {"from": "colin27@2.0mm", "band": VAL_BAND, "margin_mm": VAL_MARGIN_MM},
         "preprocessing": __doc__.split("Splits:")[0].strip(),
         "counts": {k: int(len(v[0])) for k, v in splits.items()},
