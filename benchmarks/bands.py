@@ -90,11 +90,6 @@ def ceilings(energy, data_range=1.0):
     return [psnr_of(energy[b + 1:].sum(), data_range) for b in range(len(energy))]
 
 
-def _atomic_text(path, text):
-    from mrirecon_vdm.prior.checkpoint import atomic_write_bytes
-    atomic_write_bytes(path, text.encode())
-
-
 def markdown(rows, labels, energy, split, n, scale, data_range=1.0):
     lines = [f"{split}, {n} slices, {scale}× — band error in 1e-4 (recovered share of the "
              f"band's energy)", "",
@@ -168,9 +163,10 @@ def main(argv=None):
                                 r["scale"], r["data_range"]) for r in results)
     print(text)
     if args.out:
+        from mrirecon_vdm._atomic import atomic_write_text
         out = pathlib.Path(args.out)
-        _atomic_text(out / "bands.md", text + "\n")
-        _atomic_text(out / "bands.json", json.dumps(
+        atomic_write_text(out / "bands.md", text + "\n")
+        atomic_write_text(out / "bands.json", json.dumps(
             {"data": source, "stride": args.stride, "n_slices": len(images),
              "results": results}, indent=1) + "\n")
     return 0

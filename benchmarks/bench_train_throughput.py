@@ -144,8 +144,8 @@ def main(argv=None):
     result = run(args.rounds, args.batch_size, args.min_seconds, args.threads)
     print(markdown(result))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        from mrirecon_vdm._atomic import atomic_write_text
+        atomic_write_text(args.json, json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def parse_args(argv=None):
 # ----------------------------------------------------------------------------- helpers
 def save_png(fig, path):
     """``fig`` as PNG at ``path``, atomically."""
-    from mrirecon_vdm.prior.checkpoint import atomic_write_bytes
+    from mrirecon_vdm._atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -275,7 +275,7 @@ def main(argv=None):
                              "mean_std": float(std.mean()), "mean_abs_error": float(err.mean())}
 
     record["seconds"] = round(time.perf_counter() - start, 1)
-    from mrirecon_vdm.prior.checkpoint import atomic_write_bytes
+    from mrirecon_vdm._atomic import atomic_write_bytes
     atomic_write_bytes(out / "figures.json",
                        (json.dumps(record, indent=2, default=str) + "\n").encode())
     log(f"wrote {out}/fig_*.png and figures.json in {record['seconds']:.0f} s")

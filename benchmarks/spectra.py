@@ -87,7 +87,8 @@ def main(argv=None):
         cells = " | ".join(f"{v:.2f}" for v in r["log10_power"])
         print(f"| {r['patches']} | {r['n']} | {cells} |")
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(out, indent=1))
+        from mrirecon_vdm._atomic import atomic_write_text
+        atomic_write_text(args.json, json.dumps(out, indent=1))
     return 0
 
 

@@ -143,7 +143,8 @@ def main(argv=None):
     if args.dry_run:
         print(text)
     else:
-        out_path.write_text(text)
+        from mrirecon_vdm._atomic import atomic_write_text
+        atomic_write_text(out_path, text)
         log(f"wrote {out_path} ({minutes:.1f} min)")
     return 0
 

@@ -164,25 +164,29 @@ def markdown_table(rows):
 
 
 def write_outputs(rows, meta, out_dir, json_path=None):
-    """Write bench.md, bench.csv and bench.json; return their paths."""
+    """Write bench.md, bench.csv and bench.json (each atomically); return their paths."""
     import csv
+    import io
     import json
     import pathlib
+
+    from mrirecon_vdm._atomic import atomic_write_text
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     md, csv_path = out_dir / "bench.md", out_dir / "bench.csv"
     json_path = pathlib.Path(json_path) if json_path else out_dir / "bench.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text(f"Data: {meta['data']} ({meta['n_slices']} slices, data range "
+    atomic_write_text(md, f"Data: {meta['data']} ({meta['n_slices']} slices, data range "
                   f"{meta['data_range']:.4g}, k-space noise sigma {meta['sigma']:g})\n\n"
                   + markdown_table(rows) + "\n")
-    with open(csv_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r[k] for k in COLUMNS})
-    json_path.write_text(json.dumps({**meta, "results": rows}, indent=2) + "\n")
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=COLUMNS)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r[k] for k in COLUMNS})
+    atomic_write_text(csv_path, buf.getvalue())
+    atomic_write_text(json_path, json.dumps({**meta, "results": rows}, indent=2) + "\n")
     return md, csv_path, json_path
 
 

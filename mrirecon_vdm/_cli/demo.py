@@ -5,7 +5,6 @@ k-space (the central 32 x 32 of the 128 x 128), reconstructs it with zero-fillin
 interpolation, SigPy L1-wavelet and TV, BART pics (when BART is installed) and the fast
 guided VDM sampler with the shipped pretrained prior, then writes a figure and a table.
 """
-import os
 import pathlib
 
 DEFAULT_OUT = "results/demo"
@@ -36,10 +35,9 @@ def register(subparsers):
 
 
 def _atomic_save(path, write):
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
+    from .._atomic import atomic_path
+    with atomic_path(path, suffix=pathlib.Path(path).suffix) as tmp:
+        write(pathlib.Path(tmp))
 
 
 def run(args):

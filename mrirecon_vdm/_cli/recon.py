@@ -14,9 +14,7 @@ voxel i sits where the zero-padded DFT puts it, at LR voxel coordinate
 ``m//2 + (i - N//2) m/N`` (for even sizes HR voxel 0 coincides with LR voxel 0, so the
 field-of-view box moves by (1 − m/N)/2 LR voxels).
 """
-import os
 import pathlib
-import tempfile
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 INPUT_SUFFIXES = (".nii.gz", ".nii", ".npy", ".png", ".h5", ".hdf5")
@@ -221,10 +219,8 @@ def _atomic_save(path, data, affine):
     if suffix is None:
         raise ValueError(f"{path}: unsupported output type {''.join(path.suffixes) or '(none)'!r}; "
                          f"allowed: {', '.join(OUTPUT_SUFFIXES)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    try:
+    from .._atomic import atomic_path
+    with atomic_path(path, suffix=suffix) as tmp:
         if suffix == ".npy":
             np.save(tmp, data)
         else:
@@ -233,11 +229,6 @@ def _atomic_save(path, data, affine):
             img.set_qform(affine, code=1)
             img.set_sform(affine, code=1)
             nib.save(img, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

@@ -19,7 +19,6 @@ Splits:
 """
 import datetime
 import json
-import os
 import pathlib
 
 import numpy as np
@@ -190,10 +189,8 @@ def preprocess_volume(vol, zooms, voxel_mm=2.0, slice_mm=2.0, slice_offset_mm=0.
 
 def _atomic_h5(path, splits, provenance):
     import h5py
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    from .._atomic import atomic_path
+    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
         f.attrs["provenance"] = json.dumps(provenance, indent=1)
         for split, (images, volume, level, names) in splits.items():
             g = f.create_group(split)
@@ -202,9 +199,6 @@ def _atomic_h5(path, splits, provenance):
             g.create_dataset("volume", data=volume)
             g.create_dataset("level", data=level)
             g.attrs["volumes"] = json.dumps(names)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample="gaussian"):

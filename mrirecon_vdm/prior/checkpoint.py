@@ -2,9 +2,10 @@
 ``os.replace``; loading names the file and what is wrong with it."""
 import io
 import os
-import tempfile
 
 import torch
+
+from .._atomic import atomic_write_bytes
 
 __all__ = ["atomic_write_bytes", "save_checkpoint", "load_checkpoint", "latest_checkpoint",
            "CHECKPOINT_NAME", "FORMAT_VERSION"]
@@ -13,34 +14,6 @@ CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 1
 _REQUIRED = ("format_version", "step", "model", "ema", "optimizer", "model_config",
              "train_config", "rng")
-
-
-def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync,
-    ``os.replace``, fsync of the folder). A reader sees the old or the new file, whole."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def save_checkpoint(path, state):
