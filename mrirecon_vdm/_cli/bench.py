@@ -11,7 +11,17 @@ the classical methods, one short 10-step run shared by the learned ones) and the
 evaluations (NFE) per slice.
 
 Writes ``<out>/bench.md`` (Markdown table), ``<out>/bench.csv`` and ``<out>/bench.json``
-(``{"results": [{"method", "scale", "psnr", "psnr_std", ..., "seconds_per_slice", "nfe"}]}``).
+(``{"results": [{"method", "scale", "psnr", "psnr_std", ..., "seconds_per_slice", "nfe"}]}``),
+each atomically, and ``<out>/bench_slices.csv`` (every slice's metrics, for paired
+comparisons).
+
+**Resuming.** Every finished slice is appended (flushed and fsync'ed) to the journal
+``<out>/bench.journal.jsonl``, whose first line fingerprints the run (the slices' bytes, the
+data range, σ, the seed, the prior). After a kill, the same command with ``--resume`` reads
+the journal, skips the slices already done (their metrics and timings are kept) and goes
+on; a journal written for other data or another prior is refused with the difference, and
+a line torn by the kill is dropped. Methods and factors may be added on resume. Without
+``--resume`` the journal is started afresh.
 
 The VDM samplers come from :mod:`mrirecon_vdm.vdm_methods` (in :data:`PLUGINS`); more methods
 are added by a module that calls :func:`mrirecon_vdm.baselines.register_method`, named with
@@ -30,6 +40,7 @@ DESCRIPTION = ("Benchmark every registered reconstruction method (default: all, 
                "as a Markdown table, CSV and JSON.")
 COLUMNS = ("method", "scale", "psnr", "psnr_std", "ssim", "ssim_std", "nrmse", "nrmse_std",
            "hfen", "hfen_std", "seconds_per_slice", "nfe", "n_slices")
+SLICE_COLUMNS = ("method", "scale", "slice", "psnr", "ssim", "nrmse", "hfen", "seconds", "nfe")
 
 
 def add_arguments(parser):
@@ -55,6 +66,9 @@ def add_arguments(parser):
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"folder for bench.md / .csv / .json (default: {DEFAULT_OUT})")
     parser.add_argument("--json", metavar="PATH", help="write the JSON here instead")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from <out>/bench.journal.jsonl after a kill: slices "
+                             "already done are not run again")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE first (it registers more methods); repeatable")
     parser.add_argument("--list", action="store_true", help="list the methods and exit")
@@ -122,8 +136,110 @@ def simulate(images, scale, sigma=0.0, seed=0):
     return CropFourier(hr, lr), ys
 
 
-def bench_method(name, images, A, ys, scale, data_range, warmup=True, **opts):
-    """One method at one scale: a result row (dict) with metric means/stds and timing."""
+JOURNAL = "bench.journal.jsonl"
+#: Version of the journal's format (part of its fingerprint).
+JOURNAL_FORMAT = 1
+
+
+class BenchJournal:
+    """Append-only record of finished slices, so that a killed benchmark can go on.
+
+    The first line is ``{"fingerprint": {...}}``; every further line is one finished
+    ``(method, scale, slice)`` with its metrics, seconds and NFE. Each line is flushed and
+    fsync'ed when written, so a kill loses at most the slice in progress (a torn last line
+    is dropped on reading).
+
+    Args:
+        path (path-like): the journal file.
+        fingerprint (dict): JSON-serialisable description of the run; ``resume`` requires
+            the journal's to be equal.
+        resume (bool): read and extend an existing journal (a missing one starts fresh);
+            False starts a fresh journal, replacing any old one.
+
+    Raises:
+        ValueError: ``resume`` and the journal belongs to another run, or a line other
+            than the last is not valid JSON.
+    """
+
+    def __init__(self, path, fingerprint, resume=False):
+        import json
+        import pathlib
+
+        from mrirecon_vdm._atomic import atomic_write_text
+
+        self.path = pathlib.Path(path)
+        self.fingerprint = json.loads(json.dumps(fingerprint))   # normalised (tuples, ...)
+        self.entries = {}
+        self.resumed = 0
+        if resume and self.path.exists():
+            self._read()
+            self.resumed = len(self.entries)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, json.dumps({"fingerprint": self.fingerprint}) + "\n")
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def _read(self):
+        import json
+
+        lines = self.path.read_text(encoding="utf-8").split("\n")
+        complete = lines[:-1]          # text after the last newline is a torn write
+        if not complete:
+            raise ValueError(f"{self.path}: empty benchmark journal; rerun without --resume")
+        try:
+            head = json.loads(complete[0])["fingerprint"]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{self.path}: not a benchmark journal (first line "
+                             f"{complete[0][:80]!r}); rerun without --resume") from None
+        if head != self.fingerprint:
+            diff = sorted(k for k in set(head) | set(self.fingerprint)
+                          if head.get(k) != self.fingerprint.get(k))
+            raise ValueError(f"{self.path} was written for another run (it differs in "
+                             f"{', '.join(diff)}: journal {[head.get(k) for k in diff]}, "
+                             f"now {[self.fingerprint.get(k) for k in diff]}); rerun without "
+                             f"--resume to start over, or use another --out")
+        for n, line in enumerate(complete[1:], start=2):
+            try:
+                e = json.loads(line)
+                key = (e["method"], int(e["scale"]), int(e["slice"]))
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(f"{self.path}: line {n} is not a journal entry: "
+                                 f"{line[:80]!r}") from None
+            self.entries[key] = e
+        if lines[-1]:
+            # drop the torn tail so that the next entry starts on a fresh line
+            with open(self.path, "w", encoding="utf-8") as f:
+                f.write("\n".join(complete) + "\n")
+                f.flush()
+                import os
+                os.fsync(f.fileno())
+
+    def done(self, method, scale):
+        """``{slice: entry}`` of the slices of ``method`` at ``scale`` already finished."""
+        return {k[2]: e for k, e in self.entries.items() if k[:2] == (method, int(scale))}
+
+    def add(self, entry):
+        """Record one finished slice (a dict with ``method``, ``scale``, ``slice``, ...)."""
+        import json
+        import os
+
+        key = (entry["method"], int(entry["scale"]), int(entry["slice"]))
+        self.entries[key] = entry
+        self._file.write(json.dumps(entry) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self):
+        self._file.close()
+
+
+def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=None, **opts):
+    """One method at one scale: a result row (dict) with metric means/stds and timing.
+
+    With a :class:`BenchJournal`, slices it already holds are taken from it and each new
+    slice is recorded in it as soon as it is done. The row's ``per_slice`` holds every
+    slice's metrics, seconds and NFE (in slice order).
+    """
     import time
 
     import numpy as np
@@ -132,20 +248,28 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, **opts):
     from mrirecon_vdm import metrics
     from mrirecon_vdm.baselines import reconstruct
 
-    if warmup:
-        reconstruct(name, ys[0], A, scale, **opts)
-    recons, seconds, nfes = [], [], []
-    for y in ys:
+    done = journal.done(name, scale) if journal is not None else {}
+    todo = [i for i in range(len(ys)) if i not in done]
+    if warmup and todo:
+        reconstruct(name, ys[todo[0]], A, scale, **opts)
+    for i in todo:
         start = time.perf_counter()
-        x, nfe = reconstruct(name, y, A, scale, **opts)
-        seconds.append(time.perf_counter() - start)
-        recons.append(np.asarray(sp.to_device(x, sp.cpu_device)))
-        nfes.append(nfe)
-    per_slice = metrics.evaluate_slices(images, np.stack(recons), data_range)
+        x, nfe = reconstruct(name, ys[i], A, scale, **opts)
+        seconds = time.perf_counter() - start
+        x = np.asarray(sp.to_device(x, sp.cpu_device))
+        entry = {"method": name, "scale": int(scale), "slice": i,
+                 **metrics.evaluate(images[i], x, data_range),
+                 "seconds": seconds, "nfe": int(nfe)}
+        if journal is not None:
+            journal.add(entry)
+        done[i] = entry
+    entries = [done[i] for i in range(len(ys))]
+    per_slice = {m: [e[m] for e in entries] for m in metrics.METRICS}
     row = {"method": name, "scale": int(scale)}
     row.update({k: v for k, v in metrics.summarize(per_slice).items() if k != "n"})
-    row.update(seconds_per_slice=float(np.mean(seconds)), nfe=int(np.mean(nfes)),
-               n_slices=len(ys))
+    row.update(seconds_per_slice=float(np.mean([e["seconds"] for e in entries])),
+               nfe=int(np.mean([e["nfe"] for e in entries])), n_slices=len(ys),
+               per_slice=entries)
     return row
 
 
@@ -164,7 +288,11 @@ def markdown_table(rows):
 
 
 def write_outputs(rows, meta, out_dir, json_path=None):
-    """Write bench.md, bench.csv and bench.json (each atomically); return their paths."""
+    """Write bench.md, bench.csv, bench.json and bench_slices.csv (each atomically).
+
+    Returns their paths. Rows may carry ``per_slice`` (from :func:`bench_method`): it goes
+    to bench_slices.csv, not to the JSON.
+    """
     import csv
     import io
     import json
@@ -175,6 +303,7 @@ def write_outputs(rows, meta, out_dir, json_path=None):
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     md, csv_path = out_dir / "bench.md", out_dir / "bench.csv"
+    slices_path = out_dir / "bench_slices.csv"
     json_path = pathlib.Path(json_path) if json_path else out_dir / "bench.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(md, f"Data: {meta['data']} ({meta['n_slices']} slices, data range "
@@ -186,8 +315,16 @@ def write_outputs(rows, meta, out_dir, json_path=None):
     for r in rows:
         w.writerow({k: r[k] for k in COLUMNS})
     atomic_write_text(csv_path, buf.getvalue())
-    atomic_write_text(json_path, json.dumps({**meta, "results": rows}, indent=2) + "\n")
-    return md, csv_path, json_path
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=SLICE_COLUMNS)
+    w.writeheader()
+    for r in rows:
+        for e in r.get("per_slice", ()):
+            w.writerow({k: e[k] for k in SLICE_COLUMNS})
+    atomic_write_text(slices_path, buf.getvalue())
+    summary = [{k: v for k, v in r.items() if k != "per_slice"} for r in rows]
+    atomic_write_text(json_path, json.dumps({**meta, "results": summary}, indent=2) + "\n")
+    return md, csv_path, json_path, slices_path
 
 
 #: A cheap untimed warm-up shared by the learned methods of one scale factor (loads the prior,
@@ -197,13 +334,13 @@ LEARNED_WARMUP = "vdm-fast-10"
 
 
 def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range=None,
-              log=print):
+              log=print, journal=None):
     """Run methods x scales on ``images`` (n, H, W); return the result rows.
 
     Methods that need BART are skipped with a note when it is missing. Classical methods
     get one untimed warm-up reconstruction of the first slice; learned methods (``nfe > 0``)
-    share one short warm-up (:data:`LEARNED_WARMUP`) per factor. A missing prior fails
-    before any work.
+    share one short warm-up (:data:`LEARNED_WARMUP`) per factor; warm-ups are skipped for
+    work a :class:`BenchJournal` already holds. A missing prior fails before any work.
     """
     from mrirecon_vdm.baselines import METHODS, reconstruct
     from mrirecon_vdm.config import bart_available
@@ -231,18 +368,51 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
         warmed = False
         for m in runnable:
             learned = METHODS[m].nfe > 0
-            if learned and not warmed and LEARNED_WARMUP in METHODS:
+            pending = journal is None or len(journal.done(m, scale)) < len(ys)
+            if learned and pending and not warmed and LEARNED_WARMUP in METHODS:
                 reconstruct(LEARNED_WARMUP, ys[0], A, scale)
                 warmed = True
-            row = bench_method(m, images, A, ys, scale, data_range, warmup=not learned)
+            row = bench_method(m, images, A, ys, scale, data_range, warmup=not learned,
+                               journal=journal)
             log(f"{m:>14s} {scale}x: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "
                 f"{row['seconds_per_slice']:.3f} s/slice")
             rows.append(row)
     return rows
 
 
+def fingerprint(images, data_range, sigma, seed, methods=None, plugins=()):
+    """What a resumed benchmark must share with the journal it goes on from.
+
+    The slices' bytes (SHA-256, after ``--stride``/``--limit``), the data range, σ, the
+    seed, the plugins and, when VDM methods may run, the prior (its source, training step
+    and a SHA-256 of its weights): the methods and the factors may change between runs.
+    """
+    import hashlib
+
+    import numpy as np
+
+    fp = {"format": JOURNAL_FORMAT,
+          "images_sha256": hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest(),
+          "image_stack": list(images.shape), "data_range": float(data_range),
+          "sigma": float(sigma), "seed": seed, "plugins": sorted(plugins)}
+    if methods is None or any(m.startswith("vdm") for m in methods):
+        from mrirecon_vdm import vdm_methods as vm
+        prior = vm.get_prior()
+        fp["prior"] = vm.prior_source()
+        fp["prior_step"] = getattr(prior, "provenance", {}).get("step")
+        if hasattr(prior, "state_dict"):            # the weights themselves
+            import torch
+            h = hashlib.sha256()
+            for k, v in sorted(prior.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+            fp["prior_sha256"] = h.hexdigest()
+    return fp
+
+
 def run(args):
     """Entry point of ``mrirecon-vdm bench``."""
+    import pathlib
     import time
 
     load_plugins(args.plugin)
@@ -258,12 +428,26 @@ def run(args):
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     if args.stride < 1:
         raise ValueError(f"--stride must be >= 1, got {args.stride}")
+    unknown = [m for m in args.methods or () if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; registered: "
+                         f"{', '.join(METHODS)}")
     images, source = load_data(args.data, args.key, args.split)
     data_range = float(images.max())  # the whole data set's maximum, before --stride/--limit
     images = images[::args.stride][:args.limit]
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     start = time.perf_counter()
-    rows = benchmark(images, args.scales, args.methods, args.sigma, args.seed, data_range, log)
+    journal = BenchJournal(pathlib.Path(args.out) / JOURNAL,
+                           fingerprint(images, data_range, args.sigma, args.seed,
+                                       args.methods, args.plugin),
+                           resume=args.resume)
+    if journal.resumed:
+        log(f"resuming from {journal.path}: {journal.resumed} slice results kept")
+    try:
+        rows = benchmark(images, args.scales, args.methods, args.sigma, args.seed, data_range,
+                         log, journal=journal)
+    finally:
+        journal.close()
     meta = {"data": source, "n_slices": int(images.shape[0]), "stride": args.stride,
             "limit": args.limit, "image_shape": list(images.shape[1:]),
             "data_range": data_range, "sigma": args.sigma, "seed": args.seed,

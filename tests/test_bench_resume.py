@@ -1,0 +1,145 @@
+"""A killed benchmark goes on with --resume: the journal, its fingerprint, torn lines and
+the per-slice table (classical methods and a registered method that dies mid-run)."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from mrirecon_vdm import baselines as B
+from mrirecon_vdm._cli import bench
+
+H = 16
+
+
+def slices(n=4):
+    yy, xx = np.mgrid[:H, :H] / H
+    out = []
+    for i in range(n):
+        r2 = (xx - 0.5 - 0.03 * i) ** 2 + (yy - 0.5) ** 2
+        out.append(np.where(r2 < 0.12, 0.6 + 0.4 * np.cos(8 * xx + i), 0.0))
+    return np.stack(out).astype(np.float32)
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing on the way catches it."""
+
+
+@pytest.fixture
+def dying_method():
+    """``test-dying``: zero-filling that raises Killed on its call number ``die_at``."""
+    state = {"calls": 0, "die_at": None}
+
+    def fn(y, A, scale):
+        state["calls"] += 1
+        if state["calls"] == state["die_at"]:
+            raise Killed()
+        return B.ZeroFillRecon(y, A).run(), 0
+
+    B.register_method("test-dying", fn)
+    yield state
+    del B.METHODS["test-dying"]
+
+
+def argv(data, out, *extra):
+    return ["--data", str(data), "--scales", "4", "2", "--methods", "zero-fill",
+            "test-dying", "--out", str(out), *extra]
+
+
+def results(out):
+    rows = json.loads((out / "bench.json").read_text())["results"]
+    return [{k: r[k] for k in ("method", "scale", "psnr", "ssim", "nrmse", "hfen", "nfe",
+                               "n_slices")} for r in rows]
+
+
+def test_resume_after_kill_gives_the_uninterrupted_result(tmp_path, dying_method):
+    data = tmp_path / "slices.npy"
+    np.save(data, slices(4))
+    assert bench.main(argv(data, tmp_path / "full")) == 0
+    expected = results(tmp_path / "full")
+
+    # killed on its 6th call: the warm-up and slices 0-3 at 4x, then slice 0 at 2x dies
+    dying_method.update(calls=0, die_at=7)
+    with pytest.raises(Killed):
+        bench.main(argv(data, tmp_path / "run"))
+    assert not (tmp_path / "run" / "bench.json").exists()
+    journal = (tmp_path / "run" / bench.JOURNAL).read_text().splitlines()
+    done = [json.loads(line) for line in journal[1:]]
+    assert [(e["method"], e["scale"]) for e in done].count(("test-dying", 4)) == 4
+    assert ("test-dying", 2) not in [(e["method"], e["scale"]) for e in done]
+
+    dying_method.update(calls=0, die_at=None)
+    assert bench.main(argv(data, tmp_path / "run", "--resume")) == 0
+    # only the 2x slices (plus one warm-up) ran again for the dying method
+    assert dying_method["calls"] == 1 + 4
+    assert results(tmp_path / "run") == expected
+
+    # everything is in the journal now: a second resume runs nothing
+    dying_method.update(calls=0)
+    assert bench.main(argv(data, tmp_path / "run", "--resume")) == 0
+    assert dying_method["calls"] == 0
+    assert results(tmp_path / "run") == expected
+
+
+def test_torn_last_line_is_dropped(tmp_path, dying_method):
+    data = tmp_path / "slices.npy"
+    np.save(data, slices(3))
+    out = tmp_path / "out"
+    assert bench.main(argv(data, out)) == 0
+    path = out / bench.JOURNAL
+    lines = path.read_text().splitlines(keepends=True)
+    torn = "".join(lines[:-1]) + lines[-1][:20]          # the kill hit the last write
+    path.write_text(torn)
+    dying_method.update(calls=0)
+    assert bench.main(argv(data, out, "--resume")) == 0
+    assert dying_method["calls"] == 2                     # warm-up + the lost slice
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+    # a broken line in the middle is not a kill: refused
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + "garbage\n" + "".join(lines[1:]))
+    assert bench.main(argv(data, out, "--resume")) == 2
+
+
+def test_resume_refuses_another_run(tmp_path, capsys):
+    data = tmp_path / "slices.npy"
+    np.save(data, slices(3))
+    out = tmp_path / "out"
+    base = ["--data", str(data), "--scales", "2", "--methods", "zero-fill", "--out", str(out)]
+    assert bench.main(base) == 0
+    capsys.readouterr()
+    assert bench.main(base + ["--seed", "5", "--sigma", "0.01", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "written for another run" in err and "seed" in err and "sigma" in err
+    np.save(data, slices(3)[::-1])                        # other images, same shape
+    assert bench.main(base + ["--resume"]) == 2
+    assert "images_sha256" in capsys.readouterr().err
+    np.save(data, slices(3))
+    # a missing journal with --resume simply starts; other methods may be added on resume
+    assert bench.main(base + ["--resume", "--out", str(tmp_path / "new")]) == 0
+    assert bench.main(base[:-4] + ["--methods", "zero-fill", "bicubic", "--out", str(out),
+                                   "--resume"]) == 0
+
+
+def test_per_slice_table(tmp_path):
+    data = tmp_path / "slices.npy"
+    np.save(data, slices(3))
+    out = tmp_path / "out"
+    assert bench.main(["--data", str(data), "--scales", "2", "--methods", "zero-fill",
+                       "bicubic", "--out", str(out)]) == 0
+    with open(out / "bench_slices.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["method"], r["slice"]) for r in rows] == [
+        ("zero-fill", "0"), ("zero-fill", "1"), ("zero-fill", "2"),
+        ("bicubic", "0"), ("bicubic", "1"), ("bicubic", "2")]
+    summary = json.loads((out / "bench.json").read_text())["results"]
+    assert "per_slice" not in summary[0]
+    psnr = [float(r["psnr"]) for r in rows if r["method"] == "bicubic"]
+    assert summary[1]["psnr"] == pytest.approx(np.mean(psnr))
+
+
+def test_unknown_method_writes_nothing(tmp_path):
+    data = tmp_path / "slices.npy"
+    np.save(data, slices(2))
+    assert bench.main(["--data", str(data), "--methods", "nope", "--out",
+                       str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
