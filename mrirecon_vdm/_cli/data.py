@@ -25,6 +25,11 @@ def register(subparsers):
                    help="also train on the six ANTs example slices (six more real people, "
                         "one axial slice each, from the antspyx source release); default "
                         "output name gets _slices")
+    b.add_argument("--extra-people", action="store_true",
+                   help="also train on four more real people in 3D (the pycortex demo "
+                        "subject, 3D Slicer's MRHead and two tumour patients, from the "
+                        "pycortex and qtim-tools source releases); default output name gets "
+                        "_people")
     b.set_defaults(func=_build)
     i = sub.add_parser("info", help="print the splits and provenance of a data set",
                        description="Print split sizes, sources and licences of a built data set.")
@@ -35,7 +40,8 @@ def register(subparsers):
 def _build(args):
     from ..data import build_dataset
     path = build_dataset(cache_dir=args.cache, out=args.out, force=args.force,
-                         resample=args.resample, extra_slices=args.extra_slices)
+                         resample=args.resample, extra_slices=args.extra_slices,
+                         extra_people=args.extra_people)
     print(path)
 
 

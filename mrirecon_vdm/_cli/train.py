@@ -36,6 +36,9 @@ def register(subparsers):
     p.add_argument("--val-data", metavar="FILE", help="separate validation data file")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.pt if present (start afresh if not)")
+    p.add_argument("--init", metavar="PRIOR",
+                   help="fine-tune: start from an exported prior (folder or prior.safetensors, "
+                        "e.g. mrirecon_vdm/prior/weights) instead of random weights")
     p.add_argument("--steps", type=int, metavar="N", help="total number of optimiser steps")
     p.add_argument("--batch-size", type=int, metavar="B", help="images per step per process")
     p.add_argument("--patch-size", type=int, metavar="P", help="side of the training patches")
@@ -68,7 +71,7 @@ def run(args):
                "lr_decay_steps": args.lr_decay_steps, "seed": args.seed,
                "save_every": args.save_every, "val_every": args.val_every,
                "sample_every": args.sample_every, "num_threads": args.threads,
-               "bf16": args.bf16}
+               "bf16": args.bf16, "init": args.init}
     changes = {k: v for k, v in changes.items() if v is not None}
     if args.no_progress:
         changes["progress"] = False

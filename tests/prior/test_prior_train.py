@@ -203,3 +203,33 @@ def test_package_exports():
         assert name in prior.__all__
     assert callable(prior.train) and not isinstance(prior.train, type(prior))
     assert prior.TrainConfig().model == prior.VDMConfig()
+
+
+def test_init_from_exported_prior(tiny_train_config, tmp_path):
+    from mrirecon_vdm.prior import export_pretrained, load_pretrained
+    first = train(tiny_train_config.replace(out_dir=str(tmp_path / "a"), steps=3))
+    export_pretrained(first.checkpoint, tmp_path / "w", {"note": "test"})
+    exported = load_pretrained(path=str(tmp_path / "w"))
+    # zero steps: the fine-tune starts exactly at the exported weights (network and EMA)
+    start = train(tiny_train_config.replace(out_dir=str(tmp_path / "b"), steps=0,
+                                            init=str(tmp_path / "w")))
+    for net in (start.model, start.ema):
+        for (k, a), b in zip(exported.state_dict().items(), net.state_dict().values()):
+            assert torch.equal(a, b.cpu()), k
+    # it trains on from there, and a fresh run does not start there
+    tuned = train(tiny_train_config.replace(out_dir=str(tmp_path / "c"), steps=2,
+                                            init=str(tmp_path / "w")))
+    fresh = train(tiny_train_config.replace(out_dir=str(tmp_path / "d"), steps=0))
+    key = "schedule.gamma_0"
+    assert torch.allclose(tuned.ema.state_dict()[key], exported.state_dict()[key], atol=1e-2)
+    assert not all(torch.equal(a, b) for a, b in zip(exported.state_dict().values(),
+                                                     fresh.model.state_dict().values()))
+    # another architecture: the difference is named
+    other = tiny_train_config.replace(
+        out_dir=str(tmp_path / "e"), init=str(tmp_path / "w"),
+        model=VDMConfig.from_dict({**tiny_train_config.model.to_dict(), "base_channels": 4}))
+    with pytest.raises(ValueError, match="base_channels"):
+        train(other)
+    with pytest.raises(FileNotFoundError):
+        train(tiny_train_config.replace(out_dir=str(tmp_path / "f"),
+                                        init=str(tmp_path / "missing")))
