@@ -1,12 +1,15 @@
 #!/usr/bin/env python
-"""Tune ``lamda`` and ``max_iter`` of the regularised baselines on the VALIDATION split.
+"""Tune ``lamda`` and ``max_iter`` of the regularised baselines on a VALIDATION split.
 
 For each method (``sigpy-wavelet``, ``sigpy-tv``, ``bart-wavelet``, ``bart-tv``) and scale
 factor (4: 32 -> 128, 2: 64 -> 128), a grid search over the relative weight ``lamda``
 (log grid, then a finer step around the best) and the iteration count (the solvers start
 from zero; stopping early regularises too) picks the pair with the best mean PSNR over a
 fixed subset of validation slices (noiseless k-space unless ``--sigma``; data range = the
-subset's maximum). The test split is never read. The result goes to
+subset's maximum): by default the validation person (``val_person``, a real person the VDM
+prior never saw, where the VDM settings are chosen too), or ``--split val`` (the held-out
+slab of the training person Colin27, the first sessions' choice). The test splits are never
+read. The result goes to
 ``mrirecon_vdm/baselines_defaults.json``, which :mod:`mrirecon_vdm.baselines` reads as its
 defaults, with the whole grid's scores for provenance.
 
@@ -90,6 +93,8 @@ def tune(method, images, A, ys, data_range, log):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", default="val_person", choices=("val_person", "val"),
+                        help="validation split (default val_person)")
     parser.add_argument("--slices", type=int, default=8,
                         help="validation slices used, evenly spaced (default 8)")
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 2])
@@ -103,7 +108,7 @@ def main(argv=None):
     from mrirecon_vdm.data import load_split
 
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-    val = load_split("val")
+    val = load_split(args.split)
     idx = np.unique(np.linspace(0, len(val) - 1, min(args.slices, len(val))).round().astype(int))
     images = val[idx]
     data_range = float(images.max())
@@ -131,7 +136,7 @@ def main(argv=None):
         "Defaults of mrirecon_vdm.baselines: lamda (relative to max|A^H y|) and max_iter per "
         "method and scale factor, the best mean PSNR on validation slices. Written by "
         "benchmarks/tune_baselines.py; do not edit by hand.")
-    table["tuning"] = {"split": "val", "slice_indices": idx.tolist(), "sigma": args.sigma,
+    table["tuning"] = {"split": args.split, "slice_indices": idx.tolist(), "sigma": args.sigma,
                        "criterion": "mean PSNR, data range = max of the slices",
                        "lamda_grid": LAMDAS, "refine_factor": REFINE, "iters_grid": ITERS,
                        "minutes": round(minutes, 2),

@@ -8,17 +8,13 @@ import pytest
 
 from mrirecon_vdm import baselines as B
 from mrirecon_vdm._cli import bench
+from toy_images import disc_slices
 
 H = 16
 
 
 def slices(n=4):
-    yy, xx = np.mgrid[:H, :H] / H
-    out = []
-    for i in range(n):
-        r2 = (xx - 0.5 - 0.03 * i) ** 2 + (yy - 0.5) ** 2
-        out.append(np.where(r2 < 0.12, 0.6 + 0.4 * np.cos(8 * xx + i), 0.0))
-    return np.stack(out).astype(np.float32)
+    return disc_slices(n, H)
 
 
 class Killed(BaseException):

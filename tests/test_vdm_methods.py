@@ -12,6 +12,7 @@ from mrirecon_vdm import baselines as B  # noqa: E402
 from mrirecon_vdm import vdm_methods as vm  # noqa: E402
 from mrirecon_vdm.linop import CropFourier  # noqa: E402
 from mrirecon_vdm.noise import simulate_lowres  # noqa: E402
+from toy_images import disc_slices  # noqa: E402
 
 H = 16
 TINY = dict(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
@@ -41,12 +42,7 @@ def write_prior(model, folder):
 
 
 def slices(n=3):
-    yy, xx = np.mgrid[:H, :H] / H
-    out = []
-    for i in range(n):
-        r2 = (xx - 0.5 - 0.03 * i) ** 2 + (yy - 0.5) ** 2
-        out.append(np.where(r2 < 0.12, 0.6 + 0.4 * np.cos(8 * xx + i), 0.0))
-    return np.stack(out).astype(np.float32)
+    return disc_slices(n, H)
 
 
 @pytest.fixture

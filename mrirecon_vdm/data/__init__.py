@@ -27,7 +27,7 @@ def load_split(split, path=None):
     """Images of one split of the built data set, (n, 128, 128) float32 in [0, 1].
 
     Args:
-        split (str): one of ``train``, ``val``, ``test``, ``test_coronal``.
+        split (str): one of ``train``, ``val``, ``val_person``, ``test``, ``test_coronal``.
         path (path or None): the HDF5 file (default :func:`default_dataset_path`).
     """
     import h5py
