@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Paired gains of the learned methods over the best classical method, from a benchmark.
+
+Reads the per-slice table ``bench_slices.csv`` that ``mrirecon-vdm bench`` writes and, per
+scale factor, picks the best classical method (the highest mean of each metric over the
+slices among the methods with no network evaluations) and gives, for each learned method,
+the mean of its per-slice difference to it with a 95 % confidence interval (Student t over
+the slices: the methods ran on the same slices and measurements, so the differences are
+paired), and the number of slices where it was better.
+
+    python benchmarks/gains.py results/bench/bench_slices.csv
+    python benchmarks/gains.py results/bench/bench_slices.csv --metric ssim --out gains.md
+"""
+import argparse
+import csv
+import math
+import pathlib
+import sys
+
+import numpy as np
+
+try:
+    import mrirecon_vdm  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+METRICS = ("psnr", "ssim")
+
+
+def read_slices(path):
+    """``{(method, scale): {slice: row}}`` from a ``bench_slices.csv``."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found (mrirecon-vdm bench writes bench_slices.csv)")
+    table = {}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"method", "scale", "slice", "nfe", *METRICS}
+        if reader.fieldnames is None or not need <= set(reader.fieldnames):
+            raise ValueError(f"{path}: expected the columns {sorted(need)}, got "
+                             f"{reader.fieldnames}")
+        for r in reader:
+            table.setdefault((r["method"], int(r["scale"])), {})[int(r["slice"])] = r
+    if not table:
+        raise ValueError(f"{path}: no rows")
+    return table
+
+
+def t95(dof):
+    """Two-sided 95 % quantile of Student's t with ``dof`` degrees of freedom."""
+    from scipy import stats
+    return float(stats.t.ppf(0.975, dof))
+
+
+def gains(table, metric="psnr"):
+    """Rows ``{scale, method, reference, gain, ci95, better, n}`` (see the module docstring)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    out = []
+    for scale in sorted({s for _, s in table}, reverse=True):
+        methods = {m: rows for (m, s), rows in table.items() if s == scale}
+        classical = {m: rows for m, rows in methods.items()
+                     if all(int(r["nfe"]) == 0 for r in rows.values())}
+        learned = {m: rows for m, rows in methods.items() if m not in classical}
+        if not classical or not learned:
+            continue
+        best = max(classical, key=lambda m: np.mean([float(r[metric])
+                                                     for r in classical[m].values()]))
+        ref = classical[best]
+        for m, rows in learned.items():
+            common = sorted(set(rows) & set(ref))
+            if set(rows) != set(ref):
+                raise ValueError(f"{m} and {best} at {scale}x were run on different slices")
+            d = np.array([float(rows[i][metric]) - float(ref[i][metric]) for i in common])
+            n = len(d)
+            ci = t95(n - 1) * d.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
+            out.append({"scale": scale, "method": m, "reference": best,
+                        "gain": float(d.mean()), "ci95": ci, "better": int((d > 0).sum()),
+                        "n": n})
+    return out
+
+
+def markdown(rows, metric):
+    unit = " (dB)" if metric == "psnr" else ""
+    lines = [f"| scale | method | best classical ({metric.upper()}) | gain{unit} | 95 % CI | "
+             f"slices better |", "|---|---|---|---|---|---|"]
+    fmt = ".2f" if metric == "psnr" else ".3f"
+    for r in rows:
+        lines.append(f"| {r['scale']}× | {r['method']} | {r['reference']} | "
+                     f"{r['gain']:+{fmt}} | ± {r['ci95']:{fmt}} | {r['better']} / {r['n']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("slices", help="bench_slices.csv written by mrirecon-vdm bench")
+    p.add_argument("--metric", default="psnr", choices=METRICS)
+    p.add_argument("--out", help="also write the Markdown table here (atomically)")
+    args = p.parse_args(argv)
+    try:
+        rows = gains(read_slices(args.slices), args.metric)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"gains: error: {e}", file=sys.stderr)
+        return 2
+    text = markdown(rows, args.metric)
+    print(text)
+    if args.out:
+        from mrirecon_vdm._atomic import atomic_write_text
+        atomic_write_text(args.out, text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""benchmarks/gains.py: paired gains over the best classical method, from bench_slices.csv."""
+import numpy as np
+import pytest
+
+from bench_scripts import load_benchmark
+from mrirecon_vdm._cli import bench
+from toy_images import disc_slices
+
+
+@pytest.fixture(scope="module")
+def gains():
+    return load_benchmark("gains")
+
+
+def test_gains_from_a_real_bench(tmp_path, gains):
+    from mrirecon_vdm import baselines as B
+    # a "learned" method: zero-filling plus a tiny constant, reported with nfe > 0
+    B.register_method("test-learned", lambda y, A, s: (B.ZeroFillRecon(y, A).run(), 5), nfe=5)
+    try:
+        data = tmp_path / "s.npy"
+        np.save(data, disc_slices(4))
+        assert bench.main(["--data", str(data), "--scales", "2", "--methods", "zero-fill",
+                           "bicubic", "test-learned", "--out", str(tmp_path / "o")]) == 0
+    finally:
+        del B.METHODS["test-learned"]
+    table = gains.read_slices(tmp_path / "o" / "bench_slices.csv")
+    rows = gains.gains(table, "psnr")
+    assert len(rows) == 1
+    r = rows[0]
+    # zero-fill beats bicubic on these slices, and the "learned" method equals zero-fill
+    assert r["reference"] == "zero-fill" and r["method"] == "test-learned"
+    assert r["gain"] == pytest.approx(0.0, abs=1e-9) and r["better"] == 0 and r["n"] == 4
+    assert gains.main([str(tmp_path / "o" / "bench_slices.csv"), "--out",
+                       str(tmp_path / "g.md")]) == 0
+    assert "| 2× | test-learned | zero-fill | +0.00 |" in (tmp_path / "g.md").read_text()
+
+
+def test_gain_and_interval(gains):
+    rows = {}
+    for i, (a, b) in enumerate([(30.0, 31.0), (32.0, 32.5), (28.0, 29.5)]):
+        rows.setdefault(("cs", 4), {})[i] = {"psnr": a, "ssim": 0.8, "nfe": "0"}
+        rows.setdefault(("weak", 4), {})[i] = {"psnr": a - 1, "ssim": 0.7, "nfe": "0"}
+        rows.setdefault(("vdm", 4), {})[i] = {"psnr": b, "ssim": 0.9, "nfe": "200"}
+    (r,) = gains.gains(rows, "psnr")
+    d = np.array([1.0, 0.5, 1.5])
+    assert r["reference"] == "cs" and r["gain"] == pytest.approx(d.mean())
+    assert r["ci95"] == pytest.approx(4.302653 * d.std(ddof=1) / np.sqrt(3), rel=1e-5)
+    assert r["better"] == 3
+    del rows[("vdm", 4)][2]
+    with pytest.raises(ValueError, match="different slices"):
+        gains.gains(rows, "psnr")
+
+
+def test_bad_input(tmp_path, gains):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    assert gains.main([str(bad)]) == 2
+    assert gains.main([str(tmp_path / "missing.csv")]) == 2
