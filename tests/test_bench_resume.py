@@ -139,3 +139,43 @@ def test_unknown_method_writes_nothing(tmp_path):
     assert bench.main(["--data", str(data), "--methods", "nope", "--out",
                        str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_entries_with_other_settings_run_again(tmp_path, dying_method, monkeypatch, capsys):
+    """A re-tuned classical method (or another prior) does not reuse its old entries."""
+    data = tmp_path / "slices.npy"
+    np.save(data, slices(3))
+    out = tmp_path / "out"
+    assert bench.main(argv(data, out)) == 0
+    first = results(out)
+    real = bench.method_settings
+    assert real("sigpy-tv", 4).keys() == {"lamda", "max_iter"}    # the tuned weights
+    monkeypatch.setattr(bench, "method_settings",
+                        lambda m, s: {"v": 2} if m == "test-dying" else real(m, s))
+    dying_method.update(calls=0)
+    assert bench.main(argv(data, out, "--resume")) == 0
+    assert dying_method["calls"] == 2 * (1 + 3)                   # both factors again
+    assert results(out) == first                                  # same method, same numbers
+    dying_method.update(calls=0)
+    assert bench.main(argv(data, out, "--resume")) == 0           # now up to date
+    assert dying_method["calls"] == 0
+
+
+def test_prior_settings_name_the_weights(tmp_path):
+    torch = pytest.importorskip("torch")
+    from mrirecon_vdm import vdm_methods as vm
+    from mrirecon_vdm.prior import VDM, VDMConfig
+    cfg = dict(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
+               norm_groups=4, fourier_exponents=(6,), schedule_features=16)
+    torch.manual_seed(0)
+    a = VDM(VDMConfig(**cfg)).eval()
+    torch.manual_seed(1)
+    b = VDM(VDMConfig(**cfg)).eval()
+    try:
+        vm.set_prior(a)
+        sa = bench.method_settings("vdm-fast-10", 4)
+        assert sa == bench.method_settings("vdm-mean4", 2) and len(sa["prior_sha256"]) == 64
+        vm.set_prior(b)
+        assert bench.method_settings("vdm-fast-10", 4) != sa
+    finally:
+        vm.set_prior(None)

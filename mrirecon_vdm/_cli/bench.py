@@ -16,11 +16,12 @@ each atomically, and ``<out>/bench_slices.csv`` (every slice's metrics, for pair
 comparisons).
 
 **Resuming.** Every finished slice is appended (flushed and fsync'ed) to the journal
-``<out>/bench.journal.jsonl``, whose first line fingerprints the run (the slices' bytes, the
-data range, σ, the seed, the prior). After a kill, the same command with ``--resume`` reads
-the journal, skips the slices already done (their metrics and timings are kept) and goes
-on; a journal written for other data or another prior is refused with the difference, and
-a line torn by the kill is dropped. Methods and factors may be added on resume. Without
+``<out>/bench.journal.jsonl``, whose first line fingerprints the data (the slices' bytes,
+the data range, σ, the seed). After a kill, the same command with ``--resume`` reads the
+journal, skips the slices already done (their metrics and timings are kept) and goes on; a
+journal written for other data is refused with the difference, entries made with other
+method settings (re-tuned classical weights, another prior) are run again, and a line torn
+by the kill is dropped. Methods and factors may be added on resume. Without
 ``--resume`` the journal is started afresh.
 
 The VDM samplers come from :mod:`mrirecon_vdm.vdm_methods` (in :data:`PLUGINS`); more methods
@@ -28,6 +29,7 @@ are added by a module that calls :func:`mrirecon_vdm.baselines.register_method`,
 ``--plugin MODULE``. Heavy imports happen inside the functions, so ``--help`` is fast.
 """
 import argparse
+import json
 import sys
 
 #: Modules imported before a run, so that they register their methods.
@@ -138,14 +140,15 @@ def simulate(images, scale, sigma=0.0, seed=0):
 
 JOURNAL = "bench.journal.jsonl"
 #: Version of the journal's format (part of its fingerprint).
-JOURNAL_FORMAT = 1
+JOURNAL_FORMAT = 2
 
 
 class BenchJournal:
     """Append-only record of finished slices, so that a killed benchmark can go on.
 
-    The first line is ``{"fingerprint": {...}}``; every further line is one finished
-    ``(method, scale, slice)`` with its metrics, seconds and NFE. Each line is flushed and
+    The first line is ``{"fingerprint": {...}}`` (the data); every further line is one
+    finished ``(method, scale, slice)`` with its metrics, seconds, NFE and the method's
+    ``settings`` (:func:`method_settings`): an entry made with other settings is not reused. Each line is flushed and
     fsync'ed when written, so a kill loses at most the slice in progress (a torn last line
     is dropped on reading).
 
@@ -162,7 +165,6 @@ class BenchJournal:
     """
 
     def __init__(self, path, fingerprint, resume=False):
-        import json
         import pathlib
 
         from mrirecon_vdm._atomic import atomic_write_text
@@ -180,8 +182,6 @@ class BenchJournal:
         self._file = open(self.path, "a", encoding="utf-8")
 
     def _read(self):
-        import json
-
         lines = self.path.read_text(encoding="utf-8").split("\n")
         complete = lines[:-1]          # text after the last newline is a torn write
         if not complete:
@@ -214,13 +214,18 @@ class BenchJournal:
                 import os
                 os.fsync(f.fileno())
 
-    def done(self, method, scale):
-        """``{slice: entry}`` of the slices of ``method`` at ``scale`` already finished."""
-        return {k[2]: e for k, e in self.entries.items() if k[:2] == (method, int(scale))}
+    def done(self, method, scale, settings=None):
+        """``{slice: entry}`` of the slices of ``method`` at ``scale`` already finished.
+
+        With ``settings``, only entries recorded with the same settings (e.g. the classical
+        method's tuned weights, the prior's hash) count: stale ones are run again.
+        """
+        settings = None if settings is None else json.loads(json.dumps(settings))
+        return {k[2]: e for k, e in self.entries.items() if k[:2] == (method, int(scale))
+                and (settings is None or e.get("settings") == settings)}
 
     def add(self, entry):
         """Record one finished slice (a dict with ``method``, ``scale``, ``slice``, ...)."""
-        import json
         import os
 
         key = (entry["method"], int(entry["scale"]), int(entry["slice"]))
@@ -231,6 +236,42 @@ class BenchJournal:
 
     def close(self):
         self._file.close()
+
+
+def method_settings(name, scale):
+    """What a journal entry of ``name`` at ``scale`` depends on besides the data.
+
+    The tuned ``lamda`` / ``max_iter`` of the regularised classical methods
+    (``mrirecon_vdm/baselines_defaults.json``) and, for learned methods (NFE > 0), the
+    prior's SHA-256 (:func:`prior_fingerprint`). A re-tuned baseline or another prior makes
+    its old entries stale.
+    """
+    from mrirecon_vdm import baselines as B
+
+    if name in B.REGULARISED:
+        return {"lamda": B.default_lamda(name, scale), "max_iter": B.default_max_iter(name, scale)}
+    if name in B.METHODS and B.METHODS[name].nfe > 0:
+        return prior_fingerprint()
+    return {}
+
+
+def prior_fingerprint():
+    """The VDM methods' prior: its source, training step and a SHA-256 of its weights."""
+    import hashlib
+
+    from mrirecon_vdm import vdm_methods as vm
+
+    prior = vm.get_prior()
+    fp = {"prior": vm.prior_source(),
+          "prior_step": getattr(prior, "provenance", {}).get("step")}
+    if hasattr(prior, "state_dict"):            # the weights themselves
+        import torch
+        h = hashlib.sha256()
+        for k, v in sorted(prior.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+        fp["prior_sha256"] = h.hexdigest()
+    return fp
 
 
 def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=None, **opts):
@@ -248,7 +289,8 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=No
     from mrirecon_vdm import metrics
     from mrirecon_vdm.baselines import reconstruct
 
-    done = journal.done(name, scale) if journal is not None else {}
+    settings = method_settings(name, scale) if journal is not None else None
+    done = journal.done(name, scale, settings) if journal is not None else {}
     todo = [i for i in range(len(ys)) if i not in done]
     if warmup and todo:
         reconstruct(name, ys[todo[0]], A, scale, **opts)
@@ -259,7 +301,7 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=No
         x = np.asarray(sp.to_device(x, sp.cpu_device))
         entry = {"method": name, "scale": int(scale), "slice": i,
                  **metrics.evaluate(images[i], x, data_range),
-                 "seconds": seconds, "nfe": int(nfe)}
+                 "seconds": seconds, "nfe": int(nfe), "settings": settings}
         if journal is not None:
             journal.add(entry)
         done[i] = entry
@@ -368,7 +410,8 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
         warmed = False
         for m in runnable:
             learned = METHODS[m].nfe > 0
-            pending = journal is None or len(journal.done(m, scale)) < len(ys)
+            pending = (journal is None
+                       or len(journal.done(m, scale, method_settings(m, scale))) < len(ys))
             if learned and pending and not warmed and LEARNED_WARMUP in METHODS:
                 reconstruct(LEARNED_WARMUP, ys[0], A, scale)
                 warmed = True
@@ -380,34 +423,21 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
     return rows
 
 
-def fingerprint(images, data_range, sigma, seed, methods=None, plugins=()):
-    """What a resumed benchmark must share with the journal it goes on from.
+def fingerprint(images, data_range, sigma, seed, plugins=()):
+    """What a resumed benchmark must share with the journal it goes on from: the data.
 
     The slices' bytes (SHA-256, after ``--stride``/``--limit``), the data range, σ, the
-    seed, the plugins and, when VDM methods may run, the prior (its source, training step
-    and a SHA-256 of its weights): the methods and the factors may change between runs.
+    seed and the plugins. The methods and factors may change between runs; what each method
+    depends on (tuned weights, the prior) is checked per entry (:func:`method_settings`).
     """
     import hashlib
 
     import numpy as np
 
-    fp = {"format": JOURNAL_FORMAT,
-          "images_sha256": hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest(),
-          "image_stack": list(images.shape), "data_range": float(data_range),
-          "sigma": float(sigma), "seed": seed, "plugins": sorted(plugins)}
-    if methods is None or any(m.startswith("vdm") for m in methods):
-        from mrirecon_vdm import vdm_methods as vm
-        prior = vm.get_prior()
-        fp["prior"] = vm.prior_source()
-        fp["prior_step"] = getattr(prior, "provenance", {}).get("step")
-        if hasattr(prior, "state_dict"):            # the weights themselves
-            import torch
-            h = hashlib.sha256()
-            for k, v in sorted(prior.state_dict().items()):
-                h.update(k.encode())
-                h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
-            fp["prior_sha256"] = h.hexdigest()
-    return fp
+    return {"format": JOURNAL_FORMAT,
+            "images_sha256": hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest(),
+            "image_stack": list(images.shape), "data_range": float(data_range),
+            "sigma": float(sigma), "seed": seed, "plugins": sorted(plugins)}
 
 
 def run(args):
@@ -439,7 +469,7 @@ def run(args):
     start = time.perf_counter()
     journal = BenchJournal(pathlib.Path(args.out) / JOURNAL,
                            fingerprint(images, data_range, args.sigma, args.seed,
-                                       args.methods, args.plugin),
+                                       args.plugin),
                            resume=args.resume)
     if journal.resumed:
         log(f"resuming from {journal.path}: {journal.resumed} slice results kept")
