@@ -25,6 +25,12 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """Yield a temporary path beside ``path``; on a clean exit move it over ``path``.
@@ -46,6 +52,8 @@ def atomic_path(path, suffix=""):
                                suffix=".tmp" + suffix, dir=folder)
     os.close(fd)
     try:
+        # mkstemp makes the file private (0600); give it the mode open() would have given
+        os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())

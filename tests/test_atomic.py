@@ -28,3 +28,17 @@ def test_atomic_path_keeps_the_target_on_failure(tmp_path):
         np.save(tmp, np.arange(5))
     np.testing.assert_array_equal(np.load(p), np.arange(5))
     assert sorted(os.listdir(tmp_path)) == ["x.npy"]
+
+
+def test_atomic_files_get_the_usual_mode(tmp_path):
+    """Not mkstemp's private 0600: shipped weights and results must be readable by others."""
+    old = os.umask(0o022)
+    try:
+        p = tmp_path / "w.json"
+        atomic_write_text(p, "{}")
+        assert (p.stat().st_mode & 0o777) == 0o644
+        os.umask(0o077)
+        atomic_write_text(p, "{}")
+        assert (p.stat().st_mode & 0o777) == 0o600
+    finally:
+        os.umask(old)
