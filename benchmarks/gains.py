@@ -10,6 +10,10 @@ paired), and the number of slices where it was better.
 
     python benchmarks/gains.py results/bench/bench_slices.csv
     python benchmarks/gains.py results/bench/bench_slices.csv --metric ssim --out gains.md
+    python benchmarks/gains.py classical/bench_slices.csv vdm/bench_slices.csv
+
+Several tables (runs of the same slices, e.g. the classical methods and the VDM methods run
+apart) are merged; a (method, scale, slice) present twice is an error.
 """
 import argparse
 import csv
@@ -27,12 +31,19 @@ except ImportError:  # run from a checkout without `pip install -e .`
 METRICS = ("psnr", "ssim")
 
 
-def read_slices(path):
-    """``{(method, scale): {slice: row}}`` from a ``bench_slices.csv``."""
-    path = pathlib.Path(path)
+def read_slices(*paths):
+    """``{(method, scale): {slice: row}}`` from one or more ``bench_slices.csv``."""
+    table = {}
+    for path in paths:
+        _read_one(pathlib.Path(path), table)
+    if not table:
+        raise ValueError(f"{', '.join(map(str, paths))}: no rows")
+    return table
+
+
+def _read_one(path, table):
     if not path.exists():
         raise FileNotFoundError(f"{path}: not found (mrirecon-vdm bench writes bench_slices.csv)")
-    table = {}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         need = {"method", "scale", "slice", "nfe", *METRICS}
@@ -40,10 +51,11 @@ def read_slices(path):
             raise ValueError(f"{path}: expected the columns {sorted(need)}, got "
                              f"{reader.fieldnames}")
         for r in reader:
-            table.setdefault((r["method"], int(r["scale"])), {})[int(r["slice"])] = r
-    if not table:
-        raise ValueError(f"{path}: no rows")
-    return table
+            rows = table.setdefault((r["method"], int(r["scale"])), {})
+            if int(r["slice"]) in rows:
+                raise ValueError(f"{path}: {r['method']} at {r['scale']}x, slice {r['slice']} "
+                                 f"is in more than one table")
+            rows[int(r["slice"])] = r
 
 
 def t95(dof):
@@ -93,12 +105,13 @@ def markdown(rows, metric):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("slices", help="bench_slices.csv written by mrirecon-vdm bench")
+    p.add_argument("slices", nargs="+",
+                   help="bench_slices.csv written by mrirecon-vdm bench (several are merged)")
     p.add_argument("--metric", default="psnr", choices=METRICS)
     p.add_argument("--out", help="also write the Markdown table here (atomically)")
     args = p.parse_args(argv)
     try:
-        rows = gains(read_slices(args.slices), args.metric)
+        rows = gains(read_slices(*args.slices), args.metric)
     except (ValueError, FileNotFoundError) as e:
         print(f"gains: error: {e}", file=sys.stderr)
         return 2

@@ -56,3 +56,16 @@ def test_bad_input(tmp_path, gains):
     bad.write_text("a,b\n1,2\n")
     assert gains.main([str(bad)]) == 2
     assert gains.main([str(tmp_path / "missing.csv")]) == 2
+
+
+def test_tables_are_merged_and_duplicates_refused(tmp_path, gains):
+    data = tmp_path / "s.npy"
+    np.save(data, disc_slices(3))
+    for name, methods in (("a", ["zero-fill"]), ("b", ["bicubic"])):
+        assert bench.main(["--data", str(data), "--scales", "2", "--methods", *methods,
+                           "--out", str(tmp_path / name)]) == 0
+    a, b = tmp_path / "a" / "bench_slices.csv", tmp_path / "b" / "bench_slices.csv"
+    table = gains.read_slices(a, b)
+    assert set(table) == {("zero-fill", 2), ("bicubic", 2)}
+    with pytest.raises(ValueError, match="more than one table"):
+        gains.read_slices(a, a)
