@@ -352,7 +352,7 @@ def _check_prior(prior, A):
 
 
 def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed=None,
-                       show_pbar=True, **kwargs):
+                       show_pbar=True, progress_dir=None, resume=False, **kwargs):
     """Super-resolve a stack of low-resolution k-space slices, a few slices per run.
 
     Args:
@@ -368,6 +368,14 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
             to use (a number, or one per slice, shape (S, 1, 1)).
         seed (int or None): master seed; each run gets its own child seed.
         show_pbar (bool): one progress bar per run.
+        progress_dir (path or None): keep each finished run there (``run_<k>.npz``, written
+            atomically, with ``progress.json`` fingerprinting the inputs: y, the shapes, the
+            scale, the seed, the options and the prior's weights), so that a killed job can
+            go on; the caller removes the folder when it no longer needs it.
+        resume (bool): with ``progress_dir``, reuse the runs already there (a folder written
+            for other inputs raises ``ValueError``); False starts afresh. With ``seed=None``
+            the resumed runs draw fresh noise, so the result differs from an uninterrupted
+            run as two unseeded runs do.
         **kwargs: passed to :class:`GuidedVDMRecon` (``sampler``, ``num_steps``,
             ``num_samples``, ``lamda``, ``sigma``, ``device``, ...).
 
@@ -403,15 +411,100 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
     if seed is not None:
         children = np.random.SeedSequence(seed).spawn(len(starts))
         seeds = [int(c.generate_state(1)[0]) for c in children]
+    progress = None
+    if progress_dir is not None:
+        progress = _VolumeProgress(progress_dir, _volume_fingerprint(
+            y, hr_shape, prior, slices_per_run, scale, seed, kwargs), resume)
     xs, stds = [], []
-    for start, s in zip(starts, seeds):
+    for k, (start, s) in enumerate(zip(starts, seeds)):
+        kept = progress.load(k, sp.get_device(y)) if progress is not None else None
+        if kept is not None:
+            xs.append(kept[0])
+            stds.append(kept[1])
+            continue
         yb = y[start:start + slices_per_run]
         A = CropFourier((yb.shape[0],) + hr_shape, yb.shape)
         sb = scale if scale is None or xp.ndim(scale) == 0 else scale[start:start + slices_per_run]
         app = GuidedVDMRecon(yb, A, prior, scale=sb, seed=s, show_pbar=show_pbar, **kwargs)
         xs.append(app.run())
         stds.append(app.std)
+        if progress is not None:
+            progress.save(k, xs[-1], stds[-1])
     xo = sp.get_device(xs[0]).xp
     x = xo.concatenate(xs)
     std = None if stds[0] is None else xo.concatenate(stds)
     return x, std
+
+
+def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs):
+    """JSON-able description of a :func:`reconstruct_volume` job (what a resume must match)."""
+    import hashlib
+
+    def digest(a):
+        return hashlib.sha256(np.ascontiguousarray(sp.to_device(a)).tobytes()).hexdigest()
+
+    fp = {"y_sha256": digest(y), "y_shape": list(y.shape), "y_dtype": str(y.dtype),
+          "hr_shape": list(hr_shape), "slices_per_run": int(slices_per_run), "seed": seed,
+          "scale": None if scale is None else (float(scale) if np.ndim(scale) == 0
+                                               else digest(scale)),
+          "options": {k: repr(v) for k, v in sorted(kwargs.items())}}
+    if hasattr(prior, "state_dict"):
+        h = hashlib.sha256()
+        for k, v in sorted(prior.state_dict().items()):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(v.detach().cpu().float().numpy()).tobytes())
+        fp["prior_sha256"] = h.hexdigest()
+    else:
+        fp["prior"] = repr(prior)
+    return fp
+
+
+class _VolumeProgress:
+    """Finished runs of :func:`reconstruct_volume` in a folder (see its ``progress_dir``)."""
+
+    def __init__(self, folder, fingerprint, resume):
+        import json
+        import pathlib
+        import shutil
+
+        from ._atomic import atomic_write_text
+
+        self.folder = pathlib.Path(folder)
+        meta = self.folder / "progress.json"
+        if resume and meta.exists():
+            try:
+                theirs = json.loads(meta.read_text())
+            except ValueError:
+                raise ValueError(f"{meta}: not a progress record; rerun without resuming") from None
+            if theirs != fingerprint:
+                diff = sorted(k for k in set(theirs) | set(fingerprint)
+                              if theirs.get(k) != fingerprint.get(k))
+                raise ValueError(f"{self.folder} holds the runs of another job (it differs in "
+                                 f"{', '.join(diff)}); rerun without resuming to start over")
+        else:
+            if self.folder.exists():
+                shutil.rmtree(self.folder)
+            self.folder.mkdir(parents=True)
+            atomic_write_text(meta, json.dumps(fingerprint, indent=1) + "\n")
+
+    def _path(self, k):
+        return self.folder / f"run_{k:05d}.npz"
+
+    def load(self, k, device):
+        """(x, std or None) of run ``k`` on ``device``, or None when it is not done."""
+        path = self._path(k)
+        if not path.exists():
+            return None
+        with np.load(path) as f:
+            x = sp.to_device(f["x"], device)
+            std = sp.to_device(f["std"], device) if "std" in f.files else None
+        return x, std
+
+    def save(self, k, x, std):
+        from ._atomic import atomic_path
+
+        arrays = {"x": sp.to_device(x)}
+        if std is not None:
+            arrays["std"] = sp.to_device(std)
+        with atomic_path(self._path(k), suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)

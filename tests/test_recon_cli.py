@@ -121,7 +121,8 @@ def test_atomic_write_keeps_the_old_output(tmp_path, nifti, prior, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         recon_file(path, out, prior, factor=2, num_steps=2, show_pbar=False)
     assert out.read_bytes() == b"previous result"
-    assert sorted(os.listdir(tmp_path)) == ["hr.nii.gz", "lr.nii.gz"]
+    # no torn output; the finished runs are kept for a --resume
+    assert sorted(os.listdir(tmp_path)) == ["hr.nii.gz", "hr.nii.gz.partial", "lr.nii.gz"]
 
 
 def test_hr_affine_for_other_slice_axes():
@@ -163,3 +164,43 @@ def test_command_line(tmp_path, nifti, prior, monkeypatch, capsys):
                          "2", "--steps", "2", "--intensity-scale", value, "--quiet"]) == 0
     with pytest.raises(SystemExit):
         cli.main(["recon", str(path), "--out", str(out), "--sampler", "ddpm"])
+
+
+class _Killed(BaseException):
+    """Stands for a kill: not an Exception, so nothing on the way catches it."""
+
+
+def test_resume_after_kill(tmp_path, nifti, prior, monkeypatch):
+    from mrirecon_vdm import app as app_mod
+    from mrirecon_vdm._cli.recon import progress_dir_for
+    path, _ = nifti
+    opts = dict(factor=2, num_steps=3, seed=7, slices_per_run=1, show_pbar=False)
+    full = tmp_path / "full.npy"
+    recon_file(path, full, prior, **opts)
+    assert not progress_dir_for(full).exists()           # removed once written
+
+    real_run, calls = app_mod.GuidedVDMRecon.run, {"n": 0, "die_at": 3}
+
+    def run(self):
+        calls["n"] += 1
+        if calls["n"] == calls["die_at"]:
+            raise _Killed()
+        return real_run(self)
+    monkeypatch.setattr(app_mod.GuidedVDMRecon, "run", run)
+    out = tmp_path / "out.npy"
+    with pytest.raises(_Killed):
+        recon_file(path, out, prior, **opts)
+    partial = progress_dir_for(out)
+    assert not out.exists() and sorted(p.name for p in partial.glob("run_*.npz")) == [
+        "run_00000.npz", "run_00001.npz"]
+    # another job in the same place is refused, naming what differs
+    with pytest.raises(ValueError, match="seed"):
+        recon_file(path, out, prior, resume=True, **{**opts, "seed": 8})
+    calls.update(n=0, die_at=None)
+    recon_file(path, out, prior, resume=True, **opts)
+    assert calls["n"] == 1                                 # only the missing run
+    np.testing.assert_array_equal(np.load(out), np.load(full))
+    assert not partial.exists()
+    # without resume a left-over folder is discarded and everything runs
+    recon_file(path, out, prior, **{**opts, "slices_per_run": 2})
+    assert calls["n"] == 1 + 2

@@ -73,6 +73,9 @@ def register(subparsers):
                    help="run the network in float32 (default: bfloat16 autocast, 1.8x faster "
                         "on CPU with the same quality)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true",
+                   help="go on after a kill: reuse the runs kept in OUT.partial/ (each run of "
+                        "--slices-per-run slices is kept there until the output is written)")
     p.set_defaults(func=_run)
 
 
@@ -95,7 +98,7 @@ def _run(args):
                      lamda=args.lamda, sigma=args.sigma, eta=args.eta, seed=args.seed,
                      device=args.device, batch_size=args.batch_size,
                      slices_per_run=args.slices_per_run, intensity_scale=intensity,
-                     bf16=args.bf16,
+                     bf16=args.bf16, resume=args.resume,
                      show_pbar=not args.quiet)
     print(out)
 
@@ -232,8 +235,15 @@ def _atomic_save(path, data, affine):
     return path
 
 
+def progress_dir_for(out):
+    """``<out>.partial``: where :func:`recon_file` keeps finished runs until ``out`` is written."""
+    out = pathlib.Path(out)
+    return out.with_name(out.name + ".partial")
+
+
 def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, png=None,
-               uncertainty=None, slices_per_run=8, intensity_scale="slice", **recon_kwargs):
+               uncertainty=None, slices_per_run=8, intensity_scale="slice", resume=False,
+               **recon_kwargs):
     """Read a low-resolution file, super-resolve it slice by slice, write the result.
 
     Args:
@@ -250,6 +260,9 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
         slices_per_run (int): slices per :class:`GuidedVDMRecon` run.
         intensity_scale (str or float): ``"volume"``, ``"slice"`` or a number, see
             :func:`mrirecon_vdm.app.reconstruct_volume` (``scale``).
+        resume (bool): reuse the finished runs kept in ``<out>.partial/``
+            (:func:`progress_dir_for`) by an earlier call that was killed; the folder is
+            removed once the outputs are written.
         **recon_kwargs: for :class:`mrirecon_vdm.app.GuidedVDMRecon` (sampler, num_steps,
             num_samples, lamda, sigma, eta, seed, device, batch_size, bf16, show_pbar).
 
@@ -277,8 +290,10 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
     lr_shape = arr.shape[-2:]
     hr_shape = _target_size(lr_shape, factor, size)
     y = arr if kind == "kspace" else lowres_image_to_kspace(arr, hr_shape).astype(np.complex64)
+    progress = progress_dir_for(out)
     x, std = reconstruct_volume(y, hr_shape, prior, slices_per_run=slices_per_run,
-                                scale=intensity_scale, **recon_kwargs)
+                                scale=intensity_scale, progress_dir=progress, resume=resume,
+                                **recon_kwargs)
     x = sp.to_device(x)
     std = None if std is None else sp.to_device(std)
     is_nifti = affine is not None
@@ -297,6 +312,8 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
     path = _atomic_save(out, layout_for(x, out), new_affine)
     if uncertainty is not None:
         _atomic_save(uncertainty, layout_for(std, uncertainty), new_affine)
+    import shutil
+    shutil.rmtree(progress, ignore_errors=True)
     if png is not None:
         import matplotlib.pyplot as plt
         mid = x[x.shape[0] // 2]
