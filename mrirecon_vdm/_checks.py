@@ -3,7 +3,12 @@ import numpy as np
 import sigpy as sp
 
 __all__ = ["check_shape", "check_finite", "check_complex", "check_real", "check_in_range",
-           "as_shape"]
+           "as_shape", "differing_keys"]
+
+
+def differing_keys(a, b):
+    """Sorted keys whose values differ between two dicts (a key missing on one side counts)."""
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
 def as_shape(name, shape, min_ndim=1):

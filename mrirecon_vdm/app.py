@@ -22,7 +22,7 @@ import time
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_finite, check_in_range, check_shape
+from ._checks import check_finite, check_in_range, check_shape, differing_keys
 from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataConsistency,
                   GuidedVDM)
 from .backend import from_torch, to_torch
@@ -440,6 +440,8 @@ def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs)
     """JSON-able description of a :func:`reconstruct_volume` job (what a resume must match)."""
     import hashlib
 
+    from .prior.pretrained import weights_sha256
+
     def digest(a):
         return hashlib.sha256(np.ascontiguousarray(sp.to_device(a)).tobytes()).hexdigest()
 
@@ -448,12 +450,9 @@ def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs)
           "scale": None if scale is None else (float(scale) if np.ndim(scale) == 0
                                                else digest(scale)),
           "options": {k: repr(v) for k, v in sorted(kwargs.items())}}
-    if hasattr(prior, "state_dict"):
-        h = hashlib.sha256()
-        for k, v in sorted(prior.state_dict().items()):
-            h.update(k.encode())
-            h.update(np.ascontiguousarray(v.detach().cpu().float().numpy()).tobytes())
-        fp["prior_sha256"] = h.hexdigest()
+    digest_w = weights_sha256(prior)
+    if digest_w is not None:
+        fp["prior_sha256"] = digest_w
     else:
         fp["prior"] = repr(prior)
     return fp
@@ -477,8 +476,7 @@ class _VolumeProgress:
             except ValueError:
                 raise ValueError(f"{meta}: not a progress record; rerun without resuming") from None
             if theirs != fingerprint:
-                diff = sorted(k for k in set(theirs) | set(fingerprint)
-                              if theirs.get(k) != fingerprint.get(k))
+                diff = differing_keys(theirs, fingerprint)
                 raise ValueError(f"{self.folder} holds the runs of another job (it differs in "
                                  f"{', '.join(diff)}); rerun without resuming to start over")
         else:

@@ -192,8 +192,8 @@ class BenchJournal:
             raise ValueError(f"{self.path}: not a benchmark journal (first line "
                              f"{complete[0][:80]!r}); rerun without --resume") from None
         if head != self.fingerprint:
-            diff = sorted(k for k in set(head) | set(self.fingerprint)
-                          if head.get(k) != self.fingerprint.get(k))
+            from mrirecon_vdm._checks import differing_keys
+            diff = differing_keys(head, self.fingerprint)
             raise ValueError(f"{self.path} was written for another run (it differs in "
                              f"{', '.join(diff)}: journal {[head.get(k) for k in diff]}, "
                              f"now {[self.fingerprint.get(k) for k in diff]}); rerun without "
@@ -256,26 +256,18 @@ def method_settings(name, scale):
 
 
 def prior_fingerprint():
-    """The VDM methods' prior: its source, training step and a SHA-256 of its weights."""
-    import hashlib
-
+    """The VDM methods' prior: its source, training step and the SHA-256 of its weights
+    (:func:`mrirecon_vdm.prior.pretrained.weights_sha256`, computed once per prior)."""
     from mrirecon_vdm import vdm_methods as vm
+    from mrirecon_vdm.prior.pretrained import weights_sha256
 
     prior = vm.get_prior()
-    cached = _prior_fp.get("fp") if _prior_fp.get("prior") is prior else None
-    if cached is not None:
-        return dict(cached)
-    fp = {"prior": vm.prior_source(),
-          "prior_step": getattr(prior, "provenance", {}).get("step")}
-    if hasattr(prior, "state_dict"):            # the weights themselves
-        import torch
-        h = hashlib.sha256()
-        for k, v in sorted(prior.state_dict().items()):
-            h.update(k.encode())
-            h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
-        fp["prior_sha256"] = h.hexdigest()
-    _prior_fp.update(prior=prior, fp=fp)
-    return dict(fp)
+    if _prior_fp.get("prior") is not prior:
+        fp = {"prior": vm.prior_source(),
+              "prior_step": getattr(prior, "provenance", {}).get("step"),
+              "prior_sha256": weights_sha256(prior)}
+        _prior_fp.update(prior=prior, fp=fp)
+    return dict(_prior_fp["fp"])
 
 
 _prior_fp = {}          # the last prior hashed and its fingerprint (the weights are frozen)

@@ -82,6 +82,19 @@ def export_pretrained(checkpoint_path, out_dir, provenance):
     return wpath, mpath
 
 
+def weights_sha256(prior):
+    """SHA-256 of a torch prior's weights (names and float32 bytes of its state dict), or
+    None for a prior without a ``state_dict`` (e.g. the analytic Gaussian prior). Identifies
+    the weights whatever file or folder they were loaded from."""
+    if not hasattr(prior, "state_dict"):
+        return None
+    h = hashlib.sha256()
+    for k, v in sorted(prior.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().float().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def load_pretrained(device="cpu", path=None):
     """Load a pretrained VDM prior for inference.
 

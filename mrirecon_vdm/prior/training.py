@@ -446,12 +446,13 @@ def train(config, resume=False):
 def _init_state(path, model_config):
     """The state dict of the exported prior at ``path`` (``TrainConfig.init``), checked
     against the run's model config."""
+    from .._checks import differing_keys
     from .pretrained import load_pretrained
 
     prior = load_pretrained(path=path)
     theirs, ours = prior.config.to_dict(), model_config.to_dict()
     if theirs != ours:
-        diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        diff = differing_keys(theirs, ours)
         raise ValueError(f"TrainConfig.init: the prior at {str(path)!r} has another model "
                          f"config than this run (differs in {', '.join(diff)}: prior "
                          f"{[theirs.get(k) for k in diff]}, run {[ours.get(k) for k in diff]})")
