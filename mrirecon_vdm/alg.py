@@ -50,9 +50,9 @@ import numpy as np
 import sigpy as sp
 
 from ._checks import check_in_range
-from .linop import CropFourier
 
-__all__ = ["GuidedVDM", "DataConsistency", "hermitian_weights", "crop_hermitian_weights",
+__all__ = ["GuidedVDM", "DataConsistency", "batched_cg", "hermitian_weights",
+           "crop_hermitian_weights", "DC_METHODS", "DEFAULT_CG_ITER",
            "make_time_grid", "alpha_sigma", "SAMPLERS", "TIME_GRIDS", "DC_VARIANCES",
            "DEFAULT_NUM_STEPS", "DEFAULT_TIME_GRID"]
 
@@ -114,6 +114,60 @@ def crop_hermitian_weights(hr_shape, lr_shape, device=sp.cpu_device):
 
 
 # ------------------------------------------------------------------ data consistency
+#: Data-consistency methods (:attr:`DataConsistency.method`).
+DC_METHODS = ("closed-form", "cg")
+#: CG iterations per data-consistency step for Fourier-structured operators (SENSE, phase):
+#: warm-started from the previous step's correction, a few iterations suffice
+#: (``docs/sampler.md``, "Data consistency").
+DEFAULT_CG_ITER = 8
+#: CG iterations for operators the package does not recognise (no warm start).
+DEFAULT_CG_ITER_GENERAL = 50
+
+
+def batched_cg(normal, b, x0, max_iter, tol=0.0, axes=None):
+    """Conjugate gradients on many independent real systems at once.
+
+    Solves ``normal(x) = b`` where ``normal`` acts independently on the blocks that
+    ``axes`` reduce over (each image of a batch): step sizes α and β are per block, so
+    every block follows its own CG iterates exactly as :class:`sigpy.alg.ConjugateGradient`
+    would on it alone, while each ``normal`` call does the FFTs of all blocks together.
+
+    Args:
+        normal (callable): the symmetric positive semi-definite operator, array -> array.
+        b (array): right-hand side.
+        x0 (array): start.
+        max_iter (int): iterations.
+        tol (float): stop when every block's residual norm is ≤ tol × its ‖b‖.
+        axes (tuple or None): the axes of one block (None: the whole array is one system).
+
+    Returns:
+        array: x, the shape of ``b``.
+    """
+    xp = sp.get_device(b).xp
+
+    def dot(u, v):
+        return (u * v).sum(axis=axes, keepdims=True) if axes is not None else (u * v).sum()
+
+    x = x0.copy()
+    r = b - normal(x)
+    p = r.copy()
+    rr = dot(r, r)
+    bb = dot(b, b)
+    for _ in range(int(max_iter)):
+        if bool(xp.all(rr <= (tol ** 2) * bb)):
+            break
+        Ap = normal(p)
+        pAp = dot(p, Ap)
+        alpha = xp.where(pAp > 0, rr / xp.where(pAp > 0, pAp, 1), 0).astype(x.dtype, copy=False)
+        x += alpha * p
+        r -= alpha * Ap
+        rr_new = dot(r, r)
+        beta = xp.where(rr > 0, rr_new / xp.where(rr > 0, rr, 1), 0).astype(x.dtype, copy=False)
+        p = r + beta * p
+        rr = rr_new
+    return x
+
+
 class DataConsistency:
     """Data consistency over real images for ``y = A x + n``, n ~ CN(0, σ²).
 
@@ -129,79 +183,108 @@ class DataConsistency:
     and, for σ = 0 or v = ∞, the projection onto {x real : A x = y} (least squares when y
     is inconsistent) that moves x̂ the least.
 
-    Closed form when A A^H is a 0/1 diagonal (Fourier sampling: :class:`CropFourier`, or
-    ``Multiply(mask) * FFT`` with ``weights=hermitian_weights(mask)``):
+    **The method is picked from the operator** (:func:`mrirecon_vdm.linop.fourier_structure`
+    reads it out of :class:`~mrirecon_vdm.linop.CropFourier`,
+    :class:`~mrirecon_vdm.linop.FourierSampling`, ``Multiply(mask) * FFT``,
+    ``sigpy.mri.linop.Sense(maps, weights=mask)`` and any of these times
+    :func:`~mrirecon_vdm.linop.Phase`), so a plain SigPy composition gets the same result as
+    the package's operator:
+
+    ``"closed-form"`` (single coil, no phase: the crop and any 0/1 mask). A Aᴴ is a 0/1
+    diagonal, and
 
     .. math::
         \\mathrm{prox}(\\hat x) = \\hat x - \\mathrm{Re}\\, A^H\\big(\\kappa \\odot
         (A \\hat x - y)\\big), \\qquad \\kappa = \\frac{\\omega\\, v}{v + \\omega \\sigma^2/2},
 
-    ω from :func:`hermitian_weights` (κ = ω when σ = 0). Otherwise SigPy's conjugate
-    gradient on the real normal equations, started at x̂ (so that the noiseless solution is
-    the projection), ``max_iter`` iterations or relative residual ``tol``.
+    ω from :func:`hermitian_weights` (κ = ω when σ = 0), exact; two FFTs per image.
+
+    ``"cg"`` (coil maps or a phase, and operators it does not recognise): conjugate gradient
+    on the real normal equations. For a Fourier structure every image (sample × slice) is its
+    own system, all solved together (:func:`batched_cg`), and warm-started: the correction
+    ``prox(x̂) − x̂`` of the previous step is the start of the next (successive x̂₀ of a
+    sampler differ little; for the noiseless projection the start changes nothing at
+    convergence, as the correction lies in the row space of A), with ``max_iter``
+    (:data:`DEFAULT_CG_ITER`) iterations. Other operators are applied one sample at a
+    time, started at x̂, :data:`DEFAULT_CG_ITER_GENERAL` iterations.
 
     Args:
         A (sigpy.linop.Linop): forward operator, ``ishape`` the (real) image shape
             ``(..., N1, N2)``, ``oshape`` the measurement shape.
         sigma (float or array): k-space noise std σ ≥ 0, same units as y. An array
-            (broadcastable to ``A.oshape``, e.g. one value per slice) needs the closed form.
-        weights (array or None): ω for the closed form of a Fourier sampling operator
-            other than ``CropFourier`` (which gets its ω automatically). None: CG.
-        max_iter (int): CG iterations (general operators only).
-        tol (float): CG stopping tolerance, relative to ‖b‖.
+            broadcastable to the image shape (e.g. one value per slice, ``(S, 1, 1)``)
+            needs a Fourier-structured operator.
+        weights (array or None): ω for the closed form of an operator the package does not
+            recognise but knows to be single-coil Fourier sampling; None: picked as above.
+        max_iter (int or None): CG iterations (None: the defaults above).
+        tol (float): CG stopping tolerance, relative to ‖b‖ of each system.
+        warm_start (bool): reuse the previous correction as the CG start (Fourier
+            structures only).
+
+    Attributes:
+        method (str): ``"closed-form"`` or ``"cg"``.
+        structure (FourierStructure or None): what was read out of A.
 
     Arrays passed to :meth:`prox` carry one extra leading axis (samples): ``x`` is
     ``(K, *A.ishape)``, ``y`` is ``A.oshape`` or ``(K, *A.oshape)``.
     """
 
-    def __init__(self, A, sigma=0.0, weights=None, max_iter=50, tol=1e-6):
+    def __init__(self, A, sigma=0.0, weights=None, max_iter=None, tol=1e-6, warm_start=True):
+        from .linop import fourier_structure
+
         self.A = A
         self.ishape = tuple(A.ishape)
         self.oshape = tuple(A.oshape)
-        self.max_iter = int(max_iter)
         self.tol = float(tol)
-        self.crop = isinstance(A, CropFourier)
+        self.warm_start = bool(warm_start)
+        self.structure = fourier_structure(A)
         if np.ndim(sigma) == 0:
             sigma = float(sigma)
             self._sigma_is_zero = sigma == 0
         else:
             self._sigma_is_zero = bool(np.all(sp.to_device(sigma) == 0))
         self.sigma = sigma
-        if self.crop:
-            weights = crop_hermitian_weights(A.hr_shape, A.lr_shape)
+        st = self.structure
+        if weights is None and st is not None and st.maps is None and st.phase is None:
+            if st.crop is not None:
+                weights = crop_hermitian_weights(st.hr_shape, st.crop)
+            else:
+                weights = hermitian_weights(st.mask)
         self.closed_form = weights is not None
+        self.method = "closed-form" if self.closed_form else "cg"
         self.weights = weights
-        if not self.closed_form and not isinstance(sigma, float):
-            raise ValueError("DataConsistency: a per-entry/per-slice sigma needs the closed form "
-                             "(CropFourier, or Fourier sampling with weights=...); got an array "
-                             "sigma with a general operator")
-        self._batched = {}
+        if max_iter is None:
+            max_iter = DEFAULT_CG_ITER if st is not None else DEFAULT_CG_ITER_GENERAL
+        self.max_iter = int(max_iter)
+        if st is None and not isinstance(sigma, float):
+            raise ValueError("DataConsistency: a per-entry/per-slice sigma needs a Fourier "
+                             "sampling operator (CropFourier, FourierSampling, Sense, ...); "
+                             "got an array sigma with a general operator")
+        self._delta = None
 
     def _to(self, device):
         if self.weights is not None and sp.get_device(self.weights) != device:
             self.weights = sp.to_device(self.weights, device)
         if not isinstance(self.sigma, float) and sp.get_device(self.sigma) != device:
             self.sigma = sp.to_device(self.sigma, device)
-
-    def _crop_op(self, k):
-        """CropFourier for k samples at once (cached)."""
-        if k not in self._batched:
-            self._batched[k] = CropFourier((k,) + self.ishape, (k,) + self.oshape)
-        return self._batched[k]
+        if self.structure is not None:
+            self.structure.to(device)
 
     def forward(self, x):
         """A x for a batch of images, ``(K, *ishape) -> (K, *oshape)``."""
         # complex in: SigPy's FFT would cast real float64 to complex64
         x = x.astype(np.result_type(x.dtype, np.complex64), copy=False)
-        if self.crop:
-            return self._crop_op(x.shape[0])(x)
+        if self.structure is not None:
+            self.structure.to(sp.get_device(x))
+            return self.structure.forward(x)
         xp = sp.get_device(x).xp
         return xp.stack([self.A(xk) for xk in x])
 
     def adjoint(self, r):
         """A^H r for a batch, ``(K, *oshape) -> (K, *ishape)`` (complex)."""
-        if self.crop:
-            return self._crop_op(r.shape[0]).H(r)
+        if self.structure is not None:
+            self.structure.to(sp.get_device(r))
+            return self.structure.adjoint(r)
         xp = sp.get_device(r).xp
         return xp.stack([self.A.H(rk) for rk in r])
 
@@ -209,12 +292,17 @@ class DataConsistency:
         w = self.weights
         if self._sigma_is_zero or v is None or not np.isfinite(v):
             return w
-        s2 = self.sigma ** 2
-        return w * v / (v + w * s2 / 2.0)
+        return w * v / (v + w * self.sigma ** 2 / 2.0)
+
+    def _lam(self, v):
+        """σ²/(2v): the weight of ‖x − x̂‖² in the normal equations (0 for a projection)."""
+        if self._sigma_is_zero or v is None or not np.isfinite(v):
+            return 0.0
+        return self.sigma ** 2 / (2.0 * float(v))
 
     def project(self, x, y):
         """The real least-squares projection of ``x`` onto {A x = y} (σ ignored)."""
-        return self.prox(x, y, None)
+        return self._solve(x, y, None, remember=False)
 
     def prox(self, x, y, v):
         """The proximal step of the class docstring.
@@ -227,6 +315,9 @@ class DataConsistency:
         Returns:
             array: (K, *ishape) real, dtype of ``x``.
         """
+        return self._solve(x, y, v, remember=True)
+
+    def _solve(self, x, y, v, remember):
         device = sp.get_device(x)
         self._to(device)
         with device:
@@ -235,13 +326,41 @@ class DataConsistency:
                 kappa = self._kappa(v)
                 r = self.forward(x) - y
                 return (x - xp.real(self.adjoint(kappa * r))).astype(x.dtype, copy=False)
-            lam = 0.0 if (self._sigma_is_zero or v is None or not np.isfinite(v)) \
-                else float(self.sigma) ** 2 / (2.0 * float(v))
-            out = xp.empty_like(x)
-            yb = xp.broadcast_to(y, x.shape[:1] + self.oshape)
-            for k in range(x.shape[0]):
-                out[k] = self._cg(x[k], yb[k], lam)
+            lam = self._lam(v)
+            if self.structure is None:
+                if not isinstance(lam, float):
+                    raise ValueError("DataConsistency: an array sigma needs a Fourier operator")
+                out = xp.empty_like(x)
+                yb = xp.broadcast_to(y, x.shape[:1] + self.oshape)
+                for k in range(x.shape[0]):
+                    out[k] = self._cg(x[k], yb[k], lam)
+                return out
+            return self._batched(x, y, lam, remember)
+
+    def _batched(self, x, y, lam, remember):
+        """CG over every image of the batch at once (Fourier structures)."""
+        xp = sp.get_device(x).xp
+        st = self.structure
+
+        def normal(u):
+            out = xp.real(st.adjoint(st.forward(u))).astype(u.dtype, copy=False)
+            if not (isinstance(lam, float) and lam == 0):
+                out = out + lam * u
             return out
+
+        b = xp.real(st.adjoint(y)).astype(x.dtype, copy=False)
+        b = xp.broadcast_to(b, x.shape)
+        if not (isinstance(lam, float) and lam == 0):
+            b = b + lam * x
+        start = x
+        if self.warm_start and remember and self._delta is not None \
+                and self._delta.shape == x.shape:
+            start = x + self._delta
+        out = batched_cg(normal, b, start, self.max_iter, self.tol, axes=(-2, -1))
+        out = out.astype(x.dtype, copy=False)
+        if remember:
+            self._delta = out - x
+        return out
 
     def _cg(self, x0, y, lam):
         xp = sp.get_device(x0).xp

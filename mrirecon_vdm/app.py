@@ -22,7 +22,8 @@ import time
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_finite, check_in_range, check_shape, differing_keys
+from ._checks import (check_complex, check_finite, check_in_range, check_shape,
+                      differing_keys)
 from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataConsistency,
                   GuidedVDM)
 from .backend import from_torch, to_torch
@@ -37,8 +38,9 @@ def estimate_scale(y, A, per_image=None, percentile=100.0):
     .. math::
         s = \\operatorname{percentile}_q |A^H y|
 
-    over each image (the last two axes) when ``A`` is a :class:`CropFourier` with leading
-    (slice) axes, else over everything. For :class:`CropFourier` ``|Aᴴ y|`` is the
+    over each image (the last two axes) when ``A`` is a Fourier sampling operator
+    (:func:`mrirecon_vdm.linop.fourier_structure`: crop, mask, SENSE, with or without phase)
+    with leading (slice) axes, else over everything. For :class:`CropFourier` ``|Aᴴ y|`` is the
     zero-filled (sinc-interpolated) low-resolution image. Use the percentile q the prior was
     trained with (``prior.intensity_percentile``): the 99th percentile of the zero-filled
     image is within about 10 % of the high-resolution one at 4x, its maximum only within
@@ -48,7 +50,8 @@ def estimate_scale(y, A, per_image=None, percentile=100.0):
     Args:
         y (array): measurement, ``A.oshape``.
         A (sigpy.linop.Linop): forward operator.
-        per_image (bool or None): one scale per image (default: True for CropFourier).
+        per_image (bool or None): one scale per image (default: True for Fourier sampling
+            operators).
         percentile (float): q in (0, 100]; 100 is the maximum.
 
     Returns:
@@ -57,7 +60,9 @@ def estimate_scale(y, A, per_image=None, percentile=100.0):
     device = sp.get_device(y)
     with device:
         xp = device.xp
-        per_image = isinstance(A, CropFourier) if per_image is None else per_image
+        if per_image is None:
+            from .linop import fourier_structure
+            per_image = fourier_structure(A) is not None
         mag = xp.abs(A.H(y))
         if per_image:
             s = mag.reshape(mag.shape[:-2] + (-1,))
@@ -108,9 +113,21 @@ class GuidedVDMRecon(sp.app.App):
             abstract's ancestral sampler with measurement mixing).
         num_samples (int): K posterior samples, drawn in the same network calls; the output
             is their mean, with ``.std`` and ``.samples``.
-        sigma (float or None): k-space noise std σ (units of y). None means 0: noiseless,
-            hard data consistency (the paper's choice; pass σ when it is known, e.g. from a
-            noise scan or the image background). Used by the fast sampler only.
+        phase (None, str or array): the image phase φ. ``"none"``: the image is real;
+            an array (radians, broadcastable to ``A.ishape``): a known phase, the magnitude
+            is reconstructed through ``A * Phase(A.ishape, φ)``; ``"auto"``: φ estimated from
+            the fully sampled k-space centre (:func:`mrirecon_vdm.phase.estimate_phase`;
+            needs a Fourier sampling operator with a calibration region). None (default):
+            ``"auto"`` for operators with coil maps (ESPIRiT maps carry an arbitrary phase,
+            so the image in their frame is complex even for a real object), ``"none"``
+            otherwise. ``.complex_image`` holds x·e^{iφ}.
+        sigma (float or None): k-space noise std σ (units of y). None: 0 (noiseless, hard
+            data consistency, the paper's choice) for single-coil operators; for operators
+            with coil maps the level the data show against the maps,
+            :func:`mrirecon_vdm.noise.estimate_sigma` (noise plus the error of estimated
+            maps, which hard consistency through SENSE would amplify). Pass σ when it is
+            known (e.g. from a noise scan). Used by the fast sampler only; ``.sigma`` holds
+            the value used.
         eta (float): η ∈ [0, 1], DDIM stochasticity of the fast sampler (0 deterministic,
             1 ancestral, the default: with the shipped prior +0.1 dB at 4x and +0.2 dB at 2x
             over η = 0 for one sample, more diverse samples for the posterior mean and an
@@ -132,12 +149,16 @@ class GuidedVDMRecon(sp.app.App):
         bf16 (bool): run the network under bfloat16 autocast (default). On the 2-core CPU
             this is 1.8x faster than float32 with the same PSNR/SSIM to two decimals
             (shipped prior, 4x, 4 held-out slices); data consistency stays in float32.
-        dc_max_iter (int), dc_tol (float): CG iterations and relative tolerance of the data
-            consistency for operators without a closed form.
+        dc_max_iter (int or None), dc_tol (float): CG iterations and relative tolerance of
+            the data consistency for operators without a closed form (None: 8 warm-started
+            iterations for Fourier operators with coil maps or a phase, 50 for operators the
+            package does not recognise; see :class:`mrirecon_vdm.alg.DataConsistency`).
         show_pbar (bool), leave_pbar (bool): the tqdm progress bar.
 
     Attributes (after ``run()``):
         x (array): the reconstruction, ``A.ishape``, real, on ``device``.
+        complex_image (array): ``x · e^{iφ}`` (complex; ``x`` itself without a phase).
+        phase (array or None): φ (radians, ``A.ishape``) that was used.
         samples (array): (K, *A.ishape) the posterior samples (original units).
         std (array or None): per-pixel standard deviation over the samples (K ≥ 2).
         nfe (int): network evaluations per image.
@@ -146,7 +167,8 @@ class GuidedVDMRecon(sp.app.App):
         scale (array): the intensity scale that was used.
 
     Raises:
-        ValueError: y.shape != A.oshape, λ or η outside [0, 1], num_steps < 1, an unknown
+        ValueError: y.shape != A.oshape, real y for a Fourier sampling operator (an image
+            passed as k-space?), a bad phase, λ or η outside [0, 1], num_steps < 1, an unknown
             sampler or time grid, a prior whose downsample factor does not divide the image
             size or whose channels do not match, non-finite y, num_samples < 1, σ < 0.
 
@@ -161,7 +183,7 @@ class GuidedVDMRecon(sp.app.App):
     def __init__(self, y, A, prior, lamda=1.0, num_steps=None, sampler="fast", num_samples=1,
                  sigma=None, eta=1.0, time_grid=None, t_start=1.0, dc_variance="flat",
                  scale=None, seed=None, device=sp.cpu_device, batch_size=None, bf16=True,
-                 dc_max_iter=50, dc_tol=1e-6, show_pbar=True, leave_pbar=True):
+                 dc_max_iter=None, dc_tol=1e-6, phase=None, show_pbar=True, leave_pbar=True):
         # -- checks before any work
         if sampler not in SAMPLERS:
             raise ValueError(f"GuidedVDMRecon: sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -171,7 +193,20 @@ class GuidedVDMRecon(sp.app.App):
         if dc_variance not in DC_VARIANCES:
             raise ValueError(f"GuidedVDMRecon: dc_variance must be one of {DC_VARIANCES}, got "
                              f"{dc_variance!r}")
+        if not isinstance(A, sp.linop.Linop):
+            raise TypeError(f"GuidedVDMRecon: A must be a sigpy Linop, got {type(A).__name__}")
+        if not hasattr(y, "shape") or not hasattr(y, "dtype") or y.dtype == object:
+            raise ValueError(f"GuidedVDMRecon: y must be a numeric numpy or cupy array, got "
+                             f"{type(y).__name__}")
         check_shape("GuidedVDMRecon y", y, A.oshape)
+        from .linop import Phase, fourier_structure
+        structure = fourier_structure(A)
+        if structure is not None:
+            check_complex("GuidedVDMRecon y (a low-resolution image? use "
+                          "lowres_image_to_kspace)", y)
+        if dc_max_iter is not None and (not _is_int(dc_max_iter) or dc_max_iter < 1):
+            raise ValueError(f"GuidedVDMRecon: dc_max_iter must be None or an integer >= 1, "
+                             f"got {dc_max_iter!r}")
         check_in_range("GuidedVDMRecon lamda", lamda, 0.0, 1.0)
         if not _is_int(num_samples) or num_samples < 1:
             raise ValueError(f"GuidedVDMRecon: num_samples must be an integer >= 1, got "
@@ -186,8 +221,7 @@ class GuidedVDMRecon(sp.app.App):
                              f"got {batch_size!r}")
         if not 0.0 < t_start <= 1.0:
             raise ValueError(f"GuidedVDMRecon: t_start must be in (0, 1], got {t_start!r}")
-        sigma = 0.0 if sigma is None else sigma
-        if not (np.ndim(sigma) == 0 and math.isfinite(float(sigma)) and float(sigma) >= 0):
+        if sigma is not None and not (np.ndim(sigma) == 0 and math.isfinite(float(sigma)) and float(sigma) >= 0):
             raise ValueError(f"GuidedVDMRecon: sigma must be None or a finite number >= 0, "
                              f"got {sigma!r}")
         if seed is not None and not _is_int(seed):
@@ -195,6 +229,21 @@ class GuidedVDMRecon(sp.app.App):
         self.image_shape, self.channels = _check_prior(prior, A)
         check_finite("GuidedVDMRecon y", y)
         self.device = sp.Device(device)
+        if phase is None:
+            phase = "auto" if structure is not None and structure.maps is not None else "none"
+        if isinstance(phase, str):
+            if phase not in ("auto", "none"):
+                raise ValueError(f"GuidedVDMRecon: phase must be None, 'auto', 'none' or an "
+                                 f"array, got {phase!r}")
+            if phase == "auto" and structure is None:
+                raise ValueError("GuidedVDMRecon: phase='auto' needs a Fourier sampling "
+                                 "operator (CropFourier, FourierSampling, Sense); pass the "
+                                 "phase as an array for other operators")
+        elif phase is not None:
+            if not hasattr(phase, "shape") or phase.dtype == object or np.iscomplexobj(phase):
+                raise ValueError("GuidedVDMRecon: phase must be a real array of radians, "
+                                 f"got {getattr(phase, 'dtype', type(phase).__name__)}")
+            check_finite("GuidedVDMRecon phase", phase)
         import torch
         self._torch = torch
         self.torch_device = (torch.device("cpu") if self.device.id < 0
@@ -212,6 +261,15 @@ class GuidedVDMRecon(sp.app.App):
             y = sp.to_device(y, self.device)
             ydtype = np.complex64 if np.iscomplexobj(y) else np.float32
             y = y.astype(ydtype, copy=False)
+            if isinstance(phase, str) and phase == "none":
+                phase = None
+            elif isinstance(phase, str):
+                from .phase import estimate_phase
+                phase = estimate_phase(y, A)
+            if phase is not None:
+                phase = sp.to_device(phase, self.device).astype(np.float32, copy=False)
+                A = A * Phase(A.ishape, phase)
+            self.phase = phase
             if scale is None:
                 scale = estimate_scale(y, A, percentile=_prior_percentile(prior))
             else:
@@ -219,7 +277,13 @@ class GuidedVDMRecon(sp.app.App):
                 if not bool(xp.all(xp.isfinite(scale))) or not bool(xp.all(scale > 0)):
                     raise ValueError(f"GuidedVDMRecon: scale must be finite and > 0, got {scale}")
             self.scale = scale
-            self.y = (y / scale).astype(ydtype, copy=False)
+            scale_y = scale
+            if structure is not None and structure.maps is not None and scale.ndim > 0:
+                scale_y = scale[..., None, :, :]          # the coil axis of y
+            self.y = (y / scale_y).astype(ydtype, copy=False)
+            if sigma is None:
+                from .noise import estimate_sigma
+                sigma = estimate_sigma(y, A)
             if float(sigma) == 0:
                 sigma_scaled = 0.0
             elif scale.ndim == 0:
@@ -246,7 +310,7 @@ class GuidedVDMRecon(sp.app.App):
                         num_steps=int(num_steps), lamda=lamda, eta=eta, time_grid=time_grid,
                         t_start=t_start, dc_variance=dc_variance, randn=self._randn,
                         dtype=np.float32)
-        self.x = self.samples = self.std = None
+        self.x = self.samples = self.std = self.complex_image = None
         super().__init__(alg, show_pbar=show_pbar, leave_pbar=leave_pbar, record_time=False)
 
     # ------------------------------------------------------------ callables
@@ -318,6 +382,10 @@ class GuidedVDMRecon(sp.app.App):
             samples = self.alg.x * s
             self.samples = samples.astype(np.float32, copy=False)
             self.x = self.samples.mean(axis=0)
+            if self.phase is None:
+                self.complex_image = self.x.astype(np.complex64)
+            else:
+                self.complex_image = (self.x * xp.exp(1j * self.phase)).astype(np.complex64)
             self.std = self.samples.std(axis=0, ddof=1) if self.num_samples > 1 else None
             if self.std is not None:
                 self.std = xp.asarray(self.std, dtype=np.float32)

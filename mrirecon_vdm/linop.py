@@ -1,4 +1,4 @@
-"""k-space operators for super-resolution, as SigPy linear operators.
+"""k-space operators, as SigPy linear operators: the centre crop, Fourier sampling, phase.
 
 The forward model of the method: the high-resolution image ``x`` (N1 x N2) is measured
 through its centred orthonormal 2D Fourier transform ``F`` and the centre-crop ``Lambda``
@@ -19,13 +19,25 @@ Conventions (see docs/conventions.md):
       ``kspace_to_lowres_image``, which keep a constant image's value.
 
 Arrays may be numpy (CPU) or cupy (GPU); leading (batch / coil) axes pass through.
+
+Beyond the crop (undersampled and multi-coil k-space):
+
+* :class:`FourierSampling`: ``A x = M ⊙ F (S ⊙ x)``, a sampling mask M on the full grid
+  (:mod:`mrirecon_vdm.sampling`), optional coil maps S (SENSE; the maths of
+  :func:`sigpy.mri.linop.Sense`, with leading slice axes and per-slice masks and maps);
+* :func:`Phase`: ``x -> e^{iφ} ⊙ x``, so that ``A * Phase(...)`` measures a real magnitude
+  image carrying a known phase φ;
+* :func:`fourier_structure`: reads mask, maps, phase and crop out of any of these, or out of
+  a plain SigPy composition such as ``Multiply(mask) * FFT`` or ``sigpy.mri.linop.Sense``,
+  so that the data consistency of :mod:`mrirecon_vdm.alg` picks its fastest exact method.
 """
 import numpy as np
 import sigpy as sp
 
-from ._checks import as_shape, check_shape
+from ._checks import as_shape, check_finite, check_shape
 
-__all__ = ["CropFourier", "ZeroFillIFFT", "lowres_image_to_kspace", "kspace_to_lowres_image",
+__all__ = ["CropFourier", "ZeroFillIFFT", "FourierSampling", "Phase", "FourierStructure",
+           "fourier_structure", "lowres_image_to_kspace", "kspace_to_lowres_image",
            "zero_filled"]
 
 
@@ -153,3 +165,338 @@ def zero_filled(y, hr_shape):
     hr_shape = as_shape("zero_filled hr_shape", hr_shape, min_ndim=2)[-2:]
     A = CropFourier(y.shape[:-2] + hr_shape, y.shape)
     return A.H(y)
+
+
+# --------------------------------------------------------------------------- Fourier sampling
+def _check_mask(name, mask, kshape):
+    """A 0/1 float32 mask broadcastable to the k-space ``kshape`` (checked), on its device."""
+    if not hasattr(mask, "shape") or not hasattr(mask, "dtype"):
+        raise ValueError(f"{name}: mask must be a numpy or cupy array, got {type(mask).__name__}")
+    xp = sp.get_device(mask).xp
+    if mask.dtype == object or np.iscomplexobj(mask):
+        raise ValueError(f"{name}: mask must be a real 0/1 (or boolean) array, got dtype "
+                         f"{mask.dtype}")
+    img = tuple(kshape[-2:])
+    if tuple(mask.shape[-2:]) != img:
+        raise ValueError(f"{name}: expected a mask of shape {img} (or with the leading axes of "
+                         f"the data), got shape {tuple(mask.shape)}")
+    try:
+        np.broadcast_shapes(tuple(mask.shape), tuple(kshape))
+    except ValueError:
+        raise ValueError(f"{name}: a mask of shape {tuple(mask.shape)} does not broadcast to the "
+                         f"k-space shape {tuple(kshape)}") from None
+    m = mask.astype(np.float32)
+    if not bool(xp.all((m == 0) | (m == 1))):
+        raise ValueError(f"{name}: mask must hold 0 and 1 only (a sampling pattern); for "
+                         f"density weights build the operator from SigPy linops")
+    per_image = m.reshape((-1,) + img).sum(axis=(-2, -1))
+    if not bool(xp.all(per_image > 0)):
+        raise ValueError(f"{name}: the mask samples nothing (in at least one image)")
+    return m
+
+
+def _check_maps(name, maps, ishape):
+    if not hasattr(maps, "shape") or not hasattr(maps, "dtype"):
+        raise ValueError(f"{name}: maps must be a numpy or cupy array, got {type(maps).__name__}")
+    if maps.ndim < 3 or tuple(maps.shape[-2:]) != tuple(ishape[-2:]):
+        raise ValueError(f"{name}: expected coil maps of shape (C, {ishape[-2]}, {ishape[-1]}) "
+                         f"(or with the leading axes of the image), got shape "
+                         f"{tuple(maps.shape)}")
+    lead = tuple(maps.shape[:-3])
+    if lead and lead != tuple(ishape[:-2])[-len(lead):]:
+        raise ValueError(f"{name}: the leading axes of the maps {tuple(maps.shape)} do not match "
+                         f"the image's {tuple(ishape)}")
+    if maps.dtype == object:
+        raise ValueError(f"{name}: maps must be a numeric array, got dtype object")
+    if not np.iscomplexobj(maps):
+        maps = maps.astype(np.complex64)
+    check_finite(f"{name} maps", maps)
+    return maps
+
+
+class FourierSampling(_StrictLinop):
+    """Fourier sampling on the full grid, single coil or SENSE.
+
+    .. math::
+        A x = M \\odot F (S \\odot x)
+
+    with F the centred orthonormal 2D FFT over the last two axes, M a 0/1 sampling mask
+    (:mod:`mrirecon_vdm.sampling`) and S the coil maps (absent for a single coil). Unsampled
+    entries of ``A x`` are zero, so measured k-space is stored on the full grid as the
+    fastMRI files do.
+
+    Args:
+        ishape (tuple of ints): image shape ``(..., H, W)``; leading axes are slices (or
+            any batch), each reconstructed on its own.
+        mask (array): 0/1 or boolean pattern, ``(H, W)`` shared by every slice or with the
+            leading axes of ``ishape`` (one per slice).
+        maps (array or None): coil maps ``(C, H, W)`` or ``(..., C, H, W)`` (one set per slice);
+            None for a single coil. Complex (real maps are cast).
+
+    Output shape: ``ishape`` for a single coil, ``ishape[:-2] + (C, H, W)`` with maps.
+
+    Raises:
+        ValueError: a mask or maps that do not match ``ishape``, a mask with values other
+            than 0 and 1, a mask that samples nothing, non-finite maps.
+
+    Example:
+        >>> mask = sampling.cartesian_mask((128, 128), 4, center=16, seed=0)
+        >>> A = FourierSampling((128, 128), mask)                   # single coil
+        >>> A8 = FourierSampling((128, 128), mask, maps=mps)         # mps (8, 128, 128)
+        >>> y = A8(x)                                                 # (8, 128, 128)
+    """
+
+    def __init__(self, ishape, mask, maps=None):
+        ishape = as_shape("FourierSampling ishape", ishape, min_ndim=2)
+        if maps is not None:
+            maps = _check_maps("FourierSampling", maps, ishape)
+            oshape = ishape[:-2] + tuple(maps.shape[-3:])
+        else:
+            oshape = ishape
+        mask = _check_mask("FourierSampling", mask, ishape)
+        if maps is not None and mask.ndim > 2:
+            mask = mask[..., None, :, :]              # broadcast over the coil axis
+        self.mask = mask
+        self.maps = maps
+        super().__init__(oshape, ishape, repr_str="FourierSampling")
+
+    @property
+    def num_coils(self):
+        """C, or None for a single coil."""
+        return None if self.maps is None else int(self.maps.shape[-3])
+
+    def _apply(self, input):
+        return _sampling_forward(input, self.mask, self.maps)
+
+    def _adjoint_linop(self):
+        return _FourierSamplingH(self)
+
+
+class _FourierSamplingH(_StrictLinop):
+    """The adjoint of :class:`FourierSampling`: ``S^H F^{-1} (M ⊙ y)``."""
+
+    def __init__(self, fwd):
+        self.fwd = fwd
+        super().__init__(fwd.ishape, fwd.oshape, repr_str="FourierSampling.H")
+
+    def _apply(self, input):
+        return _sampling_adjoint(input, self.fwd.mask, self.fwd.maps)
+
+    def _adjoint_linop(self):
+        return self.fwd
+
+
+def _move(a, device):
+    return a if a is None or sp.get_device(a) == device else sp.to_device(a, device)
+
+
+def _sampling_forward(x, mask, maps, phase=None, crop=None):
+    """``M ⊙ F (S ⊙ (P ⊙ x))`` (or the central ``crop`` block) over any leading axes."""
+    device = sp.get_device(x)
+    with device:
+        c = _as_complex(x)
+        if phase is not None:
+            c = c * _move(phase, device)
+        if maps is not None:
+            c = c[..., None, :, :] * _move(maps, device)
+        k = sp.fft(c, axes=(-2, -1), center=True)
+        if crop is not None:
+            return sp.resize(k, k.shape[:-2] + tuple(crop))
+        return k * _move(mask, device)
+
+
+def _sampling_adjoint(y, mask, maps, phase=None, hr_shape=None):
+    """The adjoint of :func:`_sampling_forward` (``hr_shape`` for a crop)."""
+    device = sp.get_device(y)
+    with device:
+        k = _as_complex(y)
+        if hr_shape is not None:
+            k = sp.resize(k, k.shape[:-2] + tuple(hr_shape))
+        else:
+            k = k * _move(mask, device)
+        c = sp.ifft(k, axes=(-2, -1), center=True)
+        if maps is not None:
+            c = (c * xp_conj(_move(maps, device))).sum(axis=-3)
+        if phase is not None:
+            c = c * xp_conj(_move(phase, device))
+        return c
+
+
+def xp_conj(a):
+    return a.conj()
+
+
+def Phase(ishape, phase):
+    """The diagonal phase operator ``x -> e^{iφ} ⊙ x`` (a SigPy ``Multiply``).
+
+    ``A * Phase(A.ishape, φ)`` measures a real (magnitude) image that carries the phase φ,
+    a linear operator on real images, so every sampler and data-consistency path of the
+    package applies unchanged.
+
+    Args:
+        ishape (tuple of ints): image shape ``(..., H, W)``.
+        phase (array): φ in radians (real, broadcastable to ``ishape``), or unit-modulus
+            complex values ``e^{iφ}``.
+
+    Returns:
+        sigpy.linop.Multiply: with ``repr_str`` ``"Phase"``.
+    """
+    ishape = as_shape("Phase ishape", ishape, min_ndim=2)
+    if not hasattr(phase, "shape"):
+        raise ValueError(f"Phase: phase must be a numpy or cupy array, got {type(phase).__name__}")
+    try:
+        np.broadcast_shapes(tuple(phase.shape), ishape)
+    except ValueError:
+        raise ValueError(f"Phase: a phase of shape {tuple(phase.shape)} does not broadcast to "
+                         f"the image shape {ishape}") from None
+    device = sp.get_device(phase)
+    with device:
+        xp = device.xp
+        check_finite("Phase phase", phase)
+        if np.iscomplexobj(phase):
+            if not bool(xp.allclose(xp.abs(phase), 1, atol=1e-3)):
+                raise ValueError("Phase: a complex phase must have modulus 1 (e^{iφ}); pass φ "
+                                 "in radians as a real array otherwise")
+            e = phase.astype(np.complex64)
+        else:
+            e = xp.exp(1j * phase.astype(np.float32)).astype(np.complex64)
+    P = sp.linop.Multiply(ishape, e)
+    P.repr_str = "Phase"
+    return P
+
+
+class FourierStructure:
+    """What :func:`fourier_structure` reads out of an operator.
+
+    ``A x = K F (S ⊙ (P ⊙ x))`` with K either the mask M (``mask``, full grid) or the
+    central block (``crop``, the low-resolution shape), S the coil maps (``maps``, None for a
+    single coil) and P the phase ``e^{iφ}`` (``phase``, None without). ``forward`` and
+    ``adjoint`` apply A and Aᴴ to arrays with any number of extra leading (sample) axes.
+    """
+
+    def __init__(self, ishape, oshape, mask=None, crop=None, maps=None, phase=None):
+        self.ishape, self.oshape = tuple(ishape), tuple(oshape)
+        self.mask, self.crop, self.maps, self.phase = mask, crop, maps, phase
+        self.hr_shape = tuple(ishape[-2:])
+
+    @property
+    def single_coil(self):
+        return self.maps is None
+
+    @property
+    def coil_axis(self):
+        """The coil axis of the measurement counted from the end (-3), or None."""
+        return None if self.maps is None else -3
+
+    def forward(self, x):
+        return _sampling_forward(x, self.mask, self.maps, self.phase, self.crop)
+
+    def adjoint(self, y):
+        return _sampling_adjoint(y, self.mask, self.maps, self.phase,
+                                 self.hr_shape if self.crop is not None else None)
+
+    def full_mask(self, device=sp.cpu_device):
+        """The sampling pattern on the full grid, ``(..., H, W)`` 0/1 float32."""
+        device = sp.Device(device)
+        with device:
+            if self.crop is not None:
+                ones = device.xp.ones(tuple(self.crop), dtype=np.float32)
+                return sp.resize(ones, self.hr_shape)
+            m = _move(self.mask, device)
+            return m[..., 0, :, :] if (self.maps is not None and m.ndim > 3) else m
+
+    def to(self, device):
+        """Move the arrays to ``device`` (in place; returns self)."""
+        self.mask = _move(self.mask, device)
+        self.maps = _move(self.maps, device)
+        self.phase = _move(self.phase, device)
+        return self
+
+
+def _flatten(A):
+    if isinstance(A, sp.linop.Compose):
+        out = []
+        for L in A.linops:
+            out += _flatten(L)
+        return out
+    return [A]
+
+
+def _is_2d_centred_fft(L, ndim):
+    if not isinstance(L, sp.linop.FFT) or not L.center:
+        return False
+    axes = L.axes
+    if axes is None:
+        return ndim == 2
+    return sorted(a % ndim for a in axes) == [ndim - 2, ndim - 1]
+
+
+def _mult(L):
+    m = L.mult
+    if np.isscalar(m) or not hasattr(m, "shape"):
+        return None
+    return m.conj() if L.conj else m
+
+
+def fourier_structure(A):
+    """The Fourier-sampling structure of ``A``, or None for an operator it does not know.
+
+    Recognised (read from the factors of a SigPy composition, output side first):
+
+    * :class:`CropFourier` (``crop``) and :class:`FourierSampling` (``mask``, ``maps``);
+    * ``Multiply(mask) * FFT(axes=(-2, -1), center=True)``, optionally ``* Multiply(maps)``
+      with a coil axis (``sigpy.mri.linop.Sense(maps, weights=mask)`` is exactly this,
+      weights 0/1), and ``CropFourier * Multiply(maps)`` (multi-coil super-resolution);
+    * any of these times :func:`Phase` (or a ``Multiply`` by unit-modulus values) on the
+      input side.
+
+    Returns:
+        FourierStructure or None.
+    """
+    factors = _flatten(A)
+    ishape, oshape = tuple(A.ishape), tuple(A.oshape)
+    phase = None
+    last = factors[-1]
+    if (len(factors) > 1 and isinstance(last, sp.linop.Multiply)
+            and tuple(last.ishape) == tuple(last.oshape) and tuple(last.ishape) == ishape):
+        m = _mult(last)
+        if m is not None and np.iscomplexobj(m):
+            xp = sp.get_device(m).xp
+            if bool(xp.allclose(xp.abs(m), 1, atol=1e-3)):
+                phase = m
+                factors = factors[:-1]
+    if len(factors) == 1:
+        L = factors[0]
+        if isinstance(L, CropFourier):
+            return FourierStructure(ishape, oshape, crop=L.lr_shape, phase=phase)
+        if isinstance(L, FourierSampling):
+            return FourierStructure(ishape, oshape, mask=L.mask, maps=L.maps, phase=phase)
+        return None
+    maps = None
+    # coil maps: a broadcasting Multiply on the input side
+    last = factors[-1]
+    if isinstance(last, sp.linop.Multiply) and tuple(last.ishape) != tuple(last.oshape):
+        m = _mult(last)
+        if m is None or tuple(last.oshape) != tuple(last.ishape)[:-2] + tuple(m.shape[-3:]):
+            return None
+        maps = m
+        factors = factors[:-1]
+    if len(factors) == 1 and isinstance(factors[0], CropFourier) and maps is not None:
+        return FourierStructure(ishape, oshape, crop=factors[0].lr_shape, maps=maps,
+                                phase=phase)
+    if len(factors) != 2:
+        return None
+    M, F = factors
+    kndim = len(F.ishape)
+    if not isinstance(M, sp.linop.Multiply) or not _is_2d_centred_fft(F, kndim):
+        return None
+    if tuple(M.ishape) != tuple(M.oshape):
+        return None
+    mask = _mult(M)
+    if mask is None or np.iscomplexobj(mask) or tuple(mask.shape[-2:]) != tuple(F.ishape[-2:]):
+        return None
+    xp = sp.get_device(mask).xp
+    mask = mask.astype(np.float32)
+    if not bool(xp.all((mask == 0) | (mask == 1))):
+        return None                            # density weights: no closed form
+    return FourierStructure(ishape, oshape, mask=mask, maps=maps, phase=phase)

@@ -12,7 +12,7 @@ import sigpy as sp
 from ._checks import check_finite, check_real
 from .linop import CropFourier
 
-__all__ = ["GaussianNoise", "simulate_lowres"]
+__all__ = ["GaussianNoise", "simulate_lowres", "estimate_sigma"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,3 +87,66 @@ def simulate_lowres(x_hr, lr_shape, sigma=0.0, seed=None):
     dtype = np.complex128 if x_hr.dtype == np.float64 else np.complex64
     y = A(x_hr).astype(dtype, copy=False)
     return GaussianNoise(sigma, seed)(y)
+
+
+def estimate_sigma(y, A):
+    """The k-space noise level a multi-coil measurement shows against its coil maps.
+
+    In the fully sampled calibration region every coil image ``u_c`` should be ``S_c m``
+    for one image m; the part of the data that the maps cannot explain,
+
+    .. math::
+        R_c = u_c - S_c \\sum_{c'} \\bar S_{c'} u_{c'}, \\qquad
+        \\hat\\sigma = \\sqrt{\\frac{\\|P_{cal} F R\\|^2}{C\\, n_{cal}}},
+
+    holds the noise and the error of the maps (ESPIRiT maps are estimates; their cropping
+    and the low resolution of the calibration add to it). Hard data consistency through
+    an ill-conditioned SENSE operator amplifies exactly that part, so the samplers use
+    σ̂ as the noise level of a multi-coil measurement when none is given. Measured on a
+    held-out slice (8 birdcage coils, Cartesian 8×, ESPIRiT maps): σ̂ is within a factor
+    of 2.5 of the true misfit ‖A x − y‖/√n for noise from 0 to 2 % of the k-space RMS, and
+    the reconstruction changes by less than 0.3 dB over that factor (``docs/sampler.md``).
+
+    Args:
+        y (array): ``A.oshape`` complex k-space with a coil axis.
+        A (sigpy.linop.Linop): a Fourier sampling operator with coil maps
+            (:func:`mrirecon_vdm.linop.fourier_structure`).
+
+    Returns:
+        float: σ̂ in the units of ``y``; 0.0 for single-coil operators and operators
+        without a Fourier structure (nothing to compare the data with).
+
+    Raises:
+        ValueError: a multi-coil operator whose mask has no fully sampled centre (at least
+            4 x 4 lines).
+    """
+    from .linop import fourier_structure
+    from .sampling import calibration_shape
+
+    st = fourier_structure(A)
+    if st is None or st.maps is None:
+        return 0.0
+    device = sp.get_device(y)
+    with device:
+        xp = device.xp
+        hr = st.hr_shape
+        if st.crop is not None:
+            cal = tuple(st.crop)
+            k = sp.resize(y, y.shape[:-2] + hr)
+        else:
+            m = np.asarray(sp.to_device(st.full_mask())).reshape((-1,) + hr).min(axis=0)
+            cal = calibration_shape(m)
+            k = y
+        if min(cal) < 4:
+            raise ValueError(f"estimate_sigma: the mask samples only {cal} lines at the k-space "
+                             f"centre; the noise level of multi-coil data is estimated from a "
+                             f"fully sampled centre of at least 4 x 4 lines: pass sigma")
+        box = sp.resize(xp.ones(cal, dtype=np.float32), hr)
+        u = sp.ifft(k * box, axes=(-2, -1), center=True)
+        maps = sp.to_device(st.maps, device)
+        if st.phase is not None:
+            maps = maps * sp.to_device(st.phase, device)[..., None, :, :]
+        comb = (u * maps.conj()).sum(axis=-3, keepdims=True)
+        r = sp.fft(u - maps * comb, axes=(-2, -1), center=True) * box
+        n = int(np.prod(r.shape[:-2])) * int(np.prod(cal))
+        return float(xp.sqrt((xp.abs(r) ** 2).sum() / n))

@@ -163,10 +163,11 @@ def test_closed_form_and_cg_agree():
     assert np.abs(grad).max() < 1e-6 * np.abs(x[0] / v).max()
 
 
-def test_per_slice_sigma_needs_closed_form():
+def test_per_slice_sigma_needs_a_fourier_operator():
     _, _, S = mask_and_sense()
-    with pytest.raises(ValueError, match="closed form"):
-        DataConsistency(S, np.ones((1, 1)))
+    DataConsistency(S, np.ones((1, 1)))          # SENSE is recognised: batched CG takes it
+    with pytest.raises(ValueError, match="Fourier sampling operator"):
+        DataConsistency(S * sp.linop.Identity((H, H)), np.ones((1, 1)))
 
 
 # ------------------------------------------------------------------ time grids
