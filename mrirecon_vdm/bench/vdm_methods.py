@@ -1,6 +1,6 @@
 """The VDM samplers as benchmark methods (``mrirecon-vdm bench``).
 
-Importing this module registers, in :data:`mrirecon_vdm.baselines.METHODS`:
+Importing this module registers, in :data:`mrirecon_vdm.bench.registry.METHODS`:
 
 =================  ======================================================  ==============
 name               what                                                    NFE per slice
@@ -35,9 +35,9 @@ intra-op threads (env ``MRIRECON_VDM_THREADS``, default 1; 0 leaves torch's defa
 40× slower (2.6 s against 65 ms).
 
 Example:
-    >>> import mrirecon_vdm.vdm_methods as vm
+    >>> import mrirecon_vdm.bench.vdm_methods as vm
     >>> vm.set_prior("/tmp/prior_snapshot")
-    >>> from mrirecon_vdm.baselines import reconstruct
+    >>> from mrirecon_vdm.bench import reconstruct
     >>> x, nfe = reconstruct("vdm-fast-25", y, A, 4)
 """
 import hashlib
@@ -46,7 +46,7 @@ import os
 import numpy as np
 import sigpy as sp
 
-from .baselines import register_method
+from .registry import register_method
 
 __all__ = ["set_prior", "get_prior", "vdm_recon", "slice_seed", "PRIOR_ENV", "BASE_SEED",
            "BF16", "THREADS", "FAST_STEPS", "MEAN_SAMPLES", "PAPER_STEPS", "VDM_METHODS"]
@@ -85,7 +85,7 @@ def set_prior(prior_or_path):
     if prior_or_path is None:
         _cache.update(prior=None, source=None)
     elif isinstance(prior_or_path, (str, os.PathLike)):
-        from .prior.pretrained import load_pretrained
+        from ..prior.pretrained import load_pretrained
         _cache.update(prior=load_pretrained(path=prior_or_path), source=str(prior_or_path))
     else:
         for name in ("gamma", "predict_eps", "image_channels", "downsample_factor"):
@@ -99,7 +99,7 @@ def set_prior(prior_or_path):
 def get_prior():
     """The cached prior, loading it on first use (see :func:`set_prior`)."""
     if _cache["prior"] is None:
-        from .prior.pretrained import load_pretrained
+        from ..prior.pretrained import load_pretrained
         path = os.environ.get(PRIOR_ENV) or None
         _cache.update(prior=load_pretrained(path=path),
                       source=path if path else "shipped weights")
@@ -136,7 +136,7 @@ def vdm_recon(y, A, scale=None, sampler="fast", num_steps=None, num_samples=1, l
         tuple: the posterior-mean image (``A.ishape``, real), the network evaluations per
         image counted per sample (``num_samples × steps``) and the App (``.std``, ...).
     """
-    from .app import GuidedVDMRecon
+    from ..app import GuidedVDMRecon
 
     if THREADS > 0:
         import torch
