@@ -11,6 +11,8 @@ name               what                                                    NFE p
 ``vdm-mean8``      mean of 8 fast-sampler samples (50 steps, one batch)    8 × 50 = 400
 =================  ======================================================  ==============
 
+Also importable by its old name ``mrirecon_vdm.vdm_methods`` (the same module object).
+
 **NFE convention.** One network evaluation is one *image* through the network: a mean of K
 samples drawn in the same batched calls costs K × steps, although the network is called only
 ``steps`` times (``GuidedVDMRecon.nfe``). This is the figure to compare with the
