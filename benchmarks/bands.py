@@ -110,8 +110,8 @@ def run_bands(images, scales, methods, data_range=None, log=print):
     """Reconstruct ``images`` with each method at each factor; per-band errors as dicts.
 
     ``data_range`` for the PSNRs defaults to the images' maximum, as in the benchmark."""
-    from mrirecon_vdm._cli.bench import simulate
-    from mrirecon_vdm.baselines import METHODS, reconstruct
+    from mrirecon_vdm.bench.registry import METHODS, reconstruct
+    from mrirecon_vdm.bench.runner import simulate
     from mrirecon_vdm.config import bart_available
 
     if data_range is None:
@@ -142,8 +142,8 @@ def run_bands(images, scales, methods, data_range=None, log=print):
 
 
 def main(argv=None):
-    from mrirecon_vdm._cli.bench import load_data
-    import mrirecon_vdm.vdm_methods  # noqa: F401  registers the VDM methods
+    import mrirecon_vdm.bench.vdm_methods  # noqa: F401  registers the VDM methods
+    from mrirecon_vdm.bench.runner import load_data
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", default="test", help="data set split (default test)")

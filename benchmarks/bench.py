@@ -6,8 +6,9 @@ Same options as ``mrirecon-vdm bench`` (see ``--help``); for example
     python benchmarks/bench.py --scales 4 2 --out results/bench
     python benchmarks/bench.py --data my_slices.npy --methods zero-fill sigpy-tv
 
-writes ``bench.md``, ``bench.csv`` and ``bench.json`` into ``--out``. The logic lives in
-:mod:`mrirecon_vdm._cli.bench`; methods come from :data:`mrirecon_vdm.baselines.METHODS`.
+writes ``bench.md``, ``bench.csv`` and ``bench.json`` into ``--out``. The options are those
+of :mod:`mrirecon_vdm._cli.bench`, the engine is :mod:`mrirecon_vdm.bench`; methods come from
+:data:`mrirecon_vdm.bench.registry.METHODS`.
 """
 import pathlib
 import sys

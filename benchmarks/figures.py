@@ -20,7 +20,7 @@ writes into ``--out``:
 
 Files are written atomically (temporary file, then ``os.replace``). Slices, measurement and
 metrics follow ``mrirecon-vdm bench`` (noiseless central k-space, PSNR / SSIM with the data
-set's maximum as data range); the VDM runs through :mod:`mrirecon_vdm.vdm_methods` (prior
+set's maximum as data range); the VDM runs through :mod:`mrirecon_vdm.bench.vdm_methods` (prior
 from ``--prior``, else ``MRIRECON_VDM_PRIOR``, else the shipped weights; seeds from each
 measurement; bf16; one torch thread). Results computed once are reused: the 4× VDM image of
 Fig. 2 is the 1000-step run of the PSNR-NFE sweep on the same slice, and λ = 1 of Fig. 4 is its
@@ -95,7 +95,7 @@ def scores(ref, x, data_range):
 
 def measure(x, scale):
     """``(y, A)``: the noiseless central k-space of one slice at factor ``scale``."""
-    from mrirecon_vdm._cli.bench import simulate
+    from mrirecon_vdm.bench.runner import simulate
     A, ys = simulate(x[None], scale, 0.0, 0)
     return ys[0], A
 
@@ -124,9 +124,9 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mrirecon_vdm import vdm_methods as vm
-    from mrirecon_vdm._cli.bench import load_data
-    from mrirecon_vdm.baselines import reconstruct
+    from mrirecon_vdm.bench import vdm_methods as vm
+    from mrirecon_vdm.bench.registry import reconstruct
+    from mrirecon_vdm.bench.runner import load_data
     from mrirecon_vdm.config import bart_available
 
     cfg = dict(QUICK if args.quick else FULL)

@@ -35,7 +35,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
 
 from mrirecon_vdm import baselines as B  # noqa: E402
 from mrirecon_vdm import metrics  # noqa: E402
-from mrirecon_vdm._cli.bench import simulate  # noqa: E402
+from mrirecon_vdm.bench.runner import simulate  # noqa: E402
 from mrirecon_vdm.config import bart_available  # noqa: E402
 
 LAMDAS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]

@@ -7,7 +7,10 @@ Main entry points:
     * classical baselines: :class:`ZeroFillRecon`, :class:`BicubicRecon`,
       :class:`L1WaveletRecon`, :class:`TVRecon`, :class:`BartPicsRecon`;
     * the learned prior: :class:`VDM`, :func:`load_pretrained`;
-    * the method: :class:`GuidedVDMRecon` (App) and :class:`GuidedVDM` (Alg).
+    * the method: :class:`GuidedVDMRecon` (App) and :class:`GuidedVDM` (Alg), and
+      :func:`reconstruct_volume` (a stack of slices, a few at a time, resumable);
+    * the benchmark engine: :mod:`mrirecon_vdm.bench` (method registry, runner,
+      journal, tables).
 """
 import importlib
 
@@ -33,6 +36,7 @@ _LAZY = {
     "TrainConfig": "prior",
     "GuidedVDM": "alg",
     "GuidedVDMRecon": "app",
+    "reconstruct_volume": "volume",
 }
 
 __all__ = sorted(_LAZY) + ["metrics", "__version__"]
@@ -43,7 +47,7 @@ def __getattr__(name):
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
     if name in ("metrics", "linop", "noise", "baselines", "prior", "alg", "app", "data", "bart",
-                "backend", "config"):
+                "backend", "config", "volume", "bench"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

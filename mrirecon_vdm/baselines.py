@@ -53,7 +53,6 @@ References:
     problems with applications to imaging. Journal of Mathematical Imaging and Vision,
     40(1), 120-145.
 """
-import dataclasses
 import functools
 import json
 import math
@@ -507,86 +506,14 @@ class _SliceLoop(sp.alg.Alg):
         self.fn(self.iter)
 
 
-# --------------------------------------------------------------------------- method registry
-@dataclasses.dataclass(frozen=True)
-class Method:
-    """A reconstruction method as the benchmark sees it.
-
-    Attributes:
-        name (str): short lowercase name (``zero-fill``, ``sigpy-tv``, ``vdm-...``).
-        fn (callable): ``fn(y, A, scale, **opts)`` -> the real HR magnitude image, or a tuple
-            ``(image, nfe)`` when the number of network evaluations depends on ``opts``.
-            ``y``: complex k-space of shape ``A.oshape``; ``A``: a ``CropFourier``;
-            ``scale``: the integer super-resolution factor.
-        nfe (int): network function evaluations per slice (0 for classical methods).
-        requires_bart (bool): skip (with a note) when BART is not installed.
-        description (str): one line for ``--help`` and the docs.
-    """
-
-    name: str
-    fn: object
-    nfe: int = 0
-    requires_bart: bool = False
-    description: str = ""
+# --------------------------------------------------------------------------- old names
+#: Names that moved to :mod:`mrirecon_vdm.bench.registry` (the benchmark's method registry);
+#: still importable from here, lazily (the registry imports this module).
+_MOVED = {"Method", "METHODS", "register_method", "reconstruct"}
 
 
-#: The registry: name -> :class:`Method`, in registration order. Add methods with
-#: :func:`register_method` (e.g. the VDM samplers, from their own module).
-METHODS = {}
-
-
-def register_method(name, fn, nfe=0, requires_bart=False, description="", replace=False):
-    """Add a method to :data:`METHODS` (``ValueError`` on a taken name unless ``replace``).
-
-    Example:
-        >>> def my_recon(y, A, scale, num_steps=50):
-        ...     return GuidedVDMRecon(y, A, num_steps=num_steps).run(), num_steps
-        >>> register_method("vdm-ddim50", my_recon, nfe=50)
-    """
-    if not isinstance(name, str) or not name or name != name.lower() or " " in name:
-        raise ValueError(f"register_method: name must be a short lowercase string without "
-                         f"spaces, got {name!r}")
-    if not callable(fn):
-        raise ValueError(f"register_method: fn must be callable, got {type(fn).__name__}")
-    if name in METHODS and not replace:
-        raise ValueError(f"register_method: {name!r} is already registered "
-                         "(pass replace=True to replace it)")
-    METHODS[name] = Method(name, fn, int(nfe), bool(requires_bart), description)
-    return METHODS[name]
-
-
-def reconstruct(name, y, A, scale, **opts):
-    """Run the registered method ``name``; returns ``(image, nfe)``.
-
-    Raises:
-        ValueError: ``name`` is not registered (the message lists the registered names).
-    """
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; registered: {', '.join(METHODS)}")
-    method = METHODS[name]
-    out = method.fn(y, A, scale, **opts)
-    if isinstance(out, tuple):
-        image, nfe = out
-        return image, int(nfe)
-    return out, method.nfe
-
-
-def _app_runner(factory):
-    def fn(y, A, scale, **opts):
-        return factory(y, A, scale, **opts).run()
-    return fn
-
-
-register_method("zero-fill", _app_runner(lambda y, A, s, **o: ZeroFillRecon(y, A, **o)),
-                description="|A^H y|, zero-padded k-space")
-register_method("bicubic", _app_runner(lambda y, A, s, **o: BicubicRecon(y, A, **o)),
-                description="cubic-spline interpolation of the LR magnitude image")
-register_method("sigpy-wavelet", _app_runner(lambda y, A, s, **o: L1WaveletRecon(y, A, **o)),
-                description="SigPy L1-wavelet (db4), FISTA")
-register_method("sigpy-tv", _app_runner(lambda y, A, s, **o: TVRecon(y, A, **o)),
-                description="SigPy anisotropic TV, PDHG")
-register_method("bart-wavelet",
-                _app_runner(lambda y, A, s, **o: BartPicsRecon(y, A, "wavelet", **o)),
-                requires_bart=True, description="BART pics L1-wavelet, FISTA")
-register_method("bart-tv", _app_runner(lambda y, A, s, **o: BartPicsRecon(y, A, "tv", **o)),
-                requires_bart=True, description="BART pics anisotropic TV, ADMM")
+def __getattr__(name):
+    if name in _MOVED:
+        from .bench import registry
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

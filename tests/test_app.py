@@ -7,9 +7,9 @@ import sigpy.mri  # noqa: F401  (sp.mri.linop)
 import torch
 
 from mrirecon_vdm import config
-from mrirecon_vdm.app import GuidedVDMRecon, estimate_scale, reconstruct_volume
+from mrirecon_vdm.app import GuidedVDMRecon, estimate_scale
 from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
-from mrirecon_vdm.linop import CropFourier, lowres_image_to_kspace
+from mrirecon_vdm.linop import CropFourier
 
 H = 16
 
@@ -153,34 +153,6 @@ def test_other_operators():
         assert out.shape == (H, H) and app.scale.shape == (1, 1)     # per image
         assert np.linalg.norm(op(out) - y) < 1e-3 * np.linalg.norm(y)
         assert np.linalg.norm(out - x) < np.linalg.norm(np.real(op.H(y)) - x)
-
-
-def test_reconstruct_volume(problem):
-    prior, _, _, _ = problem
-    x = prior.sample(5, seed=3).astype(np.float32)
-    y = lowres_image_to_kspace(x[:, 4:12, 4:12], (H, H)).astype(np.complex64)
-    vol, std = reconstruct_volume(y, (H, H), prior, slices_per_run=2, seed=1, show_pbar=False,
-                                  num_steps=5, num_samples=2)
-    assert vol.shape == (5, H, H) and std.shape == (5, H, H)
-    again, _ = reconstruct_volume(y, (H, H), prior, slices_per_run=2, seed=1, show_pbar=False,
-                                  num_steps=5, num_samples=2)
-    np.testing.assert_array_equal(vol, again)
-    vol1, std1 = reconstruct_volume(y[:1], (H, H), prior, show_pbar=False, num_steps=3)
-    assert vol1.shape == (1, H, H) and std1 is None
-    # one scale per slice (default) = those scales given explicitly; one per volume differs
-    kw = dict(slices_per_run=2, seed=1, show_pbar=False, num_steps=5)
-    s_slices = np.abs(CropFourier((5, H, H), y.shape).H(y)).max(axis=(1, 2), keepdims=True)
-    np.testing.assert_array_equal(reconstruct_volume(y, (H, H), prior, **kw)[0],
-                                  reconstruct_volume(y, (H, H), prior, scale=s_slices, **kw)[0])
-    per_volume = reconstruct_volume(y, (H, H), prior, scale="volume", **kw)[0]
-    s_vol = np.abs(CropFourier((5, H, H), y.shape).H(y)).max()
-    np.testing.assert_array_equal(
-        per_volume, reconstruct_volume(y, (H, H), prior, scale=s_vol, **kw)[0])
-    assert np.abs(per_volume - reconstruct_volume(y, (H, H), prior, **kw)[0]).max() > 0
-    with pytest.raises(ValueError, match=r"\(S, m1, m2\)"):
-        reconstruct_volume(y[0], (H, H), prior)
-    with pytest.raises(ValueError, match="'volume', 'slice'"):
-        reconstruct_volume(y, (H, H), prior, scale="max")
 
 
 def test_estimate_scale():

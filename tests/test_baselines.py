@@ -1,7 +1,6 @@
-"""Classical baselines: closed-form limits, alignment, scale invariance, input checks,
-the method registry and the bench command."""
-import json
-
+"""Classical baselines: closed-form limits, alignment, scale invariance, input checks and
+the tuned defaults (the method registry: test_bench_registry.py; the bench command:
+test_bench_cli.py)."""
 import numpy as np
 import pytest
 import sigpy as sp
@@ -245,64 +244,3 @@ def test_gpu_stays_on_device(phantom):  # pragma: no cover
         out = cls(yg, A).run()
         assert isinstance(out, cupy.ndarray)
         np.testing.assert_allclose(out.get(), cls(y, A).run(), atol=1e-4)
-
-
-# ----------------------------------------------------------------------- registry and bench
-def test_registry():
-    assert list(B.METHODS)[:6] == ["zero-fill", "bicubic", "sigpy-wavelet", "sigpy-tv",
-                                   "bart-wavelet", "bart-tv"]
-    with pytest.raises(ValueError, match="already registered"):
-        B.register_method("zero-fill", lambda y, A, s: None)
-    with pytest.raises(ValueError, match="lowercase"):
-        B.register_method("VDM", lambda y, A, s: None)
-    with pytest.raises(ValueError, match="registered: zero-fill"):
-        B.reconstruct("nope", None, None, 4)
-
-
-def test_registered_method_with_nfe(phantom):
-    y, A = measure(phantom, (16, 16))
-    B.register_method("test-double-zf", lambda y, A, s, k=2: (k * B.ZeroFillRecon(y, A).run(), 7),
-                      nfe=1)
-    try:
-        x, nfe = B.reconstruct("test-double-zf", y, A, 4, k=3)
-        assert nfe == 7
-        np.testing.assert_allclose(x, 3 * B.ZeroFillRecon(y, A).run(), atol=1e-5)
-    finally:
-        del B.METHODS["test-double-zf"]
-
-
-def test_bench_command(tmp_path, phantom):
-    from mrirecon_vdm._cli.bench import main
-
-    data = tmp_path / "slices.npy"
-    np.save(data, np.stack([phantom, phantom.T, phantom[::-1]]))
-    out = tmp_path / "out"
-    rc = main(["--data", str(data), "--limit", "2", "--scales", "4", "2", "--methods",
-               "zero-fill", "bicubic", "sigpy-tv", "--out", str(out), "--sigma", "0.01"])
-    assert rc == 0
-    result = json.loads((out / "bench.json").read_text())
-    rows = result["results"]
-    assert [(r["method"], r["scale"]) for r in rows] == [
-        ("zero-fill", 4), ("bicubic", 4), ("sigpy-tv", 4),
-        ("zero-fill", 2), ("bicubic", 2), ("sigpy-tv", 2)]
-    for r in rows:
-        for key in ("psnr", "psnr_std", "ssim", "nrmse", "hfen", "seconds_per_slice", "nfe"):
-            assert np.isfinite(r[key])
-        assert r["n_slices"] == 2
-    assert result["data_range"] == pytest.approx(float(phantom.max()))
-    assert "| sigpy-tv | 2× |" in (out / "bench.md").read_text()
-    assert (out / "bench.csv").read_text().startswith("method,scale,psnr")
-    # bad options fail with a message, not a traceback
-    assert main(["--data", str(data), "--methods", "nope", "--out", str(out)]) == 2
-    assert main(["--data", str(data), "--scales", "3", "--out", str(out)]) == 2
-
-
-def test_cli_registers_bench():
-    import argparse
-
-    from mrirecon_vdm._cli import bench
-
-    parser = argparse.ArgumentParser()
-    bench.register(parser.add_subparsers())
-    args = parser.parse_args(["bench", "--limit", "3", "--methods", "zero-fill"])
-    assert args.func is bench.run and args.limit == 3 and args.scales == [4, 2]

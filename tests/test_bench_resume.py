@@ -1,5 +1,6 @@
-"""A killed benchmark goes on with --resume: the journal, its fingerprint, torn lines and
-the per-slice table (classical methods and a registered method that dies mid-run)."""
+"""A killed benchmark goes on with --resume: the journal (mrirecon_vdm.bench.journal), its
+fingerprint, torn lines and the per-slice table (classical methods and a registered method
+that dies mid-run), through the bench command."""
 import csv
 import json
 
@@ -8,6 +9,7 @@ import pytest
 
 from mrirecon_vdm import baselines as B
 from mrirecon_vdm._cli import bench
+from mrirecon_vdm.bench import journal, registry, runner
 from toy_images import disc_slices
 
 H = 16
@@ -32,9 +34,9 @@ def dying_method():
             raise Killed()
         return B.ZeroFillRecon(y, A).run(), 0
 
-    B.register_method("test-dying", fn)
+    registry.register_method("test-dying", fn)
     yield state
-    del B.METHODS["test-dying"]
+    del registry.METHODS["test-dying"]
 
 
 def argv(data, out, *extra):
@@ -59,8 +61,8 @@ def test_resume_after_kill_gives_the_uninterrupted_result(tmp_path, dying_method
     with pytest.raises(Killed):
         bench.main(argv(data, tmp_path / "run"))
     assert not (tmp_path / "run" / "bench.json").exists()
-    journal = (tmp_path / "run" / bench.JOURNAL).read_text().splitlines()
-    done = [json.loads(line) for line in journal[1:]]
+    lines = (tmp_path / "run" / journal.JOURNAL).read_text().splitlines()
+    done = [json.loads(line) for line in lines[1:]]
     assert [(e["method"], e["scale"]) for e in done].count(("test-dying", 4)) == 4
     assert ("test-dying", 2) not in [(e["method"], e["scale"]) for e in done]
 
@@ -82,7 +84,7 @@ def test_torn_last_line_is_dropped(tmp_path, dying_method):
     np.save(data, slices(3))
     out = tmp_path / "out"
     assert bench.main(argv(data, out)) == 0
-    path = out / bench.JOURNAL
+    path = out / journal.JOURNAL
     lines = path.read_text().splitlines(keepends=True)
     torn = "".join(lines[:-1]) + lines[-1][:20]          # the kill hit the last write
     path.write_text(torn)
@@ -148,9 +150,9 @@ def test_entries_with_other_settings_run_again(tmp_path, dying_method, monkeypat
     out = tmp_path / "out"
     assert bench.main(argv(data, out)) == 0
     first = results(out)
-    real = bench.method_settings
+    real = journal.method_settings
     assert real("sigpy-tv", 4).keys() == {"lamda", "max_iter"}    # the tuned weights
-    monkeypatch.setattr(bench, "method_settings",
+    monkeypatch.setattr(runner, "method_settings",
                         lambda m, s: {"v": 2} if m == "test-dying" else real(m, s))
     dying_method.update(calls=0)
     assert bench.main(argv(data, out, "--resume")) == 0
@@ -163,7 +165,7 @@ def test_entries_with_other_settings_run_again(tmp_path, dying_method, monkeypat
 
 def test_prior_settings_name_the_weights(tmp_path):
     torch = pytest.importorskip("torch")
-    from mrirecon_vdm import vdm_methods as vm
+    from mrirecon_vdm.bench import vdm_methods as vm
     from mrirecon_vdm.prior import VDM, VDMConfig
     cfg = dict(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
                norm_groups=4, fourier_exponents=(6,), schedule_features=16)
@@ -173,9 +175,9 @@ def test_prior_settings_name_the_weights(tmp_path):
     b = VDM(VDMConfig(**cfg)).eval()
     try:
         vm.set_prior(a)
-        sa = bench.method_settings("vdm-fast-10", 4)
-        assert sa == bench.method_settings("vdm-mean4", 2) and len(sa["prior_sha256"]) == 64
+        sa = journal.method_settings("vdm-fast-10", 4)
+        assert sa == journal.method_settings("vdm-mean4", 2) and len(sa["prior_sha256"]) == 64
         vm.set_prior(b)
-        assert bench.method_settings("vdm-fast-10", 4) != sa
+        assert journal.method_settings("vdm-fast-10", 4) != sa
     finally:
         vm.set_prior(None)

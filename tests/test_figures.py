@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
-from mrirecon_vdm import vdm_methods as vm  # noqa: E402
+from mrirecon_vdm.bench import vdm_methods as vm  # noqa: E402
 from bench_scripts import load_benchmark  # noqa: E402
 
 PNGS = ["fig_psnr_nfe.png", "fig_recon_4x.png", "fig_recon_2x.png", "fig_lambda.png",

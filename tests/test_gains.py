@@ -14,15 +14,17 @@ def gains():
 
 def test_gains_from_a_real_bench(tmp_path, gains):
     from mrirecon_vdm import baselines as B
+    from mrirecon_vdm.bench import registry
     # a "learned" method: zero-filling plus a tiny constant, reported with nfe > 0
-    B.register_method("test-learned", lambda y, A, s: (B.ZeroFillRecon(y, A).run(), 5), nfe=5)
+    registry.register_method("test-learned", lambda y, A, s: (B.ZeroFillRecon(y, A).run(), 5),
+                             nfe=5)
     try:
         data = tmp_path / "s.npy"
         np.save(data, disc_slices(4))
         assert bench.main(["--data", str(data), "--scales", "2", "--methods", "zero-fill",
                            "bicubic", "test-learned", "--out", str(tmp_path / "o")]) == 0
     finally:
-        del B.METHODS["test-learned"]
+        del registry.METHODS["test-learned"]
     table = gains.read_slices(tmp_path / "o" / "bench_slices.csv")
     rows = gains.gains(table, "psnr")
     assert len(rows) == 1

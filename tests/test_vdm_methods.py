@@ -8,8 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mrirecon_vdm import baselines as B  # noqa: E402
-from mrirecon_vdm import vdm_methods as vm  # noqa: E402
+from mrirecon_vdm.bench import registry as R  # noqa: E402
+from mrirecon_vdm.bench import vdm_methods as vm  # noqa: E402
 from mrirecon_vdm.linop import CropFourier  # noqa: E402
 from mrirecon_vdm.noise import simulate_lowres  # noqa: E402
 from toy_images import disc_slices  # noqa: E402
@@ -53,10 +53,10 @@ def tiny_prior():
 
 
 def test_registered_names():
-    vdm = [m for m in B.METHODS if m.startswith("vdm")]
+    vdm = [m for m in R.METHODS if m.startswith("vdm")]
     assert vdm == NAMES
-    assert list(B.METHODS)[:2] == ["zero-fill", "bicubic"]       # baselines first
-    assert {m: B.METHODS[m].nfe for m in NAMES} == {
+    assert list(R.METHODS)[:2] == ["zero-fill", "bicubic"]       # baselines first
+    assert {m: R.METHODS[m].nfe for m in NAMES} == {
         "vdm-paper": 1000, "vdm-fast-10": 10, "vdm-fast-25": 25, "vdm-fast-50": 50,
         "vdm-fast-100": 100, "vdm-mean4": 200, "vdm-mean8": 400}
 
@@ -66,20 +66,20 @@ def test_method_shape_and_nfe(tiny_prior, name):
     x = slices(1)[0]
     A = CropFourier((H, H), (H // 4, H // 4))
     y = simulate_lowres(x, A.lr_shape)
-    out, nfe = B.reconstruct(name, y, A, 4)
+    out, nfe = R.reconstruct(name, y, A, 4)
     assert out.shape == (H, H) and np.isrealobj(out) and np.all(np.isfinite(out))
-    assert nfe == B.METHODS[name].nfe
+    assert nfe == R.METHODS[name].nfe
 
 
 def test_seeded_per_slice(tiny_prior):
     xs = slices(2)
     A = CropFourier((H, H), (H // 2, H // 2))
     y0, y1 = (simulate_lowres(x, A.lr_shape) for x in xs)
-    a, _ = B.reconstruct("vdm-fast-10", y0, A, 2)
-    b, _ = B.reconstruct("vdm-fast-10", y0.copy(), A, 2)
+    a, _ = R.reconstruct("vdm-fast-10", y0, A, 2)
+    b, _ = R.reconstruct("vdm-fast-10", y0.copy(), A, 2)
     np.testing.assert_array_equal(a, b)                     # same slice, same output
     assert vm.slice_seed(y0) != vm.slice_seed(y1)
-    c, _ = B.reconstruct("vdm-fast-10", y0, A, 2, seed=123)  # seed can be overridden
+    c, _ = R.reconstruct("vdm-fast-10", y0, A, 2, seed=123)  # seed can be overridden
     assert not np.array_equal(a, c)
     # K samples: mean of a batched run, std available
     x, nfe, app = vm.vdm_recon(y0, A, num_samples=3, num_steps=2)
@@ -107,7 +107,7 @@ def test_prior_sources(tmp_path, monkeypatch):
 
 
 def test_benchmark_row(tiny_prior):
-    from mrirecon_vdm._cli.bench import benchmark
+    from mrirecon_vdm.bench.runner import benchmark
     rows = benchmark(slices(2), scales=(2,), methods=["zero-fill", "vdm-fast-10"],
                      log=lambda s: None)
     assert [(r["method"], r["scale"]) for r in rows] == [("zero-fill", 2), ("vdm-fast-10", 2)]
@@ -118,7 +118,8 @@ def test_benchmark_row(tiny_prior):
 
 def test_bench_command_json(tiny_prior, tmp_path):
     from mrirecon_vdm._cli import bench
-    assert "mrirecon_vdm.vdm_methods" in bench.PLUGINS
+    from mrirecon_vdm.bench.runner import PLUGINS
+    assert "mrirecon_vdm.bench.vdm_methods" in PLUGINS
     data = tmp_path / "slices.npy"
     np.save(data, slices(5))
     out = tmp_path / "out"

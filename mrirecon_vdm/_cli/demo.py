@@ -47,7 +47,7 @@ def run(args):
 
     from .. import metrics
     from ..app import GuidedVDMRecon
-    from ..baselines import METHODS, reconstruct
+    from ..bench.registry import METHODS, reconstruct
     from ..config import bart_available
     from ..data import shipped_test_slices
     from ..linop import CropFourier

@@ -259,7 +259,7 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
             ``num_samples >= 2``.
         slices_per_run (int): slices per :class:`GuidedVDMRecon` run.
         intensity_scale (str or float): ``"volume"``, ``"slice"`` or a number, see
-            :func:`mrirecon_vdm.app.reconstruct_volume` (``scale``).
+            :func:`mrirecon_vdm.volume.reconstruct_volume` (``scale``).
         resume (bool): reuse the finished runs kept in ``<out>.partial/``
             (:func:`progress_dir_for`) by an earlier call that was killed; the folder is
             removed once the outputs are written.
@@ -277,8 +277,8 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
     import numpy as np
     import sigpy as sp
 
-    from ..app import reconstruct_volume
     from ..linop import lowres_image_to_kspace
+    from ..volume import reconstruct_volume
 
     for p in (out,) + ((uncertainty,) if uncertainty else ()):
         if _suffix(p, OUTPUT_SUFFIXES) is None:

@@ -1,0 +1,180 @@
+"""Running the benchmark: the data, the simulated measurements, every method at every factor.
+
+For each slice ``x`` (real HR magnitude) and factor ``f``, the measurement is the central
+``(H/f) x (W/f)`` block of its orthonormal k-space plus optional complex Gaussian noise
+(:func:`simulate`, with :func:`mrirecon_vdm.noise.simulate_lowres`, seed
+``seed + slice index``); each method of the registry
+(:data:`mrirecon_vdm.bench.registry.METHODS`) reconstructs it and is scored with PSNR, SSIM,
+NRMSE and HFEN (:mod:`mrirecon_vdm.metrics`) with the data range of the whole data set (its
+maximum: the fastMRI convention), reported as mean and standard deviation over slices, with
+the mean wall-clock seconds per slice (after an untimed warm-up: one slice for the classical
+methods, one short 10-step run shared by the learned ones, :data:`LEARNED_WARMUP`) and the
+network evaluations (NFE) per slice.
+
+The methods are those registered when the run starts: the classical ones
+(:mod:`mrirecon_vdm.bench.registry`), the VDM samplers (:mod:`mrirecon_vdm.bench.vdm_methods`,
+in :data:`PLUGINS`) and those of any module given to :func:`load_plugins`. With a
+:class:`~mrirecon_vdm.bench.journal.BenchJournal`, finished slices are recorded as they are
+done and slices already recorded are not run again. Heavy imports happen inside the
+functions.
+
+Example:
+    >>> from mrirecon_vdm.bench import benchmark, load_data, load_plugins
+    >>> load_plugins()
+    >>> images, source = load_data(split="val", limit=4)
+    >>> rows = benchmark(images, scales=(4,), methods=["zero-fill", "vdm-fast-25"])
+"""
+from .journal import method_settings
+
+__all__ = ["PLUGINS", "LEARNED_WARMUP", "load_plugins", "load_data", "lr_shape_for",
+           "simulate", "bench_method", "benchmark"]
+
+#: Modules imported before a run, so that they register their methods.
+PLUGINS = ("mrirecon_vdm.bench.vdm_methods",)
+
+#: A cheap untimed warm-up shared by the learned methods of one scale factor (loads the prior,
+#: touches every layer), instead of a full reconstruction: ``vdm-paper`` would cost 1000
+#: network evaluations per factor.
+LEARNED_WARMUP = "vdm-fast-10"
+
+
+def load_plugins(modules=()):
+    """Import :data:`PLUGINS` and ``modules``: they register their methods."""
+    import importlib
+
+    for name in PLUGINS + tuple(modules):
+        importlib.import_module(name)
+
+
+def load_data(data=None, key=None, split="test", limit=None):
+    """The reference slices (n, H, W) float32 and a description of where they came from."""
+    import numpy as np
+
+    from .. import data as D
+
+    if data is not None:
+        images, source = D.load_images(data, key), str(data)
+    else:
+        images, source = D.load_split(split), f"split {split!r} of the built data set"
+    images = np.asarray(images)
+    if np.iscomplexobj(images):
+        raise ValueError(f"{source}: expected magnitude images, got complex data")
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3 or images.shape[0] == 0:
+        raise ValueError(f"{source}: expected slices of shape (n, H, W), got {images.shape}")
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {limit}")
+        images = images[:limit]
+    return images.astype(np.float32, copy=False), source
+
+
+def lr_shape_for(hr_shape, scale):
+    """``(H // f, W // f)``; ``ValueError`` unless ``f`` divides both."""
+    if scale < 1 or any(n % scale for n in hr_shape):
+        raise ValueError(f"scale factor {scale} must be >= 1 and divide the image size "
+                         f"{tuple(hr_shape)}")
+    return tuple(n // scale for n in hr_shape)
+
+
+def simulate(images, scale, sigma=0.0, seed=0):
+    """``(A, [y_i])``: the crop operator and each slice's noisy LR k-space."""
+    from ..linop import CropFourier
+    from ..noise import simulate_lowres
+
+    hr = images.shape[-2:]
+    lr = lr_shape_for(hr, scale)
+    ys = [simulate_lowres(x, lr, sigma=sigma, seed=None if seed is None else seed + i)
+          for i, x in enumerate(images)]
+    return CropFourier(hr, lr), ys
+
+
+def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=None, **opts):
+    """One method at one scale: a result row (dict) with metric means/stds and timing.
+
+    With a :class:`~mrirecon_vdm.bench.journal.BenchJournal`, slices it already holds are
+    taken from it and each new slice is recorded in it as soon as it is done. The row's
+    ``per_slice`` holds every slice's metrics, seconds and NFE (in slice order).
+    """
+    import time
+
+    import numpy as np
+    import sigpy as sp
+
+    from .. import metrics
+    from .registry import reconstruct
+
+    settings = method_settings(name, scale) if journal is not None else None
+    done = journal.done(name, scale, settings) if journal is not None else {}
+    todo = [i for i in range(len(ys)) if i not in done]
+    if warmup and todo:
+        reconstruct(name, ys[todo[0]], A, scale, **opts)
+    for i in todo:
+        start = time.perf_counter()
+        x, nfe = reconstruct(name, ys[i], A, scale, **opts)
+        seconds = time.perf_counter() - start
+        x = np.asarray(sp.to_device(x, sp.cpu_device))
+        entry = {"method": name, "scale": int(scale), "slice": i,
+                 **metrics.evaluate(images[i], x, data_range),
+                 "seconds": seconds, "nfe": int(nfe), "settings": settings}
+        if journal is not None:
+            journal.add(entry)
+        done[i] = entry
+    entries = [done[i] for i in range(len(ys))]
+    per_slice = {m: [e[m] for e in entries] for m in metrics.METRICS}
+    row = {"method": name, "scale": int(scale)}
+    row.update({k: v for k, v in metrics.summarize(per_slice).items() if k != "n"})
+    row.update(seconds_per_slice=float(np.mean([e["seconds"] for e in entries])),
+               nfe=int(np.mean([e["nfe"] for e in entries])), n_slices=len(ys),
+               per_slice=entries)
+    return row
+
+
+def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range=None,
+              log=print, journal=None):
+    """Run methods x scales on ``images`` (n, H, W); return the result rows.
+
+    Methods that need BART are skipped with a note when it is missing. Classical methods
+    get one untimed warm-up reconstruction of the first slice; learned methods (``nfe > 0``)
+    share one short warm-up (:data:`LEARNED_WARMUP`) per factor; warm-ups are skipped for
+    work a :class:`~mrirecon_vdm.bench.journal.BenchJournal` already holds. A missing prior
+    fails before any work.
+    """
+    from ..config import bart_available
+    from .registry import METHODS, reconstruct
+
+    methods = list(METHODS) if methods is None else list(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; registered: "
+                         f"{', '.join(METHODS)}")
+    if data_range is None:
+        data_range = float(images.max())
+    runnable = []
+    for m in methods:
+        if METHODS[m].requires_bart and not bart_available():
+            log(f"note: skipping {m}: BART is not installed (apt-get install bart; "
+                "pip install mrbart)")
+        else:
+            runnable.append(m)
+    if any(m.startswith("vdm") for m in runnable):
+        from . import vdm_methods
+        vdm_methods.get_prior()        # fail before any work when the prior is missing
+    rows = []
+    for scale in scales:
+        A, ys = simulate(images, scale, sigma, seed)
+        warmed = False
+        for m in runnable:
+            learned = METHODS[m].nfe > 0
+            pending = (journal is None
+                       or len(journal.done(m, scale, method_settings(m, scale))) < len(ys))
+            if learned and pending and not warmed and LEARNED_WARMUP in METHODS:
+                reconstruct(LEARNED_WARMUP, ys[0], A, scale)
+                warmed = True
+            row = bench_method(m, images, A, ys, scale, data_range, warmup=not learned,
+                               journal=journal)
+            log(f"{m:>14s} {scale}x: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "
+                f"{row['seconds_per_slice']:.3f} s/slice")
+            rows.append(row)
+    return rows
