@@ -16,6 +16,11 @@ defaults, with the whole grid's scores for provenance.
 SigPy's solvers do not depend on ``max_iter``, so one run to the largest count scores every
 smaller count on the way; BART runs once per count.
 
+``--task cartesian|poisson`` (with ``--accel``, ``--coils``, ``--center-fraction``) tunes the
+undersampling operators instead (the measurement of ``mrirecon-vdm bench --task``, ESPIRiT
+maps with coils); the result goes to ``"tasks"`` → operator kind (``"mask"`` single coil,
+``"sense"`` with coils) → method → R, which the Apps read for those operators.
+
     python benchmarks/tune_baselines.py              # ~5 minutes on 2 cores
     python benchmarks/tune_baselines.py --slices 4 --dry-run
 """
@@ -43,11 +48,15 @@ ITERS = [10, 25, 50, 100, 200]
 REFINE = 10 ** 0.25  # finer step around the best lamda of the coarse grid
 
 
+def _ops(A, n):
+    return A if isinstance(A, (list, tuple)) else [A] * n
+
+
 def sigpy_scores(cls, images, A, ys, lamda, iters, data_range):
     """Mean PSNR after each count in ``iters``, from one run per slice."""
     psnrs = {it: [] for it in iters}
-    for x, y in zip(images, ys):
-        app = cls(y, A, lamda=lamda, max_iter=max(iters))
+    for x, y, Ai in zip(images, ys, _ops(A, len(ys))):
+        app = cls(y, Ai, lamda=lamda, max_iter=max(iters))
         while not app.alg.done():
             app.alg.update()
             if app.alg.iter in psnrs:
@@ -58,7 +67,8 @@ def sigpy_scores(cls, images, A, ys, lamda, iters, data_range):
 def bart_scores(reg, images, A, ys, lamda, iters, data_range):
     out = {}
     for it in iters:
-        recon = [B.BartPicsRecon(y, A, reg, lamda=lamda, max_iter=it).run() for y in ys]
+        recon = [B.BartPicsRecon(y, Ai, reg, lamda=lamda, max_iter=it).run()
+                 for y, Ai in zip(ys, _ops(A, len(ys)))]
         out[it] = float(np.mean([metrics.psnr(x, r, data_range) for x, r in zip(images, recon)]))
     return out
 
@@ -100,7 +110,12 @@ def main(argv=None):
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 2])
     parser.add_argument("--methods", nargs="+", default=list(B.REGULARISED),
                         choices=B.REGULARISED)
-    parser.add_argument("--sigma", type=float, default=0.0, help="k-space noise (default 0)")
+    parser.add_argument("--sigma", type=float, default=None,
+                        help="k-space noise (default 0; with --coils the bench's default)")
+    parser.add_argument("--task", default="sr", choices=("sr", "cartesian", "poisson"))
+    parser.add_argument("--accel", type=int, nargs="+", help="accelerations (undersampling)")
+    parser.add_argument("--coils", type=int, default=1)
+    parser.add_argument("--center-fraction", type=float, default=0.08)
     parser.add_argument("--out", default=str(B.DEFAULTS_PATH), help="the defaults JSON")
     parser.add_argument("--dry-run", action="store_true", help="print, do not write")
     args = parser.parse_args(argv)
@@ -121,26 +136,49 @@ def main(argv=None):
     table.setdefault("methods", {})
     grids = {}
     start = time.perf_counter()
-    for scale in args.scales:
-        A, ys = simulate(images, scale, args.sigma, seed=0)
-        log(f"scale {scale}x ({A.lr_shape} -> {A.hr_shape}), {len(images)} val slices")
+    from mrirecon_vdm.bench.tasks import Task, simulate_task
+
+    task = Task(args.task, center_fraction=args.center_fraction, coils=args.coils,
+                sigma=args.sigma)
+    factors = args.scales if args.task == "sr" else (args.accel or [4])
+    kind = "sr" if args.task == "sr" else ("sense" if args.coils > 1 else "mask")
+    for scale in factors:
+        if args.task == "sr":
+            A, ys = simulate(images, scale, args.sigma or 0.0, seed=0)
+            log(f"scale {scale}x ({A.lr_shape} -> {A.hr_shape}), {len(images)} val slices")
+            where = table["methods"]
+        else:
+            A, ys, info = simulate_task(images, task, scale, seed=0)
+            log(f"{args.task} R={scale}, {args.coils} coil(s), sigma {info['sigma']:.4g}, "
+                f"{len(images)} val slices")
+            where = table.setdefault("tasks", {}).setdefault(kind, {})
         for m in methods:
             lam, it, grid = tune(m, images, A, ys, data_range, log)
-            entry = table["methods"].setdefault(m, {})
+            entry = where.setdefault(m, {})
             entry[str(scale)] = {"lamda": lam, "max_iter": it,
                                  "val_psnr": round(grid[(lam, it)], 3)}
-            grids[f"{m} {scale}"] = [[lam_, it_, round(p, 3)]
+            grids[f"{m} {scale}" if kind == "sr" else f"{kind} {m} {scale}"] = [[lam_, it_, round(p, 3)]
                                      for (lam_, it_), p in sorted(grid.items())]
     minutes = (time.perf_counter() - start) / 60
     table["about"] = (
         "Defaults of mrirecon_vdm.baselines: lamda (relative to max|A^H y|) and max_iter per "
         "method and scale factor, the best mean PSNR on validation slices. Written by "
         "benchmarks/tune_baselines.py; do not edit by hand.")
-    table["tuning"] = {"split": args.split, "slice_indices": idx.tolist(), "sigma": args.sigma,
-                       "criterion": "mean PSNR, data range = max of the slices",
-                       "lamda_grid": LAMDAS, "refine_factor": REFINE, "iters_grid": ITERS,
-                       "minutes": round(minutes, 2),
-                       "grid_psnr [lamda, max_iter, psnr]": grids}
+    if kind != "sr":
+        old = table.get("tuning", {})
+        old.setdefault("tasks", {})[f"{kind} {args.task}"] = {
+            "split": args.split, "slice_indices": idx.tolist(), "coils": args.coils,
+            "center_fraction": args.center_fraction, "sigma": task.sigma,
+            "minutes": round((time.perf_counter() - start) / 60, 2),
+            "grid_psnr [lamda, max_iter, psnr]": grids}
+        table["tuning"] = old
+    else:
+        table["tuning"] = {**table.get("tuning", {}), "split": args.split,
+                           "slice_indices": idx.tolist(), "sigma": args.sigma,
+                           "criterion": "mean PSNR, data range = max of the slices",
+                           "lamda_grid": LAMDAS, "refine_factor": REFINE,
+                           "iters_grid": ITERS, "minutes": round(minutes, 2),
+                           "grid_psnr [lamda, max_iter, psnr]": grids}
     text = json.dumps(table, indent=1) + "\n"
     # one line per [lamda, max_iter, psnr] triple
     text = re.sub(r"\[\s+([^\[\]]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]",

@@ -66,7 +66,7 @@ from ._checks import check_complex, check_finite, check_shape
 from .linop import CropFourier, kspace_to_lowres_image
 
 __all__ = ["ZeroFillRecon", "BicubicRecon", "L1WaveletRecon", "TVRecon", "BartPicsRecon",
-           "default_lamda", "default_max_iter", "scale_factor", "data_scale",
+           "operator_kind", "KINDS", "default_lamda", "default_max_iter", "scale_factor", "data_scale",
            "DEFAULTS_PATH", "REGULARISED", "BART_REGS", "Method", "METHODS", "register_method",
            "reconstruct"]
 
@@ -96,8 +96,26 @@ def _check_method(method):
         raise ValueError(f"method must be one of {', '.join(REGULARISED)}, got {method!r}")
 
 
-def _tuned(method, scale, what):
+#: Operator kinds with their own tuned weights (:func:`operator_kind`).
+KINDS = ("sr", "mask", "sense")
+
+
+def operator_kind(A):
+    """The kind of ``A`` whose tuned weights apply: ``"sr"`` (centre crop), ``"mask"``
+    (single-coil Fourier sampling, with or without phase), ``"sense"`` (coil maps), or
+    ``"sr"`` for operators the package does not recognise (the historical default)."""
+    from .linop import fourier_structure
+
+    st = fourier_structure(A)
+    if st is None or (st.crop is not None and st.maps is None):
+        return "sr"
+    return "sense" if st.maps is not None else "mask"
+
+
+def _tuned(method, scale, what, kind="sr"):
     _check_method(method)
+    if kind not in KINDS:
+        raise ValueError(f"default_{what}: kind must be one of {KINDS}, got {kind!r}")
     try:
         scale = float(scale)
     except (TypeError, ValueError):
@@ -105,40 +123,55 @@ def _tuned(method, scale, what):
     if not np.isfinite(scale) or scale < 1:
         raise ValueError(f"default_{what}: scale must be finite and >= 1, got {scale!r}")
     table = _defaults()["methods"][method]
+    if kind != "sr":
+        # tuned per operator kind and acceleration; the super-resolution table otherwise
+        table = _defaults().get("tasks", {}).get(kind, {}).get(method) or table
     nearest = min(table, key=lambda key: abs(math.log(float(key)) - math.log(scale)))
     return table[nearest][what]
 
 
-def default_lamda(method, scale):
+def default_lamda(method, scale, kind="sr"):
     """The tuned relative regularisation weight of ``method`` at scale factor ``scale``.
 
     Args:
         method (str): one of :data:`REGULARISED`.
-        scale (float): super-resolution factor (e.g. 4 for 32 -> 128); the nearest tuned
-            factor on a log scale is used.
+        scale (float): super-resolution factor (e.g. 4 for 32 -> 128), or the acceleration
+            R of an undersampling operator; the nearest tuned value on a log scale is used.
+        kind (str): the operator kind (:func:`operator_kind`): ``"sr"``, ``"mask"`` or
+            ``"sense"``, each tuned on its own (``"mask"`` and ``"sense"`` fall back to the
+            super-resolution table when the defaults file has no entry for them).
 
     Returns:
         float: ``lamda``, relative to :math:`\\max|A^H y|` (see the module docstring).
     """
-    return float(_tuned(method, scale, "lamda"))
+    return float(_tuned(method, scale, "lamda", kind))
 
 
-def default_max_iter(method, scale):
+def default_max_iter(method, scale, kind="sr"):
     """The tuned iteration count of ``method`` at scale factor ``scale`` (int).
 
     The iterative solvers start from zero and are stopped after ``max_iter`` iterations; the
     count was tuned together with ``lamda`` (early stopping regularises too).
     """
-    return int(_tuned(method, scale, "max_iter"))
+    return int(_tuned(method, scale, "max_iter", kind))
 
 
 def scale_factor(A):
     """Super-resolution factor :math:`\\sqrt{N_1 N_2 / (m_1 m_2)}` of a crop operator.
 
-    For other linops, the square root of the ratio of input to output sizes.
+    For Fourier sampling with a mask, the acceleration ``H W / samples`` (mean over slices);
+    for other linops, the square root of the ratio of input to output sizes.
     """
+    from .linop import fourier_structure
+
     if isinstance(A, CropFourier):
         return math.sqrt(math.prod(A.hr_shape) / math.prod(A.lr_shape))
+    st = fourier_structure(A)
+    if st is not None and st.crop is not None:
+        return math.sqrt(math.prod(st.hr_shape) / math.prod(st.crop))
+    if st is not None:
+        m = np.asarray(sp.to_device(st.full_mask()))
+        return float(m.size / max(float(m.sum()), 1.0))
     return math.sqrt(math.prod(A.ishape) / math.prod(A.oshape))
 
 
@@ -319,9 +352,11 @@ class _SigPyCS(_Recon):
         _check_inputs(name, y, A)
         self.y, self.A, self.device = y, A, sp.get_device(y)
         self.scale = scale_factor(A)
-        self.lamda = _check_lamda(name, default_lamda(self.method, self.scale)
+        self.kind = operator_kind(A)
+        self.lamda = _check_lamda(name, default_lamda(self.method, self.scale, self.kind)
                                   if lamda is None else lamda)
-        self.max_iter = _check_max_iter(name, default_max_iter(self.method, self.scale)
+        self.max_iter = _check_max_iter(name, default_max_iter(self.method, self.scale,
+                                                               self.kind)
                                         if max_iter is None else max_iter)
         self.data_scale = data_scale(y, A)
         return start
@@ -410,17 +445,19 @@ class TVRecon(_SigPyCS):
 
 # --------------------------------------------------------------------------- BART
 class BartPicsRecon(_Recon):
-    """L1-wavelet or TV reconstruction with BART ``pics`` (single coil, map of ones).
+    """L1-wavelet or TV reconstruction with BART ``pics``: crop, mask, or mask and coil maps.
 
     .. math::
-        \\min_x \\frac{1}{2}\\|P F x - y\\|_2^2 + \\lambda s\\, R(x),
+        \\min_x \\frac{1}{2}\\|P F S x - y\\|_2^2 + \\lambda s\\, R(x),
         \\qquad R \\in \\{\\|W x\\|_1, \\|\\nabla x\\|_1\\},\\ s = \\max|A^H y|
 
-    ``y`` is zero-padded onto the N1 x N2 grid with the sampling pattern ``P`` passed
-    explicitly (``-p``), divided by ``s``, reconstructed
-    with ``pics -S -w 1 -R W:3:0:lamda`` (wavelet: BART's Daubechies-2 with random cycle
-    spinning, FISTA) or ``-R T:3:0:lamda`` (anisotropic TV, ADMM), and multiplied by ``s``.
-    Leading axes of ``y`` are reconstructed one slice at a time.
+    ``y`` is put on the N1 x N2 grid (zero-padded for a crop) with the sampling pattern ``P``
+    passed explicitly (``-p``: the crop's block, or the mask of a
+    :class:`~mrirecon_vdm.linop.FourierSampling`), the coil maps S of the operator (a map of
+    ones for a single coil; the same maps every other method gets), divided by ``s``,
+    reconstructed with ``pics -S -w 1 -R W:3:0:lamda`` (wavelet: BART's Daubechies-2 with
+    random cycle spinning, FISTA) or ``-R T:3:0:lamda`` (anisotropic TV, ADMM), and multiplied
+    by ``s``. Leading axes of ``y`` are reconstructed one slice at a time.
 
     BART's ``fft -u`` is our centred FFT, but ``pics`` centres its FFT by modulation: that
     agrees up to a sign per axis of size 2 (mod 4), which is corrected, and disagrees for
@@ -428,7 +465,9 @@ class BartPicsRecon(_Recon):
 
     Args:
         y (array): k-space, complex, shape ``A.oshape``.
-        A (CropFourier): the crop operator.
+        A (Linop): a :class:`~mrirecon_vdm.linop.CropFourier`, or a Fourier sampling operator
+            with a 0/1 mask and optional coil maps (``FourierSampling``, ``Sense``, ...;
+            :func:`~mrirecon_vdm.linop.fourier_structure`), without a phase.
         reg (str): ``"wavelet"`` or ``"tv"``.
         lamda (float or None): weight relative to ``s``; None: the tuned default.
         max_iter (int or None): BART iterations (``-i``); None: the tuned default.
@@ -436,7 +475,7 @@ class BartPicsRecon(_Recon):
 
     Raises:
         RuntimeError: BART is not installed (with install instructions), on construction.
-        ValueError: an odd high-resolution size.
+        ValueError: an odd high-resolution size, an operator BART cannot express.
         mrirecon_vdm.bart.BartError: BART failed, with BART's message.
 
     References:
@@ -446,47 +485,77 @@ class BartPicsRecon(_Recon):
 
     def __init__(self, y, A, reg="wavelet", lamda=None, max_iter=None, show_pbar=False):
         from .config import require_bart
+        from .linop import fourier_structure
 
         start = time.perf_counter()
         if reg not in BART_REGS:
             raise ValueError(f"BartPicsRecon: reg must be one of {', '.join(BART_REGS)}, "
                              f"got {reg!r}")
         _check_inputs("BartPicsRecon", y, A)
-        _require_crop("BartPicsRecon", A)
-        if any(n % 2 for n in A.hr_shape):
+        st = fourier_structure(A)
+        if st is None or st.phase is not None:
+            raise TypeError(f"BartPicsRecon: A must be a CropFourier or a Fourier sampling "
+                            f"operator (mask, optional coil maps, no phase), got {A!r}")
+        hr = st.hr_shape
+        if any(n % 2 for n in hr):
             raise ValueError(f"BartPicsRecon: the high-resolution size must be even, got "
-                             f"{tuple(A.hr_shape)} (BART pics centres its FFT by modulation, "
+                             f"{tuple(hr)} (BART pics centres its FFT by modulation, "
                              "which is not the centred FFT for odd sizes)")
         require_bart()
         self.y, self.A, self.device, self.reg = y, A, sp.get_device(y), reg
         self.method = f"bart-{reg}"
         self.scale = scale_factor(A)
-        self.lamda = _check_lamda("BartPicsRecon", default_lamda(self.method, self.scale)
+        self.kind = operator_kind(A)
+        self.lamda = _check_lamda("BartPicsRecon", default_lamda(self.method, self.scale,
+                                                                 self.kind)
                                   if lamda is None else lamda)
-        self.max_iter = _check_max_iter("BartPicsRecon", default_max_iter(self.method, self.scale)
+        self.max_iter = _check_max_iter("BartPicsRecon",
+                                        default_max_iter(self.method, self.scale, self.kind)
                                         if max_iter is None else max_iter)
         self.data_scale = data_scale(y, A)
-
+        self._hr = tuple(hr)
+        self._coils = st.maps is not None
         y_cpu = np.asarray(sp.to_device(y, sp.cpu_device))
-        self._slices = y_cpu.reshape((-1,) + tuple(A.lr_shape))
-        self._result = np.zeros((len(self._slices),) + tuple(A.hr_shape), np.complex64)
-        self._alg = _SliceLoop(self._solve_slice, len(self._slices))
+        lead = tuple(A.ishape[:-2])
+        n = int(np.prod(lead)) if lead else 1
+        kshape = (st.maps.shape[-3],) + self._hr if self._coils else self._hr
+        if st.crop is not None:
+            k = y_cpu.reshape((n,) + kshape[:-2] + tuple(st.crop))
+            self._kspace = np.stack([sp.resize(ki, kshape) for ki in k])
+            pattern = sp.resize(np.ones(tuple(st.crop), np.complex64), self._hr)
+            self._patterns = np.broadcast_to(pattern, (n,) + self._hr)
+        else:
+            self._kspace = y_cpu.reshape((n,) + kshape)
+            m = np.asarray(sp.to_device(st.full_mask()), dtype=np.complex64)
+            self._patterns = np.broadcast_to(m, lead + self._hr).reshape((n,) + self._hr)
+        if self._coils:
+            maps = np.asarray(sp.to_device(st.maps)).astype(np.complex64)
+            self._maps = np.broadcast_to(maps, lead + kshape).reshape((n,) + kshape)
+        else:
+            self._maps = None
+        self._result = np.zeros((n,) + self._hr, np.complex64)
+        self._alg = _SliceLoop(self._solve_slice, n)
         super().__init__(self._alg, show_pbar, time.perf_counter() - start)
 
     def _solve_slice(self, i):
         from .bart import bart
 
-        hr = tuple(self.A.hr_shape)
+        hr = self._hr
         if self.data_scale == 0:
             return  # y == 0: the minimiser is 0
-        k = sp.resize(self._slices[i] / self.data_scale, hr).astype(np.complex64)
-        pattern = sp.resize(np.ones(tuple(self.A.lr_shape), np.complex64), hr)
-        sens = np.ones(hr, np.complex64)
+        k = (self._kspace[i] / self.data_scale).astype(np.complex64)
+        pattern = np.ascontiguousarray(self._patterns[i])
+        if self._coils:
+            k = np.transpose(k, (1, 2, 0))[:, :, None, :]       # BART: (x, y, z, coils)
+            sens = np.transpose(self._maps[i], (1, 2, 0))[:, :, None, :]
+        else:
+            sens = np.ones(hr, np.complex64)
         reg = BART_REGS[self.reg].format(lamda=f"{self.lamda:.8g}")
         cmd = f"pics -S -w 1 -R {reg} -i {self.max_iter}"
         # pics' modulation-centred FFT flips the sign once per axis of size 2 (mod 4)
         sign = (-1) ** sum(n % 4 == 2 for n in hr)
-        self._result[i] = bart(1, cmd, k, sens, p=pattern).reshape(hr) * (sign * self.data_scale)
+        out = bart(1, cmd, np.ascontiguousarray(k), np.ascontiguousarray(sens), p=pattern)
+        self._result[i] = np.asarray(out).reshape(hr) * (sign * self.data_scale)
 
     def _image(self):
         x = self._result.reshape(self.A.ishape)

@@ -18,7 +18,7 @@ H = 16
 TINY = dict(base_channels=8, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
             norm_groups=4, fourier_exponents=(6,), schedule_features=16)
 NAMES = ["vdm-paper", "vdm-fast-10", "vdm-fast-25", "vdm-fast-50", "vdm-fast-100",
-         "vdm-mean4", "vdm-mean8"]
+         "vdm-mean4", "vdm-mean8", "vdm-pnp"]
 
 
 def tiny_vdm():
@@ -58,7 +58,7 @@ def test_registered_names():
     assert list(R.METHODS)[:2] == ["zero-fill", "bicubic"]       # baselines first
     assert {m: R.METHODS[m].nfe for m in NAMES} == {
         "vdm-paper": 1000, "vdm-fast-10": 10, "vdm-fast-25": 25, "vdm-fast-50": 50,
-        "vdm-fast-100": 100, "vdm-mean4": 200, "vdm-mean8": 400}
+        "vdm-fast-100": 100, "vdm-mean4": 200, "vdm-mean8": 400, "vdm-pnp": 30}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -55,16 +55,35 @@ def add_arguments(parser):
     parser.add_argument("--split", default="test",
                         help="split of the built data set when --data is not given "
                              "(default: test)")
+    parser.add_argument("--task", default="sr", choices=("sr", "cartesian", "poisson"),
+                        help="sr: centre-crop super-resolution (default); cartesian: 1D "
+                             "Cartesian undersampling (random lines, fully sampled centre); "
+                             "poisson: 2D Poisson-disc undersampling")
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 2], metavar="F",
-                        help="super-resolution factors (default: 4 2)")
+                        help="super-resolution factors of the sr task (default: 4 2)")
+    parser.add_argument("--accel", type=int, nargs="+", metavar="R",
+                        help="accelerations of the undersampling tasks (default: 4 for "
+                             "cartesian, 8 for poisson)")
+    parser.add_argument("--center-fraction", type=float, default=0.08, metavar="F",
+                        help="fully sampled centre: fraction of the lines (cartesian) or of "
+                             "each side of the calibration square (poisson); default 0.08")
+    parser.add_argument("--coils", type=int, default=1, metavar="C",
+                        help="1: single coil (default); C > 1: simulated birdcage maps, "
+                             "reconstructed with ESPIRiT maps estimated from the data, and "
+                             "k-space noise on by default")
+    parser.add_argument("--phase", default="none", choices=("none", "smooth"),
+                        help="none: real images (default); smooth: a seeded random smooth "
+                             "phase on each image (the VDM methods then run with "
+                             "phase='auto')")
     parser.add_argument("--methods", nargs="+", metavar="NAME",
                         help="methods to run (default: all registered)")
     parser.add_argument("--limit", type=int, metavar="N", help="use the first N slices only")
     parser.add_argument("--stride", type=int, default=1, metavar="S",
                         help="use every S-th slice (applied before --limit; default 1)")
-    parser.add_argument("--sigma", type=float, default=0.0,
+    parser.add_argument("--sigma", type=float, default=None,
                         help="k-space noise standard deviation, in the images' units "
-                             "(default: 0)")
+                             "(default: 0; with --coils > 1: 0.2 %% of the largest k-space "
+                             "magnitude, recorded in the results)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed of slice 0 (default 0)")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"folder for bench.md / .csv / .json (default: {DEFAULT_OUT})")
@@ -99,8 +118,17 @@ def run(args):
         for m in METHODS.values():
             print(f"{m.name:16s} {m.description}" + ("  [needs BART]" if m.requires_bart else ""))
         return 0
-    if args.sigma < 0:
+    if args.sigma is not None and args.sigma < 0:
         raise ValueError(f"--sigma must be >= 0, got {args.sigma}")
+    from ..bench.tasks import Task
+    task = Task(args.task, center_fraction=args.center_fraction, coils=args.coils,
+                phase=args.phase, sigma=args.sigma)
+    if args.task == "sr":
+        if args.accel:
+            raise ValueError("--accel applies to --task cartesian|poisson; use --scales for sr")
+        factors = args.scales
+    else:
+        factors = args.accel or ([4] if args.task == "cartesian" else [8])
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     if args.stride < 1:
@@ -115,19 +143,20 @@ def run(args):
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     start = time.perf_counter()
     journal = BenchJournal(pathlib.Path(args.out) / JOURNAL,
-                           fingerprint(images, data_range, args.sigma, args.seed,
-                                       args.plugin),
+                           fingerprint(images, data_range, args.sigma or 0.0, args.seed,
+                                       args.plugin, task=task),
                            resume=args.resume)
     if journal.resumed:
         log(f"resuming from {journal.path}: {journal.resumed} slice results kept")
     try:
-        rows = benchmark(images, args.scales, args.methods, args.sigma, args.seed, data_range,
-                         log, journal=journal)
+        rows = benchmark(images, factors, args.methods, args.sigma or 0.0, args.seed,
+                         data_range, log, journal=journal, task=task)
     finally:
         journal.close()
     meta = {"data": source, "n_slices": int(images.shape[0]), "stride": args.stride,
             "limit": args.limit, "image_shape": list(images.shape[1:]),
-            "data_range": data_range, "sigma": args.sigma, "seed": args.seed,
+            "data_range": data_range, "sigma": rows[0]["sigma"] if rows else args.sigma,
+            "seed": args.seed, "task": task.describe(),
             "wall_time_s": round(time.perf_counter() - start, 1)}
     if any(r["method"].startswith("vdm") for r in rows):
         from ..bench import vdm_methods as vm

@@ -115,7 +115,7 @@ class BenchJournal:
         self._file.close()
 
 
-def fingerprint(images, data_range, sigma, seed, plugins=()):
+def fingerprint(images, data_range, sigma, seed, plugins=(), task=None):
     """What a resumed benchmark must share with the journal it goes on from: the data.
 
     The slices' bytes (SHA-256, after ``--stride``/``--limit``), the data range, σ, the
@@ -126,13 +126,17 @@ def fingerprint(images, data_range, sigma, seed, plugins=()):
 
     import numpy as np
 
-    return {"format": JOURNAL_FORMAT,
-            "images_sha256": hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest(),
-            "image_stack": list(images.shape), "data_range": float(data_range),
-            "sigma": float(sigma), "seed": seed, "plugins": sorted(plugins)}
+    fp = {"format": JOURNAL_FORMAT,
+          "images_sha256": hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest(),
+          "image_stack": list(images.shape), "data_range": float(data_range),
+          "sigma": None if sigma is None else float(sigma), "seed": seed,
+          "plugins": sorted(plugins)}
+    if task is not None and task.task != "sr":
+        fp["task"] = task.describe()        # sr journals keep their old fingerprint
+    return fp
 
 
-def method_settings(name, scale):
+def method_settings(name, scale, kind="sr"):
     """What a journal entry of ``name`` at ``scale`` depends on besides the data.
 
     The tuned ``lamda`` / ``max_iter`` of the regularised classical methods
@@ -144,7 +148,8 @@ def method_settings(name, scale):
     from .registry import METHODS
 
     if name in B.REGULARISED:
-        return {"lamda": B.default_lamda(name, scale), "max_iter": B.default_max_iter(name, scale)}
+        return {"lamda": B.default_lamda(name, scale, kind),
+                "max_iter": B.default_max_iter(name, scale, kind)}
     if name in METHODS and METHODS[name].nfe > 0:
         return prior_fingerprint()
     return {}

@@ -41,11 +41,14 @@ class Method:
         name (str): short lowercase name (``zero-fill``, ``sigpy-tv``, ``vdm-...``).
         fn (callable): ``fn(y, A, scale, **opts)`` -> the real HR magnitude image, or a tuple
             ``(image, nfe)`` when the number of network evaluations depends on ``opts``.
-            ``y``: complex k-space of shape ``A.oshape``; ``A``: a ``CropFourier``;
-            ``scale``: the integer super-resolution factor.
+            ``y``: complex k-space of shape ``A.oshape``; ``A``: a ``CropFourier`` or, for
+            the undersampling tasks, a ``FourierSampling`` (mask, optional coil maps);
+            ``scale``: the integer super-resolution factor or acceleration R.
         nfe (int): network function evaluations per slice (0 for classical methods).
         requires_bart (bool): skip (with a note) when BART is not installed.
         description (str): one line for ``--help`` and the docs.
+        needs_crop (bool): the method only applies to centre-crop super-resolution (it is
+            skipped, with a note, on the undersampling tasks).
     """
 
     name: str
@@ -53,6 +56,7 @@ class Method:
     nfe: int = 0
     requires_bart: bool = False
     description: str = ""
+    needs_crop: bool = False
 
 
 #: The registry: name -> :class:`Method`, in registration order. Add methods with
@@ -60,7 +64,8 @@ class Method:
 METHODS = {}
 
 
-def register_method(name, fn, nfe=0, requires_bart=False, description="", replace=False):
+def register_method(name, fn, nfe=0, requires_bart=False, description="", replace=False,
+                    needs_crop=False):
     """Add a method to :data:`METHODS` (``ValueError`` on a taken name unless ``replace``).
 
     Example:
@@ -76,7 +81,8 @@ def register_method(name, fn, nfe=0, requires_bart=False, description="", replac
     if name in METHODS and not replace:
         raise ValueError(f"register_method: {name!r} is already registered "
                          "(pass replace=True to replace it)")
-    METHODS[name] = Method(name, fn, int(nfe), bool(requires_bart), description)
+    METHODS[name] = Method(name, fn, int(nfe), bool(requires_bart), description,
+                           bool(needs_crop))
     return METHODS[name]
 
 
@@ -106,7 +112,8 @@ def _app_runner(factory):
 register_method("zero-fill", _app_runner(lambda y, A, s, **o: ZeroFillRecon(y, A, **o)),
                 description="|A^H y|, zero-padded k-space")
 register_method("bicubic", _app_runner(lambda y, A, s, **o: BicubicRecon(y, A, **o)),
-                description="cubic-spline interpolation of the LR magnitude image")
+                description="cubic-spline interpolation of the LR magnitude image",
+                needs_crop=True)
 register_method("sigpy-wavelet", _app_runner(lambda y, A, s, **o: L1WaveletRecon(y, A, **o)),
                 description="SigPy L1-wavelet (db4), FISTA")
 register_method("sigpy-tv", _app_runner(lambda y, A, s, **o: TVRecon(y, A, **o)),

@@ -90,12 +90,15 @@ def simulate(images, scale, sigma=0.0, seed=0):
     return CropFourier(hr, lr), ys
 
 
-def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=None, **opts):
+def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=None, kind="sr",
+                 extra=None, **opts):
     """One method at one scale: a result row (dict) with metric means/stds and timing.
 
     With a :class:`~mrirecon_vdm.bench.journal.BenchJournal`, slices it already holds are
     taken from it and each new slice is recorded in it as soon as it is done. The row's
-    ``per_slice`` holds every slice's metrics, seconds and NFE (in slice order).
+    ``per_slice`` holds every slice's metrics, seconds and NFE (in slice order). ``A`` is one
+    operator for every slice or a list (one per slice: undersampling tasks); ``kind`` the
+    operator kind of the tuned classical weights; ``extra`` is merged into the row.
     """
     import time
 
@@ -105,14 +108,15 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=No
     from .. import metrics
     from .registry import reconstruct
 
-    settings = method_settings(name, scale) if journal is not None else None
+    ops = A if isinstance(A, (list, tuple)) else [A] * len(ys)
+    settings = method_settings(name, scale, kind) if journal is not None else None
     done = journal.done(name, scale, settings) if journal is not None else {}
     todo = [i for i in range(len(ys)) if i not in done]
     if warmup and todo:
-        reconstruct(name, ys[todo[0]], A, scale, **opts)
+        reconstruct(name, ys[todo[0]], ops[todo[0]], scale, **opts)
     for i in todo:
         start = time.perf_counter()
-        x, nfe = reconstruct(name, ys[i], A, scale, **opts)
+        x, nfe = reconstruct(name, ys[i], ops[i], scale, **opts)
         seconds = time.perf_counter() - start
         x = np.asarray(sp.to_device(x, sp.cpu_device))
         entry = {"method": name, "scale": int(scale), "slice": i,
@@ -123,7 +127,7 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=No
         done[i] = entry
     entries = [done[i] for i in range(len(ys))]
     per_slice = {m: [e[m] for e in entries] for m in metrics.METRICS}
-    row = {"method": name, "scale": int(scale)}
+    row = {"method": name, "scale": int(scale), **(extra or {})}
     row.update({k: v for k, v in metrics.summarize(per_slice).items() if k != "n"})
     row.update(seconds_per_slice=float(np.mean([e["seconds"] for e in entries])),
                nfe=int(np.mean([e["nfe"] for e in entries])), n_slices=len(ys),
@@ -132,8 +136,15 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=No
 
 
 def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range=None,
-              log=print, journal=None):
+              log=print, journal=None, task=None):
     """Run methods x scales on ``images`` (n, H, W); return the result rows.
+
+    ``task`` (:class:`~mrirecon_vdm.bench.tasks.Task`, default super-resolution) chooses the
+    measurement; for the undersampling tasks ``scales`` are the accelerations R, ``sigma``
+    is ignored (the task's own), methods that need the centre crop (bicubic) are skipped
+    with a note, and the VDM methods get ``phase="auto"`` when the task carries a phase (a
+    user with complex data says so). Rows gain ``task``, ``accel``, ``coils``, ``phase``
+    and ``sigma``.
 
     Methods that need BART are skipped with a note when it is missing. Classical methods
     get one untimed warm-up reconstruction of the first slice; learned methods (``nfe > 0``)
@@ -141,8 +152,13 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
     work a :class:`~mrirecon_vdm.bench.journal.BenchJournal` already holds. A missing prior
     fails before any work.
     """
+    from ..baselines import operator_kind
     from ..config import bart_available
     from .registry import METHODS, reconstruct
+    from .tasks import Task, check_factor, simulate_task
+
+    if task is None:
+        task = Task("sr", sigma=sigma)
 
     methods = list(METHODS) if methods is None else list(methods)
     unknown = [m for m in methods if m not in METHODS]
@@ -151,11 +167,16 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
                          f"{', '.join(METHODS)}")
     if data_range is None:
         data_range = float(images.max())
+    for f in scales:
+        check_factor(task, f, images.shape[-2:])
     runnable = []
     for m in methods:
         if METHODS[m].requires_bart and not bart_available():
             log(f"note: skipping {m}: BART is not installed (apt-get install bart; "
                 "pip install mrbart)")
+        elif task.undersampled and METHODS[m].needs_crop:
+            log(f"note: skipping {m}: it interpolates a low-resolution image and does not "
+                f"apply to the {task.task} task")
         else:
             runnable.append(m)
     if any(m.startswith("vdm") for m in runnable):
@@ -163,17 +184,27 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
         vdm_methods.get_prior()        # fail before any work when the prior is missing
     rows = []
     for scale in scales:
-        A, ys = simulate(images, scale, sigma, seed)
+        ops, ys, info = simulate_task(images, task, scale, seed)
+        kind = operator_kind(ops[0])
+        extra = {"task": task.task, "accel": float(info.get("acceleration", scale)),
+                 "coils": task.coils, "phase": task.phase, "sigma": info["sigma"]}
+        if task.undersampled:
+            log(f"{task.task} R={scale}: mean acceleration {info['acceleration']:.2f}, "
+                f"{task.coils} coil(s), phase {task.phase}, k-space noise sigma "
+                f"{info['sigma']:.4g}")
+        learned_opts = {"phase": "auto"} if task.phase != "none" else {}
         warmed = False
         for m in runnable:
             learned = METHODS[m].nfe > 0
             pending = (journal is None
-                       or len(journal.done(m, scale, method_settings(m, scale))) < len(ys))
+                       or len(journal.done(m, scale, method_settings(m, scale, kind)))
+                       < len(ys))
             if learned and pending and not warmed and LEARNED_WARMUP in METHODS:
-                reconstruct(LEARNED_WARMUP, ys[0], A, scale)
+                reconstruct(LEARNED_WARMUP, ys[0], ops[0], scale, **learned_opts)
                 warmed = True
-            row = bench_method(m, images, A, ys, scale, data_range, warmup=not learned,
-                               journal=journal)
+            row = bench_method(m, images, ops, ys, scale, data_range, warmup=not learned,
+                               journal=journal, kind=kind, extra=extra,
+                               **(learned_opts if learned else {}))
             log(f"{m:>14s} {scale}x: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "
                 f"{row['seconds_per_slice']:.3f} s/slice")
             rows.append(row)

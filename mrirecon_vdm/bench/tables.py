@@ -13,7 +13,8 @@ __all__ = ["COLUMNS", "SLICE_COLUMNS", "markdown_table", "write_outputs"]
 
 #: Columns of ``bench.csv`` (one row per method and scale factor).
 COLUMNS = ("method", "scale", "psnr", "psnr_std", "ssim", "ssim_std", "nrmse", "nrmse_std",
-           "hfen", "hfen_std", "seconds_per_slice", "nfe", "n_slices")
+           "hfen", "hfen_std", "seconds_per_slice", "nfe", "n_slices", "task", "accel", "coils",
+           "phase", "sigma")
 #: Columns of ``bench_slices.csv`` (one row per method, scale factor and slice).
 SLICE_COLUMNS = ("method", "scale", "slice", "psnr", "ssim", "nrmse", "hfen", "seconds", "nfe")
 
@@ -30,6 +31,14 @@ def markdown_table(rows):
                      f"| {r['hfen']:.4f} ± {r['hfen_std']:.4f} "
                      f"| {r['seconds_per_slice']:.3f} | {r['nfe']} |")
     return "\n".join(lines)
+
+
+def _task_line(meta):
+    t = meta.get("task")
+    if not t or t.get("task", "sr") == "sr":
+        return ""
+    return (f"\n\nTask: {t['task']} undersampling (scale column = acceleration R), centre "
+            f"{t['center_fraction']}, {t['coils']} coil(s), phase {t['phase']}")
 
 
 def write_outputs(rows, meta, out_dir, json_path=None):
@@ -53,13 +62,14 @@ def write_outputs(rows, meta, out_dir, json_path=None):
     json_path = pathlib.Path(json_path) if json_path else out_dir / "bench.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(md, f"Data: {meta['data']} ({meta['n_slices']} slices, data range "
-                  f"{meta['data_range']:.4g}, k-space noise sigma {meta['sigma']:g})\n\n"
+                  f"{meta['data_range']:.4g}, k-space noise sigma {meta['sigma']:g})"
+                  + _task_line(meta) + "\n\n"
                   + markdown_table(rows) + "\n")
     buf = io.StringIO(newline="")
     w = csv.DictWriter(buf, fieldnames=COLUMNS)
     w.writeheader()
     for r in rows:
-        w.writerow({k: r[k] for k in COLUMNS})
+        w.writerow({k: r.get(k, "") for k in COLUMNS})
     atomic_write_text(csv_path, buf.getvalue())
     buf = io.StringIO(newline="")
     w = csv.DictWriter(buf, fieldnames=SLICE_COLUMNS)

@@ -9,6 +9,8 @@ name               what                                                    NFE p
 ``vdm-fast-N``     the fast sampler (x̂₀ data consistency + DDIM), N steps  N (10, 25, 50, 100)
 ``vdm-mean4``      mean of 4 fast-sampler samples (50 steps, one batch)    4 × 50 = 200
 ``vdm-mean8``      mean of 8 fast-sampler samples (50 steps, one batch)    8 × 50 = 400
+``vdm-pnp``        plug-and-play: the VDM denoiser in SigPy's proximal     30
+                   gradient, DPIR schedule (:mod:`mrirecon_vdm.pnp`)
 =================  ======================================================  ==============
 
 Also importable by its old name ``mrirecon_vdm.vdm_methods`` (the same module object).
@@ -50,8 +52,9 @@ import sigpy as sp
 
 from .registry import register_method
 
-__all__ = ["set_prior", "get_prior", "vdm_recon", "slice_seed", "PRIOR_ENV", "BASE_SEED",
-           "BF16", "THREADS", "FAST_STEPS", "MEAN_SAMPLES", "PAPER_STEPS", "VDM_METHODS"]
+__all__ = ["set_prior", "get_prior", "vdm_recon", "pnp_recon", "slice_seed", "PRIOR_ENV",
+           "BASE_SEED", "BF16", "THREADS", "FAST_STEPS", "MEAN_SAMPLES", "PAPER_STEPS",
+           "PNP_STEPS", "VDM_METHODS"]
 
 #: Environment variable naming an exported prior (folder or ``prior.safetensors``).
 PRIOR_ENV = "MRIRECON_VDM_PRIOR"
@@ -174,3 +177,30 @@ for _k in MEAN_SAMPLES:
 
 for _name, (_opts, _nfe, _desc) in VDM_METHODS.items():
     register_method(_name, _method(**_opts), nfe=_nfe, description=_desc, replace=True)
+
+
+def pnp_recon(y, A, scale=None, num_steps=None, bf16=None, **opts):
+    """Plug-and-play with the cached prior (:class:`mrirecon_vdm.pnp.PnPVDMRecon`);
+    returns ``(image, nfe, app)``. ``opts``: more PnPVDMRecon options (``phase``, ...)."""
+    from ..pnp import PnPVDMRecon
+
+    if THREADS > 0:
+        import torch
+        if torch.get_num_threads() != THREADS:
+            torch.set_num_threads(THREADS)
+    bf16 = BF16 if bf16 is None else bf16
+    app = PnPVDMRecon(y, A, get_prior(), num_steps=num_steps, bf16=bf16, **opts)
+    x = app.run()
+    return x, int(app.nfe), app
+
+
+def _pnp(y, A, scale, **opts):
+    x, nfe, _ = pnp_recon(y, A, scale, **opts)
+    return x, nfe
+
+
+#: Iterations (= network evaluations) of the registered plug-and-play method.
+PNP_STEPS = 30
+register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
+                description=f"VDM denoiser in SigPy's proximal gradient (plug-and-play, DPIR "
+                            f"schedule), {PNP_STEPS} steps")

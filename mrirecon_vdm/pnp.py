@@ -1,0 +1,129 @@
+"""``PnPVDMRecon``: plug-and-play reconstruction with the VDM denoiser inside a SigPy solver.
+
+The App wires :class:`mrirecon_vdm.prox.VDMDenoiser` into
+:class:`sigpy.app.LinearLeastSquares` (proximal gradient, the half-quadratic splitting of
+DPIR when the step is 1/‖A‖²):
+
+.. math::
+    x_{k+1} = D_{\\sigma_k}\\big(x_k - \\alpha A^H (A x_k - y)\\big), \\qquad
+    \\sigma_k^2 = \\lambda_k \\alpha,
+
+with a geometric schedule λ_k from ``lamda_start`` to ``lamda_end`` (relative to s², the
+squared intensity of the image), one network evaluation per iteration. The image is real:
+the denoiser keeps the real part (``mode="real"``), and a phase φ (``"auto"`` by default for
+coil maps, see :class:`mrirecon_vdm.app.GuidedVDMRecon`) goes into the operator,
+``A * Phase(φ)``. With noisy data the schedule stops at the noise level (λ ≥ σ²/s²).
+
+References:
+    Zhang, K., Li, Y., Zuo, W., Zhang, L., Van Gool, L., Timofte, R. (2022). Plug-and-play
+    image restoration with deep denoiser prior. IEEE TPAMI 44(10), 6360-6376.
+
+    Venkatakrishnan, S. V., Bouman, C. A., Wohlberg, B. (2013). Plug-and-play priors for
+    model based reconstruction. IEEE GlobalSIP, 945-948.
+"""
+import math
+import time
+
+import numpy as np
+import sigpy as sp
+
+from ._checks import check_complex, check_finite, check_shape
+
+__all__ = ["PnPVDMRecon", "DEFAULT_PNP"]
+
+#: The default schedule, chosen on the validation person (``docs/sampler.md``).
+DEFAULT_PNP = {"num_steps": 30, "lamda_start": 3e-2, "lamda_end": 1e-4}
+
+
+class PnPVDMRecon(sp.app.App):
+    """Plug-and-play reconstruction of a real (magnitude) image from ``y = A x + n``.
+
+    Args:
+        y (array): measurement, ``A.oshape``, complex (k-space).
+        A (sigpy.linop.Linop): forward operator on real images ``(..., H, W)``.
+        prior: the prior (protocol of ``docs/architecture.md``).
+        num_steps (int): iterations = network evaluations.
+        lamda_start, lamda_end (float): the schedule of λ_k / s² (geometric).
+        phase (None, str or array): as :class:`mrirecon_vdm.app.GuidedVDMRecon`.
+        sigma (float or None): k-space noise std (None: as GuidedVDMRecon, 0 for a single
+            coil, :func:`mrirecon_vdm.noise.estimate_sigma` with coil maps); the schedule
+            does not go below it.
+        scale (float or None): image intensity s (None:
+            :func:`mrirecon_vdm.app.estimate_scale` over the whole input).
+        bf16 (bool): bfloat16 autocast for the network.
+        show_pbar (bool): SigPy's progress bar.
+
+    Attributes (after ``run()``): ``x`` (real, ``A.ishape``), ``nfe``, ``time``.
+    """
+
+    def __init__(self, y, A, prior, num_steps=None, lamda_start=None, lamda_end=None,
+                 phase=None, sigma=None, scale=None, bf16=True, show_pbar=False):
+        from .app import _prior_percentile, estimate_scale
+        from .linop import Phase, fourier_structure
+        from .prox import VDMDenoiser
+
+        start = time.perf_counter()
+        if not isinstance(A, sp.linop.Linop):
+            raise TypeError(f"PnPVDMRecon: A must be a sigpy Linop, got {type(A).__name__}")
+        if not hasattr(y, "shape") or not hasattr(y, "dtype") or y.dtype == object:
+            raise ValueError(f"PnPVDMRecon: y must be a numeric numpy or cupy array, got "
+                             f"{type(y).__name__}")
+        check_shape("PnPVDMRecon y", y, A.oshape)
+        check_complex("PnPVDMRecon y (a low-resolution image? use lowres_image_to_kspace)", y)
+        check_finite("PnPVDMRecon y", y)
+        num_steps = DEFAULT_PNP["num_steps"] if num_steps is None else num_steps
+        if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) \
+                or num_steps < 1:
+            raise ValueError(f"PnPVDMRecon: num_steps must be an int >= 1, got {num_steps!r}")
+        l0 = DEFAULT_PNP["lamda_start"] if lamda_start is None else float(lamda_start)
+        l1 = DEFAULT_PNP["lamda_end"] if lamda_end is None else float(lamda_end)
+        if not (math.isfinite(l0) and math.isfinite(l1) and l0 > 0 and l1 > 0):
+            raise ValueError(f"PnPVDMRecon: lamda_start and lamda_end must be finite and > 0, "
+                             f"got {lamda_start!r}, {lamda_end!r}")
+        structure = fourier_structure(A)
+        if phase is None:
+            phase = "auto" if structure is not None and structure.maps is not None else "none"
+        if isinstance(phase, str):
+            if phase not in ("auto", "none"):
+                raise ValueError(f"PnPVDMRecon: phase must be None, 'auto', 'none' or an array, "
+                                 f"got {phase!r}")
+            if phase == "auto":
+                from .phase import estimate_phase
+                phase = estimate_phase(y, A)
+            else:
+                phase = None
+        if phase is not None:
+            A = A * Phase(A.ishape, phase)
+        if sigma is None:
+            from .noise import estimate_sigma
+            sigma = estimate_sigma(y, A)
+        self.device = sp.get_device(y)
+        with self.device:
+            if scale is None:
+                scale = float(estimate_scale(y, A, per_image=False,
+                                             percentile=_prior_percentile(prior)))
+        self.scale = float(scale)
+        s2 = self.scale ** 2
+        lamdas = np.geomspace(l0 * s2, max(l1 * s2, float(sigma) ** 2), int(num_steps))
+        self.proxg = VDMDenoiser(A.ishape, prior, lamda=lamdas, scale=self.scale, mode="real",
+                                 bf16=bf16)
+        alpha = 1.0 if structure is not None else None
+        self.A, self.y, self.phase, self.sigma = A, y, phase, float(sigma)
+        self._lls = sp.app.LinearLeastSquares(A, y, proxg=self.proxg, max_iter=int(num_steps),
+                                              alpha=alpha, show_pbar=False)
+        self._setup = time.perf_counter() - start
+        self.x = None
+        super().__init__(self._lls.alg, show_pbar=show_pbar, leave_pbar=False,
+                         record_time=False)
+
+    def run(self):
+        start = time.perf_counter()
+        out = super().run()
+        self.time = self._setup + time.perf_counter() - start
+        self.nfe = self.proxg.nfe
+        return out
+
+    def _output(self):
+        with self.device:
+            self.x = self.device.xp.real(self._lls.x).astype(np.float32)
+            return self.x

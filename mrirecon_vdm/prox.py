@@ -1,0 +1,179 @@
+"""The learned prior as a SigPy proximal operator (plug-and-play).
+
+:class:`VDMDenoiser` is a :class:`sigpy.prox.Prox` whose ``prox(alpha, v)`` is the prior's
+one-step MMSE denoiser (Tweedie's formula) at the noise level that the step size implies,
+
+.. math::
+    \\mathrm{prox}_{\\alpha g}(v) \\approx D_{\\sigma}(v), \\qquad
+    \\sigma = \\sqrt{\\lambda\\,\\alpha} / s, \\qquad
+    D_\\sigma(v) = s\\,\\frac{z - \\sigma_t\\, \\hat\\varepsilon_\\theta(z; t)}{\\alpha_t},
+    \\quad z = \\alpha_t\\, v / s,\\ \\sigma_t/\\alpha_t = \\sigma,
+
+(γ_φ(t) = log σ², the network's time with that signal-to-noise ratio), so any SigPy solver
+(``sigpy.app.LinearLeastSquares`` with ``solver="ADMM"`` or proximal gradient,
+``sigpy.alg.ADMM``, ...) can use the learned prior in place of ``L1Reg``:
+
+    >>> proxg = VDMDenoiser(A.ishape, prior, lamda=0.05, scale=s)
+    >>> x = sp.app.LinearLeastSquares(A, y, proxg=proxg, max_iter=30).run()
+
+``lamda`` plays the role of the regularisation weight (a larger value denoises harder); a
+sequence of values is used one per call (the last one repeated): a decreasing sequence is
+the annealed schedule of DPIR (Zhang et al. 2022), which works far better than a fixed
+weight with these one-step denoisers. ``scale`` is the intensity of the image (the prior
+was trained on images of maximum ≈ 1; :func:`mrirecon_vdm.app.estimate_scale` gives it from
+the data).
+
+SigPy's solvers work on complex images; ``mode`` says how a complex input meets the
+magnitude prior: ``"real"`` denoises the real part and drops the imaginary one (the
+image is real, or its phase is in the operator, ``A * Phase(...)``: the constraint that lets
+a real image use the conjugate symmetry of k-space, worth several dB on Cartesian
+undersampling), ``"magnitude"`` denoises the magnitude and keeps the phase.
+
+References:
+    Venkatakrishnan, S. V., Bouman, C. A., Wohlberg, B. (2013). Plug-and-play priors for
+    model based reconstruction. IEEE GlobalSIP, 945-948.
+
+    Zhang, K., Li, Y., Zuo, W., Zhang, L., Van Gool, L., Timofte, R. (2022). Plug-and-play
+    image restoration with deep denoiser prior. IEEE TPAMI 44(10), 6360-6376.
+
+    Efron, B. (2011). Tweedie's formula and selection bias. JASA 106(496), 1602-1614.
+"""
+import math
+
+import numpy as np
+import sigpy as sp
+
+from ._checks import as_shape
+
+__all__ = ["VDMDenoiser", "MODES"]
+
+#: How a complex input meets the magnitude prior.
+MODES = ("real", "magnitude")
+
+
+class VDMDenoiser(sp.prox.Prox):
+    """Plug-and-play proximal operator: the VDM prior's one-step denoiser.
+
+    Args:
+        shape (tuple of ints): image shape ``(..., H, W)`` (leading axes: slices, denoised
+            in one network call).
+        prior: an object with the prior protocol (``gamma``, ``predict_eps``,
+            ``image_channels``, ``downsample_factor``; e.g.
+            :func:`mrirecon_vdm.load_pretrained`), on the torch device of the arrays.
+        lamda (float or sequence): λ > 0, the weight of the prior: the denoiser's noise
+            variance is λ α / s² for a step α; a sequence is used one value per call (the
+            last repeated), e.g. ``numpy.geomspace(3e-2, 1e-4, 30)``.
+        mode (str): ``"real"`` or ``"magnitude"`` (see the module docstring).
+        scale (float or array): intensity scale s of the image (broadcastable to
+            ``shape``, e.g. one per slice ``(S, 1, 1)``).
+        bf16 (bool): bfloat16 autocast for the network.
+
+    Attributes:
+        lamdas (list of float): the weights, one per call (the last repeated).
+        nfe (int): network evaluations so far (one per ``prox`` call).
+        last_sigma (float): the noise level (prior units) of the last call.
+    """
+
+    def __init__(self, shape, prior, lamda=0.05, scale=1.0, mode="real", bf16=True):
+        shape = as_shape("VDMDenoiser shape", shape, min_ndim=2)
+        for name in ("gamma", "predict_eps", "image_channels", "downsample_factor"):
+            if not hasattr(prior, name):
+                raise ValueError(f"VDMDenoiser: the prior has no {name!r}; expected the prior "
+                                 f"protocol (gamma, predict_eps, image_channels, "
+                                 f"downsample_factor)")
+        f = int(prior.downsample_factor)
+        if shape[-2] % f or shape[-1] % f:
+            raise ValueError(f"VDMDenoiser: image sizes must be multiples of the prior's "
+                             f"downsample_factor {f}, got {shape[-2:]}")
+        if int(prior.image_channels) != 1:
+            raise ValueError("VDMDenoiser: only single-channel (magnitude) priors are supported")
+        if mode not in MODES:
+            raise ValueError(f"VDMDenoiser: mode must be one of {MODES}, got {mode!r}")
+        try:
+            lamdas = [float(v) for v in np.atleast_1d(np.asarray(lamda, dtype=np.float64))]
+        except (TypeError, ValueError):
+            raise ValueError(f"VDMDenoiser: lamda must be a number or a sequence of numbers, "
+                             f"got {lamda!r}") from None
+        if not lamdas or not all(math.isfinite(v) and v > 0 for v in lamdas):
+            raise ValueError(f"VDMDenoiser: lamda must be finite and > 0, got {lamda!r}")
+        s = np.asarray(sp.to_device(scale) if hasattr(scale, "shape") else scale,
+                       dtype=np.float64)
+        if not np.all(np.isfinite(s)) or not np.all(s > 0):
+            raise ValueError(f"VDMDenoiser: scale must be finite and > 0, got {scale!r}")
+        self.prior = prior
+        self.lamdas = lamdas
+        self.mode = mode
+        self.scale = scale
+        self.bf16 = bool(bf16)
+        self.nfe = 0
+        self.last_sigma = None
+        import torch
+        t = np.linspace(0.0, 1.0, 2049)
+        with torch.inference_mode():
+            g = prior.gamma(torch.as_tensor(t, dtype=torch.float32,
+                                            device=_prior_device(prior)))
+        self._t = t
+        self._g = np.maximum.accumulate(np.asarray(g.detach().to("cpu", torch.float64)))
+        super().__init__(shape)
+
+    def time_for(self, sigma):
+        """The network time t whose σ_t/α_t equals ``sigma`` (prior units), clipped to [0, 1]."""
+        g = 2.0 * math.log(max(float(sigma), 1e-12))
+        return float(np.interp(g, self._g, self._t))
+
+    def _prox(self, alpha, input):
+        import torch
+
+        from .alg import alpha_sigma
+        from .backend import from_torch, to_torch
+
+        device = sp.get_device(input)
+        xp = device.xp
+        with device:
+            s = self.scale
+            if hasattr(s, "shape"):
+                s = sp.to_device(s, device)
+            lamda = self.lamdas[min(self.nfe, len(self.lamdas) - 1)]
+            sigma = math.sqrt(lamda * float(alpha))
+            complex_in = np.iscomplexobj(input)
+            if complex_in:
+                mag = xp.real(input) if self.mode == "real" else xp.abs(input)
+            else:
+                mag = input
+            v = (mag / s).astype(np.float32)
+            # per image: σ in prior units (s may differ per slice)
+            s_arr = np.asarray(sp.to_device(s) if hasattr(s, "shape") else s, dtype=np.float64)
+            t = self.time_for(sigma / float(np.mean(s_arr)))
+            self.last_sigma = sigma / float(np.mean(s_arr))
+            tt = torch.as_tensor([t], dtype=torch.float32, device=_prior_device(self.prior))
+            with torch.inference_mode():
+                g = float(self.prior.gamma(tt)[0])
+            a_t, s_t = alpha_sigma(g)
+            z = to_torch(xp.ascontiguousarray(a_t * v))
+            imgs = z.reshape((-1, 1) + tuple(self.shape[-2:]))
+            ctx = (torch.autocast(imgs.device.type, dtype=torch.bfloat16) if self.bf16
+                   else _null())
+            with torch.inference_mode(), ctx:
+                eps = self.prior.predict_eps(imgs, tt.expand(imgs.shape[0])).float()
+            self.nfe += 1
+            eps = xp.asarray(from_torch(eps.reshape(z.shape)))
+            x = (a_t * v - s_t * eps) / a_t * s
+            if complex_in and self.mode == "magnitude":
+                x = x * xp.exp(1j * xp.angle(input))
+            return x.astype(input.dtype, copy=False)
+
+
+def _prior_device(prior):
+    import torch
+    if isinstance(prior, torch.nn.Module):
+        for p in prior.parameters():
+            return p.device
+    return torch.device("cpu")
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,114 @@
+"""VDMDenoiser (the prior as a SigPy Prox) and PnPVDMRecon, with the analytic Gaussian prior:
+the one-step denoiser of a Gaussian prior is its exact posterior mean."""
+import numpy as np
+import pytest
+import sigpy as sp
+
+from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
+from mrirecon_vdm.linop import CropFourier, FourierSampling
+from mrirecon_vdm.pnp import PnPVDMRecon
+from mrirecon_vdm.prox import VDMDenoiser
+from mrirecon_vdm.sampling import cartesian_mask
+
+H = 16
+
+
+def make_prior():
+    yy, xx = np.mgrid[:H, :H]
+    mean = 0.4 + 0.2 * np.cos(2 * np.pi * xx / H)
+    return GaussianPrior(mean, variance=stationary_variance((H, H), 0.03, 2.0))
+
+
+@pytest.mark.parametrize("sigma", [0.05, 0.2])
+def test_denoiser_is_the_gaussian_posterior_mean(sigma):
+    """prox(α, v) = E[x | v = x + σ n] with σ² = λα (real white noise)."""
+    prior = make_prior()
+    rng = np.random.default_rng(0)
+    x = prior.sample(1, seed=1)[0]
+    v = (x + sigma * rng.standard_normal((H, H))).astype(np.float32)
+    lamda, alpha = 0.5, 2 * sigma ** 2
+    P = VDMDenoiser((H, H), prior, lamda=lamda, scale=1.0, bf16=False)
+    out = P(alpha, v)
+    # the complex measurement model of posterior_mean: real part of the noise has var σ²
+    ref = prior.posterior_mean(v.astype(np.complex128), sp.linop.Identity((H, H)),
+                               noise_sigma=sigma * np.sqrt(2))
+    assert np.abs(out - ref).max() < 2e-3 * np.abs(ref).max()
+    assert P.nfe == 1 and abs(P.last_sigma - sigma) < 1e-9
+    # denoising moves toward the prior: closer to x than v is
+    assert np.linalg.norm(out - x) < np.linalg.norm(v - x)
+
+
+def test_denoiser_scale_modes_and_schedule():
+    prior = make_prior()
+    x = prior.sample(1, seed=2)[0].astype(np.float32)
+    v = x + 0.1 * np.random.default_rng(1).standard_normal((H, H)).astype(np.float32)
+    base = VDMDenoiser((H, H), prior, lamda=0.01, bf16=False)(1.0, v)
+    # intensity units: scaling the input and s together scales the output
+    scaled = VDMDenoiser((H, H), prior, lamda=0.01 * 49, scale=7.0, bf16=False)(1.0, 7 * v)
+    np.testing.assert_allclose(scaled, 7 * base, rtol=1e-4, atol=1e-4)
+    phase = np.exp(0.7j)
+    real = VDMDenoiser((H, H), prior, lamda=0.01, mode="real", bf16=False)(1.0, v + 0.3j * v)
+    np.testing.assert_allclose(real, base, atol=1e-5)                  # imaginary part dropped
+    mag = VDMDenoiser((H, H), prior, lamda=0.01, mode="magnitude", bf16=False)(
+        1.0, np.abs(v) * phase)
+    np.testing.assert_allclose(np.angle(mag[np.abs(mag) > 1e-3]), 0.7, atol=1e-5)
+    P = VDMDenoiser((H, H), prior, lamda=[0.04, 0.01], bf16=False)
+    P(1.0, v)
+    assert abs(P.last_sigma - 0.2) < 1e-9
+    P(1.0, v)
+    P(1.0, v)
+    assert abs(P.last_sigma - 0.1) < 1e-9 and P.nfe == 3                 # last one repeats
+
+
+def test_denoiser_errors():
+    prior = make_prior()
+    with pytest.raises(ValueError, match="lamda"):
+        VDMDenoiser((H, H), prior, lamda=0)
+    with pytest.raises(ValueError, match="lamda"):
+        VDMDenoiser((H, H), prior, lamda=[0.1, float("nan")])
+    with pytest.raises(ValueError, match="mode"):
+        VDMDenoiser((H, H), prior, mode="phase")
+    with pytest.raises(ValueError, match="scale"):
+        VDMDenoiser((H, H), prior, scale=-1.0)
+    with pytest.raises(ValueError, match="prior protocol"):
+        VDMDenoiser((H, H), object())
+
+
+def test_pnp_inside_sigpy_solver_and_app():
+    """The Prox in sigpy.app.LinearLeastSquares, and the App: with a Gaussian prior the
+    annealed plug-and-play iteration lands on the exact posterior mean (noiseless data)."""
+    prior = make_prior()
+    x = prior.sample(1, seed=3)[0].astype(np.float32)
+    mask = cartesian_mask((H, H), 3, center=4, seed=0)
+    A = FourierSampling((H, H), mask)
+    y = A(x).astype(np.complex64)
+    pm = prior.posterior_mean(y, A, 0.0)
+    tol = 0.05 * np.linalg.norm(pm - x)
+    proxg = VDMDenoiser((H, H), prior, lamda=np.geomspace(3e-2, 1e-4, 20), bf16=False)
+    out = sp.app.LinearLeastSquares(A, y, proxg=proxg, max_iter=20, alpha=1.0,
+                                    show_pbar=False).run()
+    assert np.linalg.norm(out.real - pm) < tol
+    app = PnPVDMRecon(y, A, prior, num_steps=20, bf16=False)
+    r = app.run()
+    assert r.shape == (H, H) and np.isrealobj(r) and app.nfe == 20
+    assert np.linalg.norm(r - pm) < tol
+    # a crop works too (super-resolution)
+    C = CropFourier((H, H), (8, 8))
+    r = PnPVDMRecon(C(x).astype(np.complex64), C, prior, num_steps=10, bf16=False).run()
+    assert np.all(np.isfinite(r))
+
+
+def test_pnp_errors():
+    prior = make_prior()
+    A = FourierSampling((H, H), cartesian_mask((H, H), 2, center=4, seed=0))
+    y = A(np.ones((H, H), np.float32)).astype(np.complex64)
+    with pytest.raises(ValueError, match="lowres_image_to_kspace"):
+        PnPVDMRecon(y.real.copy(), A, prior)
+    with pytest.raises(ValueError, match="num_steps"):
+        PnPVDMRecon(y, A, prior, num_steps=0)
+    with pytest.raises(ValueError, match="phase"):
+        PnPVDMRecon(y, A, prior, phase="maybe")
+    bad = y.copy()
+    bad[H // 2, H // 2] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        PnPVDMRecon(bad, A, prior)
