@@ -78,6 +78,19 @@ def _calib_width(name, kspace, calib):
     return min(c, DEFAULT_CALIB_MAX)
 
 
+def _check_found(name, maps, width, kernel_width):
+    """ESPIRiT returns all-zero maps (no eigenvalue reaches the crop) when the calibration
+    region is too small for its kernel (e.g. 8 or 10 lines with kernel width 6): refuse
+    them instead of returning an operator that measures nothing."""
+    xp = sp.get_device(maps).xp
+    if not bool(xp.any(maps != 0)):
+        raise ValueError(f"{name}: ESPIRiT found no coil sensitivity (all maps are zero) from a "
+                         f"calibration region of {width} x {width} lines with kernel width "
+                         f"{kernel_width}; use a mask with a larger fully sampled centre (about "
+                         f"2 x kernel_width lines or more), a smaller kernel, or pass maps")
+    return maps
+
+
 def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=6, crop=0.95, device=None):
     """ESPIRiT coil maps from the calibration region (:class:`sigpy.mri.app.EspiritCalib`).
 
@@ -94,7 +107,7 @@ def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=6, crop=0.95, dev
 
     Raises:
         ValueError: no coil axis, real or non-finite k-space, a calibration region smaller
-            than 8 x 8.
+            than 8 x 8, or one too small for the kernel (all-zero maps).
     """
     import sigpy.mri
 
@@ -108,7 +121,7 @@ def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=6, crop=0.95, dev
     app = sigpy.mri.app.EspiritCalib(kspace, calib_width=width, thresh=thresh,
                                      kernel_width=kernel_width, crop=crop, device=device,
                                      show_pbar=False)
-    return app.run().astype(np.complex64)
+    return _check_found("espirit_maps", app.run().astype(np.complex64), width, kernel_width)
 
 
 def bart_espirit_maps(kspace, calib=None):
@@ -137,7 +150,8 @@ def bart_espirit_maps(kspace, calib=None):
     k = np.transpose(k, (1, 2, 0))[:, :, None, :]            # BART: (x, y, z, coils)
     mps = bart(1, f"ecalib -m 1 -r {width}", k)
     mps = np.asarray(mps).reshape(k.shape)[:, :, 0, :]
-    return np.ascontiguousarray(np.transpose(mps, (2, 0, 1))).astype(np.complex64)
+    mps = np.ascontiguousarray(np.transpose(mps, (2, 0, 1))).astype(np.complex64)
+    return _check_found("bart_espirit_maps", mps, width, 6)      # BART's default kernel: 6
 
 
 def rss(coil_images, axis=-3):

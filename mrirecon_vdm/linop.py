@@ -181,10 +181,14 @@ def _check_mask(name, mask, kshape):
         raise ValueError(f"{name}: expected a mask of shape {img} (or with the leading axes of "
                          f"the data), got shape {tuple(mask.shape)}")
     try:
-        np.broadcast_shapes(tuple(mask.shape), tuple(kshape))
+        # broadcast *to* the shape: a mask with more (or larger) leading axes than the data
+        # would silently change the output shape
+        ok = np.broadcast_shapes(tuple(mask.shape), tuple(kshape)) == tuple(kshape)
     except ValueError:
+        ok = False
+    if not ok:
         raise ValueError(f"{name}: a mask of shape {tuple(mask.shape)} does not broadcast to the "
-                         f"k-space shape {tuple(kshape)}") from None
+                         f"k-space shape {tuple(kshape)}")
     m = mask.astype(np.float32)
     if not bool(xp.all((m == 0) | (m == 1))):
         raise ValueError(f"{name}: mask must hold 0 and 1 only (a sampling pattern); for "
@@ -345,10 +349,14 @@ def Phase(ishape, phase):
     if not hasattr(phase, "shape"):
         raise ValueError(f"Phase: phase must be a numpy or cupy array, got {type(phase).__name__}")
     try:
-        np.broadcast_shapes(tuple(phase.shape), ishape)
+        # broadcast *to* ishape: extra leading axes would make the operator's oshape differ
+        # from its ishape
+        ok = np.broadcast_shapes(tuple(phase.shape), ishape) == ishape
     except ValueError:
+        ok = False
+    if not ok:
         raise ValueError(f"Phase: a phase of shape {tuple(phase.shape)} does not broadcast to "
-                         f"the image shape {ishape}") from None
+                         f"the image shape {ishape}")
     device = sp.get_device(phase)
     with device:
         xp = device.xp

@@ -341,3 +341,130 @@ def test_bad_arguments():
     bad = GuidedVDM(**{**ok, "denoise": lambda z, t: z[:, :4]}, randn=zeros)
     with pytest.raises(ValueError, match="denoise returned shape"):
         bad.update()
+
+
+# ------------------------------------------------------------------ method choice, batched CG
+from mrirecon_vdm.alg import batched_cg  # noqa: E402
+from mrirecon_vdm.coils import birdcage_maps  # noqa: E402
+from mrirecon_vdm.linop import FourierSampling, Phase  # noqa: E402
+from mrirecon_vdm.phase import smooth_phase  # noqa: E402
+from mrirecon_vdm.sampling import cartesian_mask  # noqa: E402
+
+
+def test_method_is_picked_from_the_operator():
+    """Closed form for the crop and single-coil masks (ours and SigPy's composition give the
+    same prox); CG for SENSE and for anything with a phase."""
+    rng = np.random.default_rng(4)
+    mask = cartesian_mask((H, H), 3, center=4, seed=1).astype(np.float64)
+    maps = birdcage_maps((H, H), 3).astype(np.complex128)
+    phi = smooth_phase((H, H), seed=2)
+    ours = FourierSampling((H, H), mask)
+    plain = sp.linop.Multiply((H, H), mask) * sp.linop.FFT((H, H), center=True)
+    crop = CropFourier((H, H), (8, 8))
+    for op in (crop, ours, plain):
+        assert DataConsistency(op).method == "closed-form"
+    for op in (FourierSampling((H, H), mask, maps=maps), sp.mri.linop.Sense(maps, weights=mask),
+               ours * Phase((H, H), phi), plain * Phase((H, H), phi), crop * Phase((H, H), phi),
+               crop * sp.linop.Identity((H, H))):
+        assert DataConsistency(op).method == "cg"
+    x = rng.standard_normal((2, H, H))
+    y = ours(c128(rng.standard_normal((H, H)))) + 0.1 * ours(c128(rng.standard_normal((H, H))))
+    for sigma, v in [(0.0, None), (0.2, 0.05)]:
+        a = DataConsistency(ours, sigma).prox(x, y, v)
+        b = DataConsistency(plain, sigma).prox(x, y, v)
+        np.testing.assert_allclose(a, b, atol=1e-12)
+        cg = DataConsistency(ours * sp.linop.Identity((H, H)), sigma, max_iter=300,
+                             tol=1e-13).prox(x, y, v)
+        np.testing.assert_allclose(a, cg, atol=1e-7)
+
+
+def test_batched_cg_equals_sigpy_cg_per_system():
+    """Block-diagonal SPD problem: each block follows sigpy's CG iterates exactly (checked
+    after a few iterations, before convergence, and at convergence)."""
+    rng = np.random.default_rng(5)
+    K, n = 3, 4                                  # blocks of 4 x 4 = 16 unknowns
+    mats = []
+    for k in range(K):
+        q = rng.standard_normal((n * n, n * n))
+        mats.append(q @ q.T / (n * n) + (0.05 + 0.5 * k) * np.eye(n * n))
+    mats = np.stack(mats)
+
+    def normal(u):
+        return np.einsum("kij,kj->ki", mats, u.reshape(K, -1)).reshape(u.shape)
+
+    b = rng.standard_normal((K, n, n))
+    x0 = rng.standard_normal((K, n, n))
+    for iters in (1, 3, 40):
+        got = batched_cg(normal, b, x0, iters, axes=(-2, -1))
+        assert got.shape == b.shape
+        for k in range(K):
+            alg = sp.alg.ConjugateGradient(lambda u, k=k: (mats[k] @ u.ravel()).reshape(n, n),
+                                           b[k].copy(), x0[k].copy(), max_iter=iters)
+            while not alg.done():
+                alg.update()
+            np.testing.assert_allclose(got[k], alg.x, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(normal(got), b, atol=1e-8)          # converged
+    # axes=None: one system (the whole array), as sigpy's CG on the whole array
+    alg = sp.alg.ConjugateGradient(normal, b.copy(), x0.copy(), max_iter=5)
+    while not alg.done():
+        alg.update()
+    np.testing.assert_allclose(batched_cg(normal, b, x0, 5), alg.x, rtol=1e-8, atol=1e-10)
+    # x0 is not modified; a zero system stops at once
+    x0c = x0.copy()
+    batched_cg(normal, b, x0, 3, axes=(-2, -1))
+    np.testing.assert_array_equal(x0, x0c)
+    z = np.zeros((K, n, n))
+    np.testing.assert_array_equal(batched_cg(normal, z, z, 5, tol=1e-6, axes=(-2, -1)), z)
+
+
+def test_warm_started_cg_converges_to_the_cold_projection():
+    """SENSE (4 birdcage coils, equispaced R = 2): prox with the default 8 warm-started
+    iterations, called on a slowly changing x (as the sampler does), reaches the projection
+    that a cold CG with many iterations computes; 8 cold iterations alone do not."""
+    rng = np.random.default_rng(6)
+    mask = cartesian_mask((H, H), 2, center=4, pattern="equispaced", seed=0)
+    maps = birdcage_maps((H, H), 4).astype(np.complex128)
+    S = sp.mri.linop.Sense(maps, weights=mask.astype(np.float64))
+    y = S(c128(rng.standard_normal((H, H)))) + 0.1j * S(c128(rng.standard_normal((H, H))))
+    cold = DataConsistency(S, max_iter=500, tol=1e-14, warm_start=False)
+    dc = DataConsistency(S)
+    assert dc.method == "cg" and dc.max_iter == 8
+    x = rng.standard_normal((2, H, H))
+    drift = rng.standard_normal((2, H, H))
+    errs = []
+    for k in range(12):
+        xk = x + 1e-3 * k * drift
+        ref = cold.prox(xk, y, None)
+        errs.append(np.linalg.norm(dc.prox(xk, y, None) - ref) / np.linalg.norm(ref))
+    once = DataConsistency(S, warm_start=False).prox(xk, y, None)
+    first = np.linalg.norm(once - ref) / np.linalg.norm(ref)
+    assert first > 0.02                  # the problem needs more than 8 iterations
+    assert errs[-1] < 1e-3 and errs[-1] < 0.02 * first
+    # project() does not use (or disturb) the warm start
+    np.testing.assert_allclose(dc.project(xk, y), once, atol=1e-12)
+    # x held fixed: the warm-started iterations converge to the CG tolerance (1e-6 of the
+    # residual, times the condition number ~60 of this problem)
+    for _ in range(10):
+        out = dc.prox(xk, y, None)
+    assert np.linalg.norm(out - ref) < 1e-4 * np.linalg.norm(ref)
+
+
+def test_projection_with_a_phase_is_consistent():
+    """Single-coil mask times a phase, exact data of a real image: the real least-squares
+    projection reproduces the data (CG path)."""
+    rng = np.random.default_rng(7)
+    mask = cartesian_mask((H, H), 2, center=4, seed=3)
+    phi = smooth_phase((H, H), seed=4, amplitude=1.0)
+    A = FourierSampling((H, H), mask) * Phase((H, H), phi.astype(np.float64))
+    x_true = rng.standard_normal((H, H))
+    y = A(c128(x_true))
+    dc = DataConsistency(A, max_iter=300, tol=1e-12)
+    assert dc.method == "cg"
+    x = dc.project(rng.standard_normal((2, H, H)), y)
+    assert x.dtype == np.float64
+    # (the real normal operator of a phase-carrying mask is ill-conditioned: where neither
+    # k nor -k is sampled, only the phase's leakage is seen; 8 iterations leave ~3 %)
+    for xi in x:
+        assert np.linalg.norm(A(c128(xi)) - y) < 1e-4 * np.linalg.norm(y)
+    # an image that is already consistent does not move
+    np.testing.assert_allclose(dc.project(x_true[None], y)[0], x_true, atol=1e-10)

@@ -245,3 +245,169 @@ def test_gpu_matches_cpu(problem):
     vdm = tiny_vdm().to("cuda")
     out = recon(cupy.asarray(y), A, vdm, seed=0, num_steps=3, device=0).run()
     assert isinstance(out, cupy.ndarray) and bool(cupy.all(cupy.isfinite(out)))
+
+
+# ------------------------------------------------------------------ Fourier sampling, phase
+from mrirecon_vdm.coils import birdcage_maps, espirit_maps  # noqa: E402
+from mrirecon_vdm.linop import FourierSampling, Phase  # noqa: E402
+from mrirecon_vdm.noise import GaussianNoise  # noqa: E402
+from mrirecon_vdm.phase import smooth_phase  # noqa: E402
+from mrirecon_vdm.sampling import cartesian_mask  # noqa: E402
+
+
+def rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+@pytest.fixture
+def phased():
+    """A 16 x 16 prior sample measured through a single-coil Cartesian mask (6 centre lines)
+    with a smooth phase of amplitude 1 rad."""
+    prior = make_prior()
+    x = prior.sample(1, seed=0)[0].astype(np.float32)
+    phi = smooth_phase((H, H), seed=3, amplitude=1.0)
+    A = FourierSampling((H, H), cartesian_mask((H, H), 2, center=6, seed=0))
+    return prior, A, A(x * np.exp(1j * phi)).astype(np.complex64), x, phi
+
+
+def test_real_y_for_a_fourier_operator_is_refused():
+    prior = make_prior()
+    x = prior.sample(1, seed=0)[0].astype(np.float32)
+    for A in (FourierSampling((H, H), cartesian_mask((H, H), 2, center=4, seed=0)),
+              CropFourier((H, H), (H, H))):
+        with pytest.raises(ValueError, match="lowres_image_to_kspace"):
+            GuidedVDMRecon(x, A, prior, show_pbar=False)
+
+
+def test_bad_phase_arguments(phased):
+    prior, A, y, _, phi = phased
+    for phase, msg in [("bogus", "phase must be None, 'auto', 'none' or an array"),
+                       (np.exp(1j * phi), "real array of radians"),
+                       (np.full((H, H), np.nan), "finite"),
+                       (np.zeros((2, H, H)), "does not broadcast")]:
+        with pytest.raises(ValueError, match=msg):
+            GuidedVDMRecon(y, A, prior, phase=phase, show_pbar=False)
+    other = CropFourier((H, H), (8, 8)) * sp.linop.Identity((H, H))
+    with pytest.raises(ValueError, match="phase='auto' needs a Fourier sampling operator"):
+        GuidedVDMRecon(other(np.ones((H, H))).astype(np.complex64), other, prior,
+                       phase="auto", show_pbar=False)
+    no_centre = np.zeros((H, H), bool)
+    no_centre[:, ::3] = True
+    B = FourierSampling((H, H), no_centre)
+    with pytest.raises(ValueError, match="fully sampled centre"):
+        GuidedVDMRecon(B(np.ones((H, H))).astype(np.complex64), B, prior, phase="auto",
+                       show_pbar=False)
+
+
+def test_known_phase_single_coil(phased):
+    prior, A, y, x, phi = phased
+    app = recon(y, A, prior, phase=phi, seed=0, num_steps=10, dc_max_iter=50)
+    out = app.run()
+    assert app.dc.method == "cg" and out.dtype == np.float32 and out.shape == (H, H)
+    np.testing.assert_allclose(app.phase, phi)
+    assert app.complex_image.dtype == np.complex64
+    np.testing.assert_allclose(app.complex_image, out * np.exp(1j * phi), rtol=1e-5, atol=1e-6)
+    # σ = 0 for a single coil: consistent with the data, and better than the zero-filled image
+    assert app.sigma == 0.0
+    assert rel(A(app.complex_image), y) < 1e-3
+    assert rel(out, x) < rel(np.abs(A.H(y)), x)
+    # without a phase the single-coil default is a real image
+    plain = recon(A(x).astype(np.complex64), A, prior, seed=0)
+    plain.run()
+    assert plain.phase is None and plain.dc.method == "closed-form"
+    np.testing.assert_array_equal(plain.complex_image, plain.x.astype(np.complex64))
+
+
+def test_phase_auto_with_a_noise_level_is_close_to_the_true_phase(phased):
+    """phase='auto' with σ of 10 % of the k-space RMS: the estimated phase is within 0.15 rad
+    (measured 0.11) and the reconstruction within 25 % of the one with the true phase
+    (measured 15 %), which is itself 9 % from the truth."""
+    prior, A, y, x, phi = phased
+    sigma = 0.1 * float(np.sqrt(np.mean(np.abs(y[y != 0]) ** 2)))
+    truth = recon(y, A, prior, phase=phi, seed=0, num_steps=10).run()
+    app = recon(y, A, prior, phase="auto", sigma=sigma, seed=0, num_steps=10)
+    out = app.run()
+    assert np.abs(np.angle(np.exp(1j * (app.phase - phi)))).mean() < 0.15
+    assert rel(out, truth) < 0.25
+    assert rel(out, x) < 0.3
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "phase='auto' on single-coil data with the default sigma (0: hard consistency) is "
+    "unstable: no real image carries the estimated (inexact) phase, and the real "
+    "least-squares projection through A * Phase amplifies that mismatch along the nearly "
+    "unobserved directions (k and -k both unsampled), ~9x the image norm here"))
+def test_phase_auto_single_coil_default_sigma(phased):
+    prior, A, y, x, phi = phased
+    truth = recon(y, A, prior, phase=phi, seed=0, num_steps=10).run()
+    out = recon(y, A, prior, phase="auto", seed=0, num_steps=10).run()
+    assert rel(out, truth) < 0.5
+
+
+def test_phase_auto_multi_coil_default_is_close_to_the_true_phase():
+    """True maps, 4 coils: the default (phase 'auto', σ estimated) lands near the result with
+    the true phase (measured 0.13 relative to it; 0.17 and 0.10 from the truth)."""
+    prior = make_prior()
+    x = prior.sample(1, seed=0)[0].astype(np.float32)
+    phi = smooth_phase((H, H), seed=3, amplitude=1.0)
+    mask = cartesian_mask((H, H), 2, center=8, seed=0)
+    A = FourierSampling((H, H), mask, maps=birdcage_maps((H, H), 4))
+    y = A(x * np.exp(1j * phi)).astype(np.complex64)
+    truth = recon(y, A, prior, phase=phi, seed=0, num_steps=10).run()
+    app = recon(y, A, prior, seed=0, num_steps=10)
+    out = app.run()
+    assert app.phase is not None and app.sigma > 0 and app.dc.method == "cg"
+    assert rel(out, truth) < 0.2
+    assert rel(out, x) < 0.25
+
+
+def test_multi_coil_default_with_espirit_maps():
+    """32 x 32, 4 birdcage coils, k-space noise, ESPIRiT maps from the data (12 centre
+    lines): phase 'auto' and σ estimated from the misfit to the maps; finite, not far off."""
+    h = 32
+    prior = make_prior((h, h))
+    x = prior.sample(1, seed=0)[0].astype(np.float32)
+    phi = smooth_phase((h, h), seed=3, amplitude=1.0)
+    mask = cartesian_mask((h, h), 2, center=12, seed=0)
+    A_true = FourierSampling((h, h), mask, maps=birdcage_maps((h, h), 4))
+    y = (GaussianNoise(0.01, 0)(A_true(x * np.exp(1j * phi))) * mask).astype(np.complex64)
+    A = FourierSampling((h, h), mask, maps=espirit_maps(y))
+    app = recon(y, A, prior, seed=0, num_steps=10)
+    out = app.run()
+    assert app.phase is not None and app.phase.shape == (h, h)
+    assert app.sigma > 0.01              # noise plus the mismatch of the estimated maps
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(app.complex_image))
+    assert rel(out, x) < 0.4             # measured 0.25 (0.13 with the true maps)
+
+
+def test_per_slice_sense():
+    S = 2
+    prior = make_prior()
+    xs = prior.sample(S, seed=1).astype(np.float32) * np.array([1, 3], np.float32)[:, None, None]
+    maps = np.stack([birdcage_maps((H, H), 4), birdcage_maps((H, H), 4, radius=1.0)])
+    masks = np.stack([cartesian_mask((H, H), 2, center=8, seed=s) for s in range(S)])
+    A = FourierSampling((S, H, H), masks, maps=maps)
+    y = A(xs).astype(np.complex64)
+    app = recon(y, A, prior, seed=0, num_steps=10)
+    out = app.run()
+    assert out.shape == (S, H, H) and app.scale.shape == (S, 1, 1)
+    assert app.phase.shape == (S, H, H) and app.sigma > 0
+    assert np.all(np.isfinite(out))
+    # each slice in its own intensity units: the second slice is ~3x the first
+    ratio = np.abs(out[1]).mean() / np.abs(out[0]).mean()
+    assert 2 < ratio < 4.5
+    for s in range(S):
+        assert rel(out[s], xs[s]) < 0.4
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the default phase (None) means 'auto' for any operator with coil maps, also when the "
+    "operator already applies a Phase; estimate_phase then raises 'already applies a phase'"))
+def test_default_phase_for_a_sense_operator_with_a_phase():
+    prior = make_prior()
+    x = prior.sample(1, seed=0)[0].astype(np.float32)
+    phi = smooth_phase((H, H), seed=3, amplitude=1.0)
+    A = FourierSampling((H, H), cartesian_mask((H, H), 2, center=8, seed=0),
+                        maps=birdcage_maps((H, H), 4)) * Phase((H, H), phi)
+    y = A(x).astype(np.complex64)
+    recon(y, A, prior, seed=0, num_steps=3).run()

@@ -150,3 +150,234 @@ def test_apply_checks_rank_and_shape():
         zero_filled(np.zeros((8, 8)), (16,))
     with pytest.raises(ValueError, match="must not exceed"):
         kspace_to_lowres_image(np.zeros((8, 8), np.complex64), (4, 4))
+
+
+# ------------------------------------------------------------------ Fourier sampling
+import sigpy.mri  # noqa: E402,F401  (sp.mri.linop)
+
+from mrirecon_vdm.coils import birdcage_maps  # noqa: E402
+from mrirecon_vdm.linop import FourierSampling, Phase, fourier_structure  # noqa: E402
+
+
+def rmask(shape, seed=0, frac=0.4):
+    """A random 0/1 pattern with the centre sampled (every image samples something)."""
+    m = np.random.default_rng(seed).random(shape) < frac
+    m[..., shape[-2] // 2, shape[-1] // 2] = True
+    return m
+
+
+def adjoint_gap(A, seed=0):
+    x, y = crandn(tuple(A.ishape), seed), crandn(tuple(A.oshape), seed + 1)
+    lhs = np.vdot(A(x), y)
+    return abs(lhs - np.vdot(x, A.H(y))) / abs(lhs)
+
+
+@pytest.mark.parametrize("ishape,mshape,mapshape", [
+    ((16, 16), (16, 16), None),
+    ((15, 12), (15, 12), None),
+    ((15, 12), (15, 12), (3, 15, 12)),
+    ((9, 14), (9, 14), (2, 9, 14)),
+    ((3, 12, 10), (12, 10), None),               # slices sharing a mask
+    ((3, 12, 10), (3, 12, 10), None),            # one mask per slice
+    ((3, 11, 10), (3, 11, 10), (4, 11, 10)),     # per-slice masks, shared maps
+    ((3, 11, 10), (3, 11, 10), (3, 4, 11, 10)),  # per-slice masks and maps
+    ((2, 3, 8, 6), (3, 8, 6), (2, 3, 2, 8, 6)),  # two leading axes
+])
+def test_fourier_sampling_adjoint_identity(ishape, mshape, mapshape):
+    maps = None if mapshape is None else crandn(mapshape, 7)
+    A = FourierSampling(ishape, rmask(mshape), maps=maps)
+    expected_o = ishape if maps is None else ishape[:-2] + mapshape[-3:]
+    assert tuple(A.oshape) == expected_o and tuple(A.ishape) == ishape
+    assert A.num_coils == (None if maps is None else mapshape[-3])
+    assert adjoint_gap(A) < 1e-10
+    x = crandn(ishape, 3)
+    assert A(x).shape == expected_o and A.H(A(x)).shape == ishape
+    assert A.H.H is A
+
+
+def test_fourier_sampling_per_slice_equals_slice_by_slice():
+    S, C = 3, 2
+    masks = rmask((S, 12, 10), seed=1)
+    maps = crandn((S, C, 12, 10), 2)
+    A = FourierSampling((S, 12, 10), masks, maps=maps)
+    x, y = crandn((S, 12, 10), 3), crandn((S, C, 12, 10), 4)
+    for s in range(S):
+        As = FourierSampling((12, 10), masks[s], maps=maps[s])
+        np.testing.assert_allclose(A(x)[s], As(x[s]), atol=1e-12)
+        np.testing.assert_allclose(A.H(y)[s], As.H(y[s]), atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (15, 12)])
+def test_fourier_sampling_equals_sigpy(shape):
+    mask = rmask(shape, 2).astype(np.float64)
+    maps = birdcage_maps(shape, 4).astype(np.complex128)
+    x, y1, yc = crandn(shape, 1), crandn(shape, 2), crandn((4,) + shape, 3)
+    A = FourierSampling(shape, mask)
+    M = sp.linop.Multiply(shape, mask) * sp.linop.FFT(shape, center=True)
+    np.testing.assert_allclose(A(x), M(x), atol=1e-12)
+    np.testing.assert_allclose(A.H(y1), M.H(y1), atol=1e-12)
+    np.testing.assert_allclose(A(x), mask * numpy_crop_fourier(x, shape), atol=1e-12)
+    A = FourierSampling(shape, mask.astype(bool), maps=maps)
+    S = sp.mri.linop.Sense(maps, weights=mask)
+    np.testing.assert_allclose(A(x), S(x), atol=1e-12)
+    np.testing.assert_allclose(A.H(yc), S.H(yc), atol=1e-12)
+    # real maps are cast to complex
+    B = FourierSampling(shape, mask, maps=np.abs(maps))
+    assert np.iscomplexobj(B.maps)
+    np.testing.assert_allclose(B(x), sp.mri.linop.Sense(np.abs(maps).astype(complex),
+                                                        weights=mask)(x), atol=1e-6)
+
+
+def test_fourier_sampling_errors():
+    H = 8
+    good = rmask((H, H))
+    maps = crandn((2, H, H), 0)
+    nan_maps = maps.copy()
+    nan_maps[1, 2, 3] = np.nan
+    half = good * 0.5
+    cases = [
+        (dict(mask=rmask((H, H + 1))), r"mask of shape \(8, 8\)"),
+        (dict(ishape=(3, H, H), mask=rmask((2, H, H))), "does not broadcast"),
+        (dict(mask=rmask((2, H, H))), "does not broadcast"),          # more axes than x
+        (dict(mask=half), "0 and 1 only"),
+        (dict(mask=np.zeros((H, H))), "samples nothing"),
+        (dict(ishape=(2, H, H), mask=np.stack([good, 0 * good])), "samples nothing"),
+        (dict(mask=good.astype(np.complex64)), "real 0/1"),
+        (dict(mask=[[1, 0]]), "numpy or cupy"),
+        (dict(maps=crandn((2, H, H + 1), 0)), r"coil maps of shape \(C, 8, 8\)"),
+        (dict(maps=crandn((H, H), 0)), r"coil maps of shape \(C, 8, 8\)"),
+        (dict(maps=crandn((3, 2, H, H), 0)), "leading axes of the maps"),
+        (dict(maps=nan_maps), "maps: expected finite"),
+    ]
+    for kw, msg in cases:
+        args = dict(ishape=(H, H), mask=good, maps=None)
+        args.update(kw)
+        with pytest.raises(ValueError, match=msg) as info:
+            FourierSampling(args.pop("ishape"), args.pop("mask"), maps=args.pop("maps"))
+        assert "FourierSampling" in str(info.value)
+    A = FourierSampling((H, H), good)
+    with pytest.raises(ValueError, match="FourierSampling"):
+        A(np.zeros((1, H, H), np.complex64))
+    with pytest.raises(ValueError, match="FourierSampling.H"):
+        A.H(np.zeros((2, H, H), np.complex64))
+
+
+# ------------------------------------------------------------------ Phase
+def test_phase_operator():
+    shape = (2, 6, 5)
+    rng = np.random.default_rng(0)
+    phi = rng.uniform(-np.pi, np.pi, shape[-2:])
+    P = Phase(shape, phi)
+    assert P.repr_str == "Phase" and tuple(P.oshape) == shape
+    x = crandn(shape, 1)
+    np.testing.assert_allclose(P(x), x * np.exp(1j * phi), rtol=1e-6)
+    assert adjoint_gap(P) < 1e-6
+    np.testing.assert_allclose(P.H(P(x)), x, rtol=1e-5, atol=1e-6)     # unitary
+    # radians and e^{iφ} give the same operator
+    Q = Phase(shape, np.exp(1j * phi))
+    np.testing.assert_allclose(Q(x), P(x), rtol=1e-6)
+    assert P.mult.dtype == np.complex64 and Q.mult.dtype == np.complex64
+    for bad, msg in [(2 * np.exp(1j * phi), "modulus 1"),
+                     (np.full((6, 5), np.nan), "finite"),
+                     (np.zeros((6, 4)), "does not broadcast"),
+                     (np.zeros((3, 6, 5)), "does not broadcast"),     # beyond the image
+                     ([0.0, 1.0], "numpy or cupy")]:
+        with pytest.raises(ValueError, match=msg) as info:
+            Phase(shape, bad)
+        assert "Phase" in str(info.value)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        Phase((6, 5), np.zeros((2, 6, 5)))            # more axes than the image
+    assert tuple(Phase(shape, np.zeros((1, 6, 5))).oshape) == shape
+
+
+# ------------------------------------------------------------------ fourier_structure
+def recognised_operators(shape=(12, 10), C=3):
+    h, w = shape
+    mask = rmask(shape, 4).astype(np.float64)
+    maps = birdcage_maps(shape, C).astype(np.complex128)
+    phi = np.random.default_rng(1).uniform(-1, 1, shape)
+    F = sp.linop.FFT(shape, center=True)
+    ops = {
+        "crop": CropFourier(shape, (6, 4)),
+        "mask": FourierSampling(shape, mask),
+        "sense": FourierSampling(shape, mask, maps=maps),
+        "sigpy mask": sp.linop.Multiply(shape, mask) * F,
+        "sigpy sense": sp.mri.linop.Sense(maps, weights=mask),
+        "crop maps": CropFourier((C, h, w), (C, 6, 6)) * sp.linop.Multiply(shape, maps),
+    }
+    for name in list(ops):
+        ops[name + " phase"] = ops[name] * Phase(shape, phi)
+    return ops, mask, maps, phi
+
+
+def test_fourier_structure_reads_the_operators():
+    shape = (12, 10)
+    ops, mask, maps, phi = recognised_operators(shape)
+    for name, A in ops.items():
+        st = fourier_structure(A)
+        assert st is not None, name
+        assert st.ishape == tuple(A.ishape) and st.oshape == tuple(A.oshape), name
+        assert st.hr_shape == shape
+        assert (st.phase is not None) == name.endswith("phase"), name
+        if st.phase is not None:
+            np.testing.assert_allclose(st.phase, np.exp(1j * phi), rtol=1e-6)
+        has_maps = "sense" in name or "maps" in name
+        assert (st.maps is not None) == has_maps and st.single_coil == (not has_maps), name
+        assert st.coil_axis == (-3 if has_maps else None)
+        if has_maps:
+            np.testing.assert_allclose(st.maps, maps, rtol=1e-6)
+        if name.startswith("crop"):
+            assert tuple(st.crop) == ((6, 4) if name.startswith("crop phase") or name == "crop"
+                                      else (6, 6))
+            np.testing.assert_array_equal(st.full_mask(), sp.resize(np.ones(st.crop), shape))
+        else:
+            assert st.crop is None
+            np.testing.assert_array_equal(st.full_mask(), mask)
+
+
+def test_fourier_structure_forward_adjoint_match_with_a_sample_axis():
+    ops, *_ = recognised_operators()
+    K = 2
+    for name, A in ops.items():
+        st = fourier_structure(A)
+        x = crandn((K,) + tuple(A.ishape), 1)
+        y = crandn((K,) + tuple(A.oshape), 2)
+        fx, ay = st.forward(x), st.adjoint(y)
+        assert fx.shape == y.shape and ay.shape == x.shape, name
+        for k in range(K):
+            np.testing.assert_allclose(fx[k], A(x[k]), atol=1e-5, err_msg=name)
+            np.testing.assert_allclose(ay[k], A.H(y[k]), atol=1e-5, err_msg=name)
+
+
+def test_fourier_structure_per_slice():
+    S, C, h, w = 2, 3, 8, 6
+    masks = rmask((S, h, w), 2)
+    maps = crandn((S, C, h, w), 3)
+    A = FourierSampling((S, h, w), masks, maps=maps) * Phase((S, h, w), np.ones((h, w)))
+    st = fourier_structure(A)
+    assert st.full_mask().shape == (S, h, w)
+    np.testing.assert_array_equal(st.full_mask(), masks)
+    x = crandn((4, S, h, w), 5)
+    np.testing.assert_allclose(st.forward(x)[3], A(x[3]), atol=1e-5)
+
+
+def test_fourier_structure_returns_none_for_other_operators():
+    shape = (8, 8)
+    mask = rmask(shape).astype(np.float64)
+    F = sp.linop.FFT(shape, center=True)
+    density = mask * np.linspace(0.5, 1.0, 8)[None, :]
+    maps = birdcage_maps(shape, 2)
+    others = {
+        "identity": CropFourier(shape, (4, 4)) * sp.linop.Identity(shape),
+        "mask identity": FourierSampling(shape, mask) * sp.linop.Identity(shape),
+        "density weights": sp.linop.Multiply(shape, density) * F,
+        "sense density": sp.mri.linop.Sense(maps, weights=density ** 2),
+        "no centre": sp.linop.Multiply(shape, mask) * sp.linop.FFT(shape, center=False),
+        "complex mask": sp.linop.Multiply(shape, mask * 1j) * F,
+        "fft only": F,
+        "identity only": sp.linop.Identity(shape),
+        "real weight": FourierSampling(shape, mask) * sp.linop.Multiply(shape, 2 * np.ones(shape)),
+        "1d fft": sp.linop.Multiply(shape, mask) * sp.linop.FFT(shape, axes=(-1,), center=True),
+    }
+    for name, A in others.items():
+        assert fourier_structure(A) is None, name
