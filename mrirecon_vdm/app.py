@@ -117,14 +117,14 @@ class GuidedVDMRecon(sp.app.App):
             is reconstructed through ``A * Phase(A.ishape, φ)``; ``"auto"``: φ estimated from
             the fully sampled k-space centre (:func:`mrirecon_vdm.phase.estimate_phase`;
             needs a Fourier sampling operator with a calibration region). None (default):
-            ``"auto"`` for operators with coil maps (ESPIRiT maps carry an arbitrary phase,
-            so the image in their frame is complex even for a real object), ``"none"``
-            otherwise. ``.complex_image`` holds x·e^{iφ}.
+            ``"auto"`` for operators with coil maps and no phase of their own (ESPIRiT maps
+            carry an arbitrary phase, so the image in their frame is complex even for a real
+            object), ``"none"`` otherwise. ``.complex_image`` holds x·e^{iφ}.
         sigma (float or None): k-space noise std σ (units of y). None: 0 (noiseless, hard
-            data consistency, the paper's choice) for single-coil operators; for operators
-            with coil maps the level the data show against the maps,
-            :func:`mrirecon_vdm.noise.estimate_sigma` (noise plus the error of estimated
-            maps, which hard consistency through SENSE would amplify). Pass σ when it is
+            data consistency, the paper's choice) for single-coil operators without a
+            phase; for operators with coil maps or a phase the level the data show against
+            that model, :func:`mrirecon_vdm.noise.estimate_sigma` (noise plus the error of
+            estimated maps or phase, which hard consistency would amplify). Pass σ when it is
             known (e.g. from a noise scan). Used by the fast sampler only; ``.sigma`` holds
             the value used.
         eta (float): η ∈ [0, 1], DDIM stochasticity of the fast sampler (0 deterministic,
@@ -229,7 +229,8 @@ class GuidedVDMRecon(sp.app.App):
         check_finite("GuidedVDMRecon y", y)
         self.device = sp.Device(device)
         if phase is None:
-            phase = "auto" if structure is not None and structure.maps is not None else "none"
+            phase = ("auto" if structure is not None and structure.maps is not None
+                     and structure.phase is None else "none")
         if isinstance(phase, str):
             if phase not in ("auto", "none"):
                 raise ValueError(f"GuidedVDMRecon: phase must be None, 'auto', 'none' or an "

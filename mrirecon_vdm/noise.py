@@ -90,41 +90,46 @@ def simulate_lowres(x_hr, lr_shape, sigma=0.0, seed=None):
 
 
 def estimate_sigma(y, A):
-    """The k-space noise level a multi-coil measurement shows against its coil maps.
+    """The k-space noise level a measurement shows against its model (maps, phase).
 
-    In the fully sampled calibration region every coil image ``u_c`` should be ``S_c m``
-    for one image m; the part of the data that the maps cannot explain,
+    In the fully sampled calibration region (the largest fully sampled centred rectangle;
+    the whole block of a crop) the coil images ``u_c`` should be ``S_c e^{iφ} m`` for one
+    real image m (S the coil maps, φ the phase of the operator when it has one). What the
+    model cannot explain,
 
     .. math::
-        R_c = u_c - S_c \\sum_{c'} \\bar S_{c'} u_{c'}, \\qquad
-        \\hat\\sigma = \\sqrt{\\frac{\\|P_{cal} F R\\|^2}{C\\, n_{cal}}},
+        R_c = u_c - S_c \\sum_{c'} \\bar S_{c'} u_{c'} \\quad\\text{(coils)}, \\qquad
+        R = i\\, e^{i\\varphi} \\mathrm{Im}(e^{-i\\varphi} u) \\quad\\text{(one coil, a phase)},
 
-    holds the noise and the error of the maps (ESPIRiT maps are estimates; their cropping
-    and the low resolution of the calibration add to it). Hard data consistency through
-    an ill-conditioned SENSE operator amplifies exactly that part, so the samplers use
-    σ̂ as the noise level of a multi-coil measurement when none is given. Measured on a
-    held-out slice (8 birdcage coils, Cartesian 8×, ESPIRiT maps): σ̂ is within a factor
-    of 2.5 of the true misfit ‖A x − y‖/√n for noise from 0 to 2 % of the k-space RMS, and
-    the reconstruction changes by less than 0.3 dB over that factor (``docs/sampler.md``).
+    holds the noise (a (C − 1)/C share of it with C coils, one half with one coil and a
+    phase) and the error of the model (estimated maps, an estimated phase), so
+
+    .. math::
+        \\hat\\sigma^2 = \\frac{\\|P_{cal} F R\\|^2}{d\\, n_{cal}}, \\qquad d = C - 1
+        \\text{ (coils) or } \\tfrac12 \\text{ (one coil)}.
+
+    Hard data consistency through an ill-conditioned operator amplifies exactly that part,
+    so the samplers use σ̂ as the noise level when none is given. With true maps it is an
+    unbiased estimate of white k-space noise (``tests/test_noise.py``).
 
     Args:
-        y (array): ``A.oshape`` complex k-space with a coil axis.
-        A (sigpy.linop.Linop): a Fourier sampling operator with coil maps
+        y (array): ``A.oshape`` complex k-space.
+        A (sigpy.linop.Linop): a Fourier sampling operator
             (:func:`mrirecon_vdm.linop.fourier_structure`).
 
     Returns:
-        float: σ̂ in the units of ``y``; 0.0 for single-coil operators and operators
-        without a Fourier structure (nothing to compare the data with).
+        float: σ̂ in the units of ``y``; 0.0 where nothing can be compared (a single coil
+        without phase: every real image fits the data; an operator without a Fourier
+        structure).
 
     Raises:
-        ValueError: a multi-coil operator whose mask has no fully sampled centre (at least
-            4 x 4 lines).
+        ValueError: a mask without a fully sampled centre of at least 4 x 4 lines.
     """
     from .linop import fourier_structure
     from .sampling import calibration_shape
 
     st = fourier_structure(A)
-    if st is None or st.maps is None:
+    if st is None or (st.maps is None and st.phase is None):
         return 0.0
     device = sp.get_device(y)
     with device:
@@ -139,14 +144,24 @@ def estimate_sigma(y, A):
             k = y
         if min(cal) < 4:
             raise ValueError(f"estimate_sigma: the mask samples only {cal} lines at the k-space "
-                             f"centre; the noise level of multi-coil data is estimated from a "
-                             f"fully sampled centre of at least 4 x 4 lines: pass sigma")
+                             f"centre; the noise level is estimated from a fully sampled "
+                             f"centre of at least 4 x 4 lines: pass sigma")
         box = sp.resize(xp.ones(cal, dtype=np.float32), hr)
         u = sp.ifft(k * box, axes=(-2, -1), center=True)
-        maps = sp.to_device(st.maps, device)
-        if st.phase is not None:
-            maps = maps * sp.to_device(st.phase, device)[..., None, :, :]
-        comb = (u * maps.conj()).sum(axis=-3, keepdims=True)
-        r = sp.fft(u - maps * comb, axes=(-2, -1), center=True) * box
-        n = int(np.prod(r.shape[:-2])) * int(np.prod(cal))
-        return float(xp.sqrt((xp.abs(r) ** 2).sum() / n))
+        phase = None if st.phase is None else sp.to_device(st.phase, device)
+        if st.maps is not None:
+            maps = sp.to_device(st.maps, device)
+            if phase is not None:
+                maps = maps * phase[..., None, :, :]
+            comb = (u * maps.conj()).sum(axis=-3, keepdims=True)
+            resid = u - maps * comb
+            dof = int(st.maps.shape[-3]) - 1
+        else:
+            resid = 1j * phase * xp.imag(u * phase.conj())
+            dof = 0.5
+        if dof <= 0:
+            return 0.0
+        r = sp.fft(resid, axes=(-2, -1), center=True) * box
+        n = int(np.prod(r.shape[:-2])) // (int(st.maps.shape[-3]) if st.maps is not None
+                                             else 1) * int(np.prod(cal))
+        return float(xp.sqrt((xp.abs(r) ** 2).sum() / (dof * n)))

@@ -82,7 +82,8 @@ class PnPVDMRecon(sp.app.App):
                              f"got {lamda_start!r}, {lamda_end!r}")
         structure = fourier_structure(A)
         if phase is None:
-            phase = "auto" if structure is not None and structure.maps is not None else "none"
+            phase = ("auto" if structure is not None and structure.maps is not None
+                     and structure.phase is None else "none")
         if isinstance(phase, str):
             if phase not in ("auto", "none"):
                 raise ValueError(f"PnPVDMRecon: phase must be None, 'auto', 'none' or an array, "

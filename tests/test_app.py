@@ -301,13 +301,16 @@ def test_bad_phase_arguments(phased):
 
 def test_known_phase_single_coil(phased):
     prior, A, y, x, phi = phased
-    app = recon(y, A, prior, phase=phi, seed=0, num_steps=10, dc_max_iter=50)
+    default = recon(y, A, prior, phase=phi, seed=0, num_steps=3)
+    rms = float(np.sqrt(np.mean(np.abs(y[y != 0]) ** 2)))
+    assert 0 < default.sigma < 0.2 * rms     # σ̂ of noiseless data: the calibration truncation
+    app = recon(y, A, prior, phase=phi, seed=0, num_steps=10, dc_max_iter=50, sigma=0.0)
     out = app.run()
     assert app.dc.method == "cg" and out.dtype == np.float32 and out.shape == (H, H)
     np.testing.assert_allclose(app.phase, phi)
     assert app.complex_image.dtype == np.complex64
     np.testing.assert_allclose(app.complex_image, out * np.exp(1j * phi), rtol=1e-5, atol=1e-6)
-    # σ = 0 for a single coil: consistent with the data, and better than the zero-filled image
+    # σ = 0: consistent with the data, and better than the zero-filled image
     assert app.sigma == 0.0
     assert rel(A(app.complex_image), y) < 1e-3
     assert rel(out, x) < rel(np.abs(A.H(y)), x)
@@ -332,12 +335,9 @@ def test_phase_auto_with_a_noise_level_is_close_to_the_true_phase(phased):
     assert rel(out, x) < 0.3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "phase='auto' on single-coil data with the default sigma (0: hard consistency) is "
-    "unstable: no real image carries the estimated (inexact) phase, and the real "
-    "least-squares projection through A * Phase amplifies that mismatch along the nearly "
-    "unobserved directions (k and -k both unsampled), ~9x the image norm here"))
 def test_phase_auto_single_coil_default_sigma(phased):
+    """The default σ with a phase is estimated (the misfit of the estimated phase), which
+    keeps the projection through A * Phase from amplifying it."""
     prior, A, y, x, phi = phased
     truth = recon(y, A, prior, phase=phi, seed=0, num_steps=10).run()
     out = recon(y, A, prior, phase="auto", seed=0, num_steps=10).run()
@@ -400,9 +400,6 @@ def test_per_slice_sense():
         assert rel(out[s], xs[s]) < 0.4
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the default phase (None) means 'auto' for any operator with coil maps, also when the "
-    "operator already applies a Phase; estimate_phase then raises 'already applies a phase'"))
 def test_default_phase_for_a_sense_operator_with_a_phase():
     prior = make_prior()
     x = prior.sample(1, seed=0)[0].astype(np.float32)

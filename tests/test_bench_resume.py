@@ -153,7 +153,7 @@ def test_entries_with_other_settings_run_again(tmp_path, dying_method, monkeypat
     real = journal.method_settings
     assert real("sigpy-tv", 4).keys() == {"lamda", "max_iter"}    # the tuned weights
     monkeypatch.setattr(runner, "method_settings",
-                        lambda m, s: {"v": 2} if m == "test-dying" else real(m, s))
+                        lambda m, s, k="sr": {"v": 2} if m == "test-dying" else real(m, s, k))
     dying_method.update(calls=0)
     assert bench.main(argv(data, out, "--resume")) == 0
     assert dying_method["calls"] == 2 * (1 + 3)                   # both factors again
