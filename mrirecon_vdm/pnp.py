@@ -53,7 +53,8 @@ class PnPVDMRecon(sp.app.App):
         bf16 (bool): bfloat16 autocast for the network.
         show_pbar (bool): SigPy's progress bar.
 
-    Attributes (after ``run()``): ``x`` (real, ``A.ishape``), ``nfe``, ``time``.
+    Attributes (after ``run()``): ``x`` (real, ``A.ishape``), ``nfe``, ``time`` (set-up and
+    run, seconds), ``time_network`` (inside the network), ``time_other`` (the rest).
     """
 
     def __init__(self, y, A, prior, num_steps=None, lamda_start=None, lamda_end=None,
@@ -122,6 +123,8 @@ class PnPVDMRecon(sp.app.App):
         out = super().run()
         self.time = self._setup + time.perf_counter() - start
         self.nfe = self.proxg.nfe
+        self.time_network = self.proxg.time_network
+        self.time_other = self.time - self.time_network
         return out
 
     def _output(self):

@@ -39,6 +39,7 @@ References:
     Efron, B. (2011). Tweedie's formula and selection bias. JASA 106(496), 1602-1614.
 """
 import math
+import time
 
 import numpy as np
 import sigpy as sp
@@ -71,6 +72,7 @@ class VDMDenoiser(sp.prox.Prox):
     Attributes:
         lamdas (list of float): the weights, one per call (the last repeated).
         nfe (int): network evaluations so far (one per ``prox`` call).
+        time_network (float): seconds spent in the network so far.
         last_sigma (float): the noise level (prior units) of the last call.
     """
 
@@ -106,6 +108,7 @@ class VDMDenoiser(sp.prox.Prox):
         self.scale = scale
         self.bf16 = bool(bf16)
         self.nfe = 0
+        self.time_network = 0.0
         self.last_sigma = None
         import torch
         t = np.linspace(0.0, 1.0, 2049)
@@ -149,13 +152,17 @@ class VDMDenoiser(sp.prox.Prox):
             with torch.inference_mode():
                 g = float(self.prior.gamma(tt)[0])
             a_t, s_t = alpha_sigma(g)
+            start = time.perf_counter()
             z = to_torch(xp.ascontiguousarray(a_t * v))
             imgs = z.reshape((-1, 1) + tuple(self.shape[-2:]))
             ctx = (torch.autocast(imgs.device.type, dtype=torch.bfloat16) if self.bf16
                    else _null())
             with torch.inference_mode(), ctx:
                 eps = self.prior.predict_eps(imgs, tt.expand(imgs.shape[0])).float()
+            if eps.device.type == "cuda":
+                torch.cuda.synchronize(eps.device)
             self.nfe += 1
+            self.time_network += time.perf_counter() - start
             eps = xp.asarray(from_torch(eps.reshape(z.shape)))
             x = (a_t * v - s_t * eps) / a_t * s
             if complex_in and self.mode == "magnitude":

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The operator benchmarks of docs/results.md ("Undersampled and multi-coil k-space"):
+# every classical method and the VDM methods on the same operators, on the two held-out
+# test people (every 8th slice; every 4th for sr), two jobs at a time (one per core, one torch thread each).
+# Resumable: rerun the same command after a kill (--resume).
+#   bash benchmarks/operators.sh [TASK ...]   TASK in cart4 poisson8 cart4phase cart8coils8 sr
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.venv/bin}
+OUT=${OUT:-docs/bench/operators}
+METHODS="zero-fill sigpy-wavelet sigpy-tv bart-wavelet bart-tv vdm-fast-50 vdm-mean4 vdm-pnp"
+run() {   # name, then bench options
+  local name=$1; shift
+  for split in test test_coronal; do
+    "$BIN/mrirecon-vdm" bench --split "$split" --stride "${STRIDE:-8}" --methods $METHODS \
+      --out "$OUT/${name}_${split}" --resume "$@" > "$OUT/${name}_${split}.log" 2>&1 &
+  done
+  wait
+}
+mkdir -p "$OUT"
+for task in "${@:-cart4 poisson8 cart4phase cart8coils8}"; do
+  for t in $task; do
+    case $t in
+      cart4) run cart4 --task cartesian --accel 4 ;;
+      poisson8) run poisson8 --task poisson --accel 8 ;;
+      cart4phase) run cart4phase --task cartesian --accel 4 --phase smooth ;;
+      cart8coils8) run cart8coils8 --task cartesian --accel 8 --coils 8 --center-fraction 0.1 ;;
+      # super-resolution: the classical methods and plug-and-play on every 4th slice, to
+      # pair with the guided samplers' tables of docs/bench/people (same slices)
+      sr) STRIDE=4 METHODS="zero-fill sigpy-wavelet sigpy-tv bart-wavelet bart-tv vdm-pnp" \
+            run sr --scales 4 2 ;;
+      *) echo "unknown task $t" >&2; exit 2 ;;
+    esac
+  done
+done
