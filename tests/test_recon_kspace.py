@@ -220,6 +220,8 @@ def test_reconstruct_slices(prior, single, masks, images):
     v, _ = reconstruct_slices(single, op, prior, scale="volume", num_steps=3, seed=0,
                               show_pbar=False)
     assert g.shape == v.shape == (S, N, N) and np.abs(g - v).max() > 0
+    p, _ = reconstruct_slices(single, op, prior, scale="volume", **kw)   # one call per run
+    assert p.shape == (S, N, N) and np.all(np.isfinite(p))
     with pytest.raises(ValueError, match="does not take num_samples"):
         reconstruct_slices(single, op, prior, method="pnp", num_samples=2)
     with pytest.raises(ValueError, match="expected"):
@@ -368,3 +370,23 @@ def test_command_line_errors(tmp_path, main, single, multi, masks, capsys):
         for w in words:
             assert w in lines[0], (w, lines[0])
     assert not out.exists()
+
+
+def test_super_resolution_is_unchanged_by_the_new_options(tmp_path, main, images, capsys):
+    """Without --undersampled: the default HDF5 key is still ``kspace``, --phase passes through,
+    and the undersampled-only options are refused."""
+    from mrirecon_vdm.linop import lowres_image_to_kspace
+    y = lowres_image_to_kspace(images[:, 8:24, 8:24], (N, N)).astype(np.complex64)
+    with h5py.File(tmp_path / "lr.h5", "w") as f:
+        f["kspace"] = y
+    assert main(tmp_path / "lr.h5", "--out", tmp_path / "a.npy", "--scale", "2",
+                "--steps", "2", "--seed", "0") == 0
+    assert main(tmp_path / "lr.h5", "--out", tmp_path / "b.npy", "--scale", "2",
+                "--steps", "2", "--seed", "0", "--phase", "none") == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    assert np.load(tmp_path / "a.npy").shape == (S, N, N)
+    assert main(tmp_path / "lr.h5", "--out", tmp_path / "c.npy", "--method", "pnp") == 2
+    assert "--undersampled" in capsys.readouterr().err
+    np.savez(tmp_path / "k.npz", kspace=y)
+    assert main(tmp_path / "k.npz", "--out", tmp_path / "c.npy") == 2
+    assert "add --undersampled" in capsys.readouterr().err

@@ -676,9 +676,10 @@ class _Operators:
             lo, hi = min(self.widths), max(self.widths)
             width = f"{lo} x {lo}" if lo == hi else f"{lo} x {lo} to {hi} x {hi}"
             centre = sorted({f"{c[0]} x {c[1]}" for c in cal})
+            n = data.shape[0]
             _note(f"{data.num_coils} coils: estimating ESPIRiT coil maps per slice "
-                  f"({data.shape[0]} slices) from a {width} calibration region (fully sampled "
-                  f"k-space centre {', '.join(centre[:3])} lines)")
+                  f"({n} slice{'s' if n > 1 else ''}) from a {width} calibration region (fully "
+                  f"sampled k-space centre {', '.join(centre[:3])} lines)")
         self._np = np
 
     def _slice_maps(self, s):
