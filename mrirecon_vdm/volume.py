@@ -1,4 +1,9 @@
-"""``reconstruct_volume``: super-resolve a stack of slices a few at a time, resumably.
+"""``reconstruct_volume`` / ``reconstruct_slices``: a stack of slices a few at a time, resumably.
+
+:func:`reconstruct_volume` super-resolves low-resolution k-space (a centre crop);
+:func:`reconstruct_slices` does the same for any per-slice operator (undersampled, multi-coil
+k-space on the full grid with :class:`mrirecon_vdm.linop.FourierSampling`) with
+:class:`~mrirecon_vdm.app.GuidedVDMRecon` or :class:`~mrirecon_vdm.pnp.PnPVDMRecon`.
 
 Each run is one :class:`mrirecon_vdm.app.GuidedVDMRecon` on ``slices_per_run`` slices (in
 the same network calls), with its own child seed of the master seed. With a progress folder
@@ -17,7 +22,13 @@ from ._checks import differing_keys
 from .app import GuidedVDMRecon, _is_int, _prior_percentile, estimate_scale
 from .linop import CropFourier
 
-__all__ = ["reconstruct_volume"]
+__all__ = ["reconstruct_volume", "reconstruct_slices", "METHODS", "PNP_OPTIONS"]
+
+#: The reconstruction methods of :func:`reconstruct_slices`.
+METHODS = ("guided", "pnp")
+#: The options :func:`reconstruct_slices` passes to :class:`mrirecon_vdm.pnp.PnPVDMRecon`
+#: (``device``: where y goes; the prior must be there already).
+PNP_OPTIONS = ("num_steps", "lamda_start", "lamda_end", "phase", "sigma", "bf16", "device")
 
 
 def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed=None,
@@ -53,28 +64,137 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
     """
     if y.ndim != 3:
         raise ValueError(f"reconstruct_volume: expected y of shape (S, m1, m2), got {y.shape}")
-    if not _is_int(slices_per_run) or slices_per_run < 1:
-        raise ValueError(f"reconstruct_volume: slices_per_run must be an integer >= 1, got "
-                         f"{slices_per_run!r}")
+    _check_slices_per_run("reconstruct_volume", slices_per_run)
     hr_shape = tuple(int(n) for n in hr_shape)
     if len(hr_shape) != 2:
         raise ValueError(f"reconstruct_volume: hr_shape must be (N1, N2), got {hr_shape}")
+    lr_shape = tuple(y.shape[1:])
+
+    def operator(start, stop):
+        return CropFourier((stop - start,) + hr_shape, (stop - start,) + lr_shape)
+
+    scale = _resolve_scale("reconstruct_volume", scale, y, operator, prior)
+    fingerprint = None
+    if progress_dir is not None:
+        fingerprint = _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed,
+                                          kwargs)
+    return _run_slices(y, operator, prior, "guided", slices_per_run, scale, seed, show_pbar,
+                       progress_dir, resume, fingerprint, kwargs)
+
+
+def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, scale="slice",
+                       seed=None, show_pbar=True, progress_dir=None, resume=False,
+                       operator_fingerprint=None, **kwargs):
+    """Reconstruct a stack of slices through any per-slice operator, a few slices per run.
+
+    The sibling of :func:`reconstruct_volume` for other measurements (undersampled k-space
+    on the full grid, with or without coil maps: :class:`mrirecon_vdm.linop.FourierSampling`),
+    with the same runs, child seeds, intensity scales and resumable progress folder.
+
+    Args:
+        y (array): ``(S, ...)`` measurements, slices first (e.g. ``(S, H, W)`` single-coil or
+            ``(S, C, H, W)`` multi-coil k-space).
+        operator (callable): ``operator(start, stop)`` returns the forward operator of the
+            slices ``start:stop``: a SigPy Linop with ``ishape (stop - start, H, W)`` and
+            ``oshape == y[start:stop].shape``. Called once per run (and once for all
+            slices with ``scale="volume"``), so it may build coil maps lazily.
+        prior: the prior (protocol of ``docs/architecture.md``).
+        method (str): ``"guided"`` (:class:`mrirecon_vdm.app.GuidedVDMRecon`) or ``"pnp"``
+            (:class:`mrirecon_vdm.pnp.PnPVDMRecon`; it takes one intensity scale per call,
+            so with per-slice scales, the default, each slice of a run is its own call).
+        slices_per_run, scale, seed, show_pbar, progress_dir, resume: as
+            :func:`reconstruct_volume` (``seed`` is unused by ``"pnp"``, which draws no
+            noise).
+        operator_fingerprint (dict or None): a JSON-able description of the operator (e.g.
+            digests of its mask and maps) for the progress record; needed with
+            ``progress_dir``, since a callable cannot be compared between two jobs.
+        **kwargs: for the App: GuidedVDMRecon's options (``sampler``, ``num_steps``,
+            ``num_samples``, ``lamda``, ``sigma``, ``phase``, ``device``, ...), or for
+            ``"pnp"`` one of :data:`PNP_OPTIONS`.
+
+    Returns:
+        tuple: ``(x, std)``, x (S, H, W) float32 and std (S, H, W) or None (one sample,
+        always None for ``"pnp"``).
+
+    Raises:
+        ValueError: a bad method, slices_per_run, scale or option, an operator whose shapes
+            do not match y, or any check of the App.
+    """
+    name = "reconstruct_slices"
+    if method not in METHODS:
+        raise ValueError(f"{name}: method must be one of {METHODS}, got {method!r}")
+    if not hasattr(y, "ndim") or y.ndim < 3:
+        raise ValueError(f"{name}: expected y with a leading slice axis, (S, H, W) or "
+                         f"(S, C, H, W), got shape {getattr(y, 'shape', None)}")
+    if not callable(operator):
+        raise ValueError(f"{name}: operator must be a callable (start, stop) -> Linop, got "
+                         f"{type(operator).__name__}")
+    _check_slices_per_run(name, slices_per_run)
+    if method == "pnp":
+        unknown = sorted(set(kwargs) - set(PNP_OPTIONS))
+        if unknown:
+            raise ValueError(f"{name}: method 'pnp' does not take {', '.join(unknown)}; its "
+                             f"options are {', '.join(PNP_OPTIONS)}")
+    if progress_dir is not None and operator_fingerprint is None:
+        raise ValueError(f"{name}: a progress folder needs operator_fingerprint (a JSON-able "
+                         f"description of the operator, e.g. digests of its mask and maps)")
+    checked = _checked_operator(name, operator, y)
+    scale = _resolve_scale(name, scale, y, checked, prior)
+    fingerprint = None
+    if progress_dir is not None:
+        fingerprint = _fingerprint(y, prior, slices_per_run, scale, seed, kwargs,
+                                   method=method, operator=operator_fingerprint)
+    return _run_slices(y, checked, prior, method, slices_per_run, scale, seed, show_pbar,
+                       progress_dir, resume, fingerprint, kwargs)
+
+
+def _check_slices_per_run(name, slices_per_run):
+    if not _is_int(slices_per_run) or slices_per_run < 1:
+        raise ValueError(f"{name}: slices_per_run must be an integer >= 1, got "
+                         f"{slices_per_run!r}")
+
+
+def _checked_operator(name, operator, y):
+    """``operator`` with its shapes checked against ``y`` at every call."""
+    def checked(start, stop):
+        A = operator(start, stop)
+        if not isinstance(A, sp.linop.Linop):
+            raise ValueError(f"{name}: operator({start}, {stop}) returned "
+                             f"{type(A).__name__}, not a SigPy Linop")
+        want = tuple(y[start:stop].shape)
+        if tuple(A.oshape) != want or len(A.ishape) < 3 or A.ishape[0] != stop - start:
+            raise ValueError(f"{name}: operator({start}, {stop}) maps {tuple(A.ishape)} to "
+                             f"{tuple(A.oshape)}; expected ({stop - start}, H, W) to {want}")
+        return A
+    return checked
+
+
+def _resolve_scale(name, scale, y, operator, prior):
+    """None (per slice, by the App), a float or a (S, 1, 1) array on y's device."""
     n_slices = y.shape[0]
     if isinstance(scale, str):
         if scale not in ("volume", "slice"):
-            raise ValueError(f"reconstruct_volume: scale must be 'volume', 'slice' or a number, "
+            raise ValueError(f"{name}: scale must be 'volume', 'slice' or a number, "
                              f"got {scale!r}")
         if scale == "volume":
-            scale = estimate_scale(y, CropFourier(y.shape[:-2] + hr_shape, y.shape),
-                                   per_image=False, percentile=_prior_percentile(prior))
+            scale = estimate_scale(y, operator(0, n_slices), per_image=False,
+                                   percentile=_prior_percentile(prior))
         else:
             scale = None
     xp = sp.get_device(y).xp
     if scale is not None and xp.ndim(scale) > 0:
         scale = xp.asarray(scale, dtype=np.float32)
         if scale.shape != (n_slices, 1, 1):
-            raise ValueError(f"reconstruct_volume: a per-slice scale must have shape "
+            raise ValueError(f"{name}: a per-slice scale must have shape "
                              f"({n_slices}, 1, 1), got {scale.shape}")
+    return scale
+
+
+def _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pbar,
+                progress_dir, resume, fingerprint, kwargs):
+    """The runs of :func:`reconstruct_volume` / :func:`reconstruct_slices`."""
+    n_slices = y.shape[0]
+    xp = sp.get_device(y).xp
     starts = list(range(0, n_slices, slices_per_run))
     seeds = [None] * len(starts)
     if seed is not None:
@@ -82,21 +202,27 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
         seeds = [int(c.generate_state(1)[0]) for c in children]
     progress = None
     if progress_dir is not None:
-        progress = _VolumeProgress(progress_dir, _volume_fingerprint(
-            y, hr_shape, prior, slices_per_run, scale, seed, kwargs), resume)
+        progress = _VolumeProgress(progress_dir, fingerprint, resume)
+    # where the Apps put their output (a kept run goes there too, so that they concatenate)
+    out_device = sp.Device(kwargs.get("device", sp.cpu_device))
     xs, stds = [], []
     for k, (start, s) in enumerate(zip(starts, seeds)):
-        kept = progress.load(k, sp.get_device(y)) if progress is not None else None
+        kept = progress.load(k, out_device) if progress is not None else None
         if kept is not None:
             xs.append(kept[0])
             stds.append(kept[1])
             continue
-        yb = y[start:start + slices_per_run]
-        A = CropFourier((yb.shape[0],) + hr_shape, yb.shape)
-        sb = scale if scale is None or xp.ndim(scale) == 0 else scale[start:start + slices_per_run]
-        app = GuidedVDMRecon(yb, A, prior, scale=sb, seed=s, show_pbar=show_pbar, **kwargs)
-        xs.append(app.run())
-        stds.append(app.std)
+        stop = min(start + slices_per_run, n_slices)
+        sb = scale if scale is None or xp.ndim(scale) == 0 else scale[start:stop]
+        if method == "guided":
+            yb = y[start:stop]
+            A = operator(start, stop)
+            app = GuidedVDMRecon(yb, A, prior, scale=sb, seed=s, show_pbar=show_pbar, **kwargs)
+            xs.append(app.run())
+            stds.append(app.std)
+        else:
+            xs.append(_pnp_run(y, operator, start, stop, prior, sb, show_pbar, kwargs))
+            stds.append(None)
         if progress is not None:
             progress.save(k, xs[-1], stds[-1])
     xo = sp.get_device(xs[0]).xp
@@ -105,8 +231,35 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
     return x, std
 
 
+def _pnp_run(y, operator, start, stop, prior, scale, show_pbar, kwargs):
+    """Slices ``start:stop`` with :class:`PnPVDMRecon` (one call per slice unless one scale)."""
+    from .pnp import PnPVDMRecon
+
+    kw = dict(kwargs)
+    device = sp.Device(kw.pop("device", sp.cpu_device))
+    yb = sp.to_device(y[start:stop], device)
+    if scale is not None and np.ndim(scale) == 0:
+        return PnPVDMRecon(yb, operator(start, stop), prior, scale=float(scale),
+                           show_pbar=show_pbar, **kw).run()
+    # PnPVDMRecon takes one intensity scale: each slice on its own, with its own scale
+    xs = []
+    for i in range(stop - start):
+        si = None if scale is None else float(sp.to_device(scale[i]).ravel()[0])
+        app = PnPVDMRecon(yb[i:i + 1], operator(start + i, start + i + 1), prior, scale=si,
+                          show_pbar=show_pbar, **kw)
+        xs.append(app.run())
+    return device.xp.concatenate(xs)
+
+
 def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs):
     """JSON-able description of a :func:`reconstruct_volume` job (what a resume must match)."""
+    return _fingerprint(y, prior, slices_per_run, scale, seed, kwargs,
+                        hr_shape=list(hr_shape))
+
+
+def _fingerprint(y, prior, slices_per_run, scale, seed, kwargs, **extra):
+    """JSON-able description of a job: y, the runs, the scale, the seed, the options, the
+    prior's weights and ``extra`` (what a resume must match)."""
     import hashlib
 
     from .prior.pretrained import weights_sha256
@@ -115,7 +268,7 @@ def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs)
         return hashlib.sha256(np.ascontiguousarray(sp.to_device(a)).tobytes()).hexdigest()
 
     fp = {"y_sha256": digest(y), "y_shape": list(y.shape), "y_dtype": str(y.dtype),
-          "hr_shape": list(hr_shape), "slices_per_run": int(slices_per_run), "seed": seed,
+          **extra, "slices_per_run": int(slices_per_run), "seed": seed,
           "scale": None if scale is None else (float(scale) if np.ndim(scale) == 0
                                                else digest(scale)),
           "options": {k: repr(v) for k, v in sorted(kwargs.items())}}

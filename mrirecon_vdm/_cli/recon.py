@@ -1,5 +1,8 @@
-"""``mrirecon-vdm recon``: super-resolve a low-resolution image or k-space with the VDM prior.
+"""``mrirecon-vdm recon``: reconstruct with the VDM prior, slice by slice: super-resolve a
+low-resolution image or k-space (the default), or reconstruct undersampled (and multi-coil)
+k-space on the full grid (``--undersampled``).
 
+**Super-resolution (default).**
 INPUT is a low-resolution image (NIfTI ``.nii``/``.nii.gz`` volume or 2D image, ``.npy``
 real array, ``.png``) or a low-resolution k-space (HDF5 ``.h5``/``.hdf5`` dataset, default
 key ``kspace``, or a complex ``.npy``), shape (m1, m2) or (S, m1, m2) for k-space. An image
@@ -13,24 +16,71 @@ affine keeps the anatomy in place: the in-plane voxel size is multiplied by m/N,
 voxel i sits where the zero-padded DFT puts it, at LR voxel coordinate
 ``m//2 + (i - N//2) m/N`` (for even sizes HR voxel 0 coincides with LR voxel 0, so the
 field-of-view box moves by (1 − m/N)/2 LR voxels).
+
+**Undersampled k-space (``--undersampled``, or ``--mask``).** INPUT is k-space on the full
+grid, zeros where not sampled (complex64/complex128):
+
+* ``.npy``: a complex array;
+* ``.npz``: the array ``--key`` (default ``kspace``; the only array when there is one);
+* ``.h5``/``.hdf5`` (fastMRI-style): the dataset ``--key`` (default ``kspace``; the only
+  dataset when there is one), ``(slices, H, W)`` single coil or ``(slices, coils, H, W)``;
+* BART ``.cfl``/``.hdr`` (either name): dimensions (x, y, z, coils) read as
+  ``(z, coils, H, W)`` with x → H and y → W (:func:`mrirecon_vdm.data.io.read_cfl`).
+
+Layouts: ``(H, W)`` one slice, one coil; ``(S, H, W)`` S single-coil slices, or with
+``--coils`` ``(C, H, W)`` one slice of C coils; ``(S, C, H, W)`` multi-coil slices (a BART
+file says itself which dimension holds the coils). The sampling mask comes from ``--mask``
+(``.npy``, ``(H, W)`` for every slice or ``(S, H, W)``, 0/1 or boolean; k-space outside it is
+set to zero) or from the data (:func:`mrirecon_vdm.sampling.mask_from_kspace`: sampled where
+any coil is non-zero). With coils, ESPIRiT maps are estimated per slice from the fully
+sampled centre (:func:`mrirecon_vdm.coils.espirit_maps`; it needs at least 12 x 12 lines).
+The operator is :class:`mrirecon_vdm.linop.FourierSampling`; ``--method guided`` (default,
+:class:`~mrirecon_vdm.app.GuidedVDMRecon`) or ``pnp`` (:class:`~mrirecon_vdm.pnp.PnPVDMRecon`)
+reconstructs the real magnitude image, with the phase (``--phase``) and, with coil maps, the
+noise level estimated from the data unless given. OUTPUT is the magnitude ``(S, H, W)`` in
+``.npy`` (``(H, W)`` for an input without a slice axis) or ``(H, W, S)`` in NIfTI, with the
+affine diag(``--voxel-size``) (1 mm by default).
 """
+import math
 import pathlib
+import sys
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 INPUT_SUFFIXES = (".nii.gz", ".nii", ".npy", ".png", ".h5", ".hdf5")
 OUTPUT_SUFFIXES = (".nii.gz", ".nii", ".npy")
 SAMPLER_CHOICES = ("fast", "paper")
 DEFAULT_SCALE = 4
+METHOD_CHOICES = ("guided", "pnp")
+PHASE_CHOICES = ("auto", "none")
+#: In-plane voxel sizes (mm) of the shipped prior's training data (``docs/data.md``), used when
+#: the prior records none in its ``provenance``.
+DEFAULT_PRIOR_VOXEL_MM = (1.7, 2.0)
+#: ``--voxel-size`` further than this (relative) from the prior's range gets a warning.
+VOXEL_TOLERANCE = 0.25
+#: The fully sampled centre (lines per axis) ESPIRiT needs with its kernel of width 6.
+ESPIRIT_MIN_CALIB = 12
 
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "recon", help="super-resolve a low-resolution image or k-space",
+        "recon", help="super-resolve a low-resolution image or k-space, or reconstruct "
+                      "undersampled k-space",
         description="Super-resolve a low-resolution MR image (NIfTI volume or 2D image, .npy, "
                     ".png) or low-resolution k-space (.h5/.hdf5, complex .npy) with the "
                     "k-space-guided VDM prior, slice by slice. Writes the high-resolution "
-                    "NIfTI (voxel size updated in the affine) or .npy.")
-    p.add_argument("input", help="low-resolution input: " + ", ".join(INPUT_SUFFIXES))
+                    "NIfTI (voxel size updated in the affine) or .npy. With --undersampled "
+                    "(or --mask): reconstruct undersampled single- or multi-coil k-space on "
+                    "the full grid (.npy, .npz, fastMRI-style .h5/.hdf5, BART .cfl/.hdr; "
+                    "zeros where not sampled) into a magnitude image of the same size.",
+        epilog="Undersampled k-space: 2D (H, W); 3D (S, H, W) single-coil slices or, with "
+               "--coils, (C, H, W) one slice of C coils; 4D (S, C, H, W). Coil maps: ESPIRiT "
+               "per slice from the fully sampled k-space centre (at least 12 x 12 lines). "
+               "The prior was trained on about 2 mm brain slices (1.7-2.0 mm): with "
+               "--voxel-size far from that (more than 25 %) a warning is printed, as the "
+               "prior then sees anatomy at another scale.")
+    p.add_argument("input", help="low-resolution input: " + ", ".join(INPUT_SUFFIXES)
+                   + "; with --undersampled full-grid k-space: .npy, .npz, .h5, .hdf5, "
+                     ".cfl/.hdr")
     p.add_argument("--out", required=True, help="output file: " + ", ".join(OUTPUT_SUFFIXES))
     g = p.add_mutually_exclusive_group()
     g.add_argument("--scale", type=float, default=None,
@@ -57,7 +107,35 @@ def register(subparsers):
     p.add_argument("--prior", default=None,
                    help="folder (or prior.safetensors) of an exported prior "
                         "(default: the shipped pretrained prior)")
-    p.add_argument("--key", default="kspace", help="HDF5 dataset of the k-space (default kspace)")
+    p.add_argument("--key", default=None,
+                   help="HDF5 dataset (or .npz array) of the k-space (default kspace; with "
+                        "--undersampled the only one when a file holds one)")
+    u = p.add_argument_group("undersampled k-space (full grid, zeros where not sampled)")
+    u.add_argument("--undersampled", action="store_true",
+                   help="the input is undersampled k-space on the full grid (not a "
+                        "low-resolution image or k-space block): reconstruct it at its size")
+    u.add_argument("--mask", default=None, metavar="FILE.npy",
+                   help="sampling mask, (H, W) or one per slice (S, H, W), 0/1 or boolean "
+                        "(implies --undersampled; default: where the k-space is non-zero, "
+                        "any coil)")
+    u.add_argument("--coils", action="store_true",
+                   help="a 3D input is (C, H, W), one slice of C coils (default: (S, H, W) "
+                        "single-coil slices; 4D input is always (S, C, H, W))")
+    u.add_argument("--method", default="guided", choices=METHOD_CHOICES,
+                   help="'guided' (GuidedVDMRecon, default; --samples, --sampler, --lamda, "
+                        "--eta, --seed apply) or 'pnp' (PnPVDMRecon, plug-and-play, 30 network "
+                        "evaluations by default (--steps), deterministic, one sample; often "
+                        "the better method on undersampled data)")
+    u.add_argument("--voxel-size", type=float, nargs="+", default=None,
+                   metavar=("DX", "DY"),
+                   help="voxel size in mm for the NIfTI affine: DX [DY [DZ]] (DY defaults to "
+                        "DX, the slice spacing DZ to DX; default 1 mm). Prints a warning when "
+                        "the in-plane size differs by more than 25 %% from the prior's "
+                        "training resolution (1.7-2.0 mm for the shipped prior)")
+    p.add_argument("--phase", default=None, choices=PHASE_CHOICES,
+                   help="image phase: 'auto' (estimated from the fully sampled k-space "
+                        "centre) or 'none' (a real image); default: the library's ('auto' "
+                        "with coil maps, 'none' for one coil)")
     p.add_argument("--axis", type=int, default=2, choices=(0, 1, 2),
                    help="slice axis of a 3D NIfTI volume (default 2)")
     p.add_argument("--device", type=int, default=-1, help="-1 for CPU (default), else GPU id")
@@ -79,12 +157,15 @@ def register(subparsers):
     p.set_defaults(func=_run)
 
 
-def _run(args):
+def _load_prior(args):
     import torch
 
     from ..prior import load_pretrained
     device = "cpu" if args.device < 0 else f"cuda:{args.device}"
-    prior = load_pretrained(device=torch.device(device), path=args.prior)
+    return load_pretrained(device=torch.device(device), path=args.prior)
+
+
+def _intensity(args):
     intensity = args.intensity_scale
     if intensity not in ("volume", "slice"):
         try:
@@ -92,14 +173,63 @@ def _run(args):
         except ValueError:
             raise ValueError(f"recon: --intensity-scale must be 'volume', 'slice' or a number, "
                              f"got {intensity!r}") from None
+    return intensity
+
+
+def _run(args):
+    if args.undersampled or args.mask is not None:
+        return _run_undersampled(args)
+    for given, opt in ((args.coils, "--coils"), (args.method != "guided", "--method pnp"),
+                       (args.voxel_size is not None, "--voxel-size")):
+        if given:
+            raise ValueError(f"recon: {opt} applies to undersampled k-space (add "
+                             f"--undersampled); without it the input is super-resolved")
+    intensity = _intensity(args)
+    prior = _load_prior(args)
+    extra = {} if args.phase is None else {"phase": args.phase}
     out = recon_file(args.input, args.out, prior, factor=args.scale, size=args.size,
-                     key=args.key, axis=args.axis, png=args.png, uncertainty=args.uncertainty,
+                     key="kspace" if args.key is None else args.key, axis=args.axis,
+                     png=args.png, uncertainty=args.uncertainty,
                      sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
                      lamda=args.lamda, sigma=args.sigma, eta=args.eta, seed=args.seed,
                      device=args.device, batch_size=args.batch_size,
                      slices_per_run=args.slices_per_run, intensity_scale=intensity,
                      bf16=args.bf16, resume=args.resume,
-                     show_pbar=not args.quiet)
+                     show_pbar=not args.quiet, **extra)
+    print(out)
+
+
+def _run_undersampled(args):
+    for given, opt in ((args.scale is not None, "--scale"), (args.size is not None, "--size")):
+        if given:
+            raise ValueError(f"recon: {opt} is for super-resolution; undersampled k-space is "
+                             f"reconstructed on its own grid (drop {opt} or --undersampled)")
+    if args.method == "pnp":
+        guided_only = [opt for opt, changed in (
+            ("--sampler", args.sampler != "fast"), ("--lamda", args.lamda != 1.0),
+            ("--eta", args.eta != 1.0), ("--batch-size", args.batch_size is not None),
+            ("--samples", args.samples != 1), ("--uncertainty", args.uncertainty is not None))
+            if changed]
+        if guided_only:
+            raise ValueError(f"recon: {', '.join(guided_only)} apply to --method guided; "
+                             f"--method pnp gives one deterministic reconstruction")
+        kw = dict(num_steps=args.steps, sigma=args.sigma, phase=args.phase, bf16=args.bf16,
+                  device=args.device)
+    else:
+        kw = dict(sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
+                  lamda=args.lamda, sigma=args.sigma, eta=args.eta, phase=args.phase,
+                  device=args.device, batch_size=args.batch_size, bf16=args.bf16)
+    intensity = _intensity(args)
+    voxel = _voxel_size(args.voxel_size)
+    # read and check the input before loading the prior
+    data = read_undersampled(args.input, key=args.key, coils=args.coils, mask=args.mask)
+    prior = _load_prior(args)
+    out = recon_undersampled_file(data, args.out, prior, method=args.method,
+                                  voxel_size=voxel, png=args.png,
+                                  uncertainty=args.uncertainty,
+                                  slices_per_run=args.slices_per_run,
+                                  intensity_scale=intensity, resume=args.resume, seed=args.seed,
+                                  show_pbar=not args.quiet, **kw)
     print(out)
 
 
@@ -118,8 +248,11 @@ def _read_input(path, key, axis):
     path = pathlib.Path(path)
     suffix = _suffix(path, INPUT_SUFFIXES)
     if suffix is None:
+        hint = ""
+        if path.name.lower().endswith((".npz", ".cfl", ".hdr")):
+            hint = " (full-grid undersampled k-space in .npz or .cfl: add --undersampled)"
         raise ValueError(f"{path}: unsupported input type {''.join(path.suffixes) or '(none)'!r}; "
-                         f"allowed: {', '.join(INPUT_SUFFIXES)}")
+                         f"allowed: {', '.join(INPUT_SUFFIXES)}{hint}")
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     affine = None
@@ -321,4 +454,349 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
         # NIfTI: voxel axes (i, j) shown with i to the right and j up
         plt.imsave(str(png), mid.T if is_nifti else mid, cmap="gray",
                    origin="lower" if is_nifti else "upper")
+    return path
+
+
+# --------------------------------------------------------------------------- undersampled k-space
+def _note(msg):
+    print(f"recon: {msg}", file=sys.stderr, flush=True)
+
+
+def _voxel_size(values):
+    """``--voxel-size`` DX [DY [DZ]] -> (DX, DY, DZ) in mm, or None."""
+    if values is None:
+        return None
+    vals = [float(v) for v in values]
+    if not 1 <= len(vals) <= 3 or not all(math.isfinite(v) and v > 0 for v in vals):
+        raise ValueError(f"recon: --voxel-size takes 1 to 3 sizes in mm > 0 (DX [DY [DZ]]), got "
+                         f"{' '.join(str(v) for v in values)}")
+    dx = vals[0]
+    dy = vals[1] if len(vals) > 1 else dx
+    dz = vals[2] if len(vals) > 2 else dx
+    return (dx, dy, dz)
+
+
+def prior_voxel_range(prior):
+    """The in-plane voxel sizes (mm) the prior was trained at: ``(lo, hi)`` and where from.
+
+    Read from the prior's ``provenance`` (a ``voxel_mm``, ``voxel_size_mm`` or ``voxel_size``
+    entry: a number or a list of them); else :data:`DEFAULT_PRIOR_VOXEL_MM`, the resolutions
+    of the shipped data set (``docs/data.md``: 2.0 and 1.7 mm).
+    """
+    prov = getattr(prior, "provenance", None)
+    if isinstance(prov, dict):
+        for key in ("voxel_mm", "voxel_size_mm", "voxel_size"):
+            v = prov.get(key)
+            if v is None:
+                continue
+            try:
+                vals = [float(a) for a in (v if isinstance(v, (list, tuple)) else [v])]
+            except (TypeError, ValueError):
+                continue
+            if vals and all(math.isfinite(a) and a > 0 for a in vals):
+                return (min(vals), max(vals)), f"provenance {key}"
+    return DEFAULT_PRIOR_VOXEL_MM, "the training data set"
+
+
+def voxel_size_warning(voxel_size, prior):
+    """A one-line warning when the in-plane voxel size is more than :data:`VOXEL_TOLERANCE`
+    off the prior's training resolution (:func:`prior_voxel_range`), else None."""
+    if voxel_size is None:
+        return None
+    (lo, hi), source = prior_voxel_range(prior)
+    inplane = tuple(voxel_size[:2])
+    if all(lo * (1 - VOXEL_TOLERANCE) <= v <= hi * (1 + VOXEL_TOLERANCE) for v in inplane):
+        return None
+    size = " x ".join(f"{v:g}" for v in inplane)
+    trained = f"{lo:g}-{hi:g}" if lo != hi else f"{lo:g}"
+    return (f"warning: the in-plane voxel size {size} mm differs by more than "
+            f"{VOXEL_TOLERANCE:.0%} from the prior's training resolution ({trained} mm, "
+            f"{source}); the prior sees anatomy at another scale, so expect a worse "
+            f"reconstruction")
+
+
+class UndersampledKSpace:
+    """Undersampled k-space read and checked by :func:`read_undersampled`.
+
+    Attributes:
+        y (array): complex64 ``(S, H, W)`` (one coil) or ``(S, C, H, W)``, zero outside the
+            mask.
+        mask (array): bool ``(S, H, W)``, one per slice.
+        num_coils (int or None): C, or None for one coil.
+        slice_axis (bool): whether the input had a slice axis (the output keeps it).
+        name (str): the input file, for messages.
+        mask_name (str): where the mask came from, for messages.
+    """
+
+    def __init__(self, y, mask, num_coils, slice_axis, name, mask_name):
+        self.y, self.mask, self.num_coils = y, mask, num_coils
+        self.slice_axis, self.name, self.mask_name = slice_axis, name, mask_name
+
+    @property
+    def shape(self):
+        """(S, H, W) of the image."""
+        return (self.y.shape[0],) + tuple(self.y.shape[-2:])
+
+
+def read_undersampled(path, key=None, coils=False, mask=None):
+    """Read full-grid undersampled k-space (and a mask) and check them.
+
+    Args:
+        path (path): ``.npy``, ``.npz``, ``.h5``/``.hdf5`` or BART ``.cfl``/``.hdr``
+            (:func:`mrirecon_vdm.data.io.load_kspace`).
+        key (str or None): array / dataset name (default ``kspace``, or the only one).
+        coils (bool): a 3D array is ``(C, H, W)``, one slice of C coils (not ``(S, H, W)``).
+        mask (path, array or None): ``(H, W)`` or ``(S, H, W)`` 0/1 mask (a ``.npy`` file or
+            an array); None: read from the data (non-zero in any coil).
+
+    Returns:
+        UndersampledKSpace
+
+    Raises:
+        FileNotFoundError: no input, mask or BART header.
+        ValueError: real or non-finite k-space, an unsupported layout, a mask of the wrong
+            shape or values, a mask (or slice) that samples nothing, a multi-coil input
+            whose fully sampled centre is too small for ESPIRiT (fewer than
+            :data:`ESPIRIT_MIN_CALIB` lines).
+    """
+    import numpy as np
+
+    from .._checks import check_finite
+    from ..data.io import load_kspace
+    from ..sampling import calibration_shape
+
+    name = str(path)
+    try:
+        arr = load_kspace(path, key)
+    except ValueError as e:
+        if "real dtype" in str(e):
+            raise ValueError(f"{e}; --undersampled reads complex k-space (without it an "
+                             f"image is super-resolved)") from None
+        raise
+    check_finite(f"{name}: the k-space", arr)
+    is_bart = name.lower().endswith((".cfl", ".hdr"))
+    if coils and is_bart:
+        raise ValueError(f"recon: --coils: the BART file {name} names its coil dimension "
+                         f"(dimension 3) itself; drop --coils")
+    if coils and arr.ndim != 3:
+        raise ValueError(f"recon: --coils says a 3D input is (C, H, W), but {name} has shape "
+                         f"{arr.shape}")
+    slice_axis = True
+    if arr.ndim == 2:
+        arr, slice_axis = arr[None], False
+    elif arr.ndim == 3 and coils:
+        arr, slice_axis = arr[None], False
+    if arr.ndim == 4 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim not in (3, 4):
+        raise ValueError(f"{name}: expected k-space (H, W), (S, H, W), (C, H, W) with --coils "
+                         f"or (S, C, H, W), got shape {arr.shape}")
+    num_coils = int(arr.shape[1]) if arr.ndim == 4 else None
+    S, H, W = arr.shape[0], arr.shape[-2], arr.shape[-1]
+
+    dropped = None
+    if mask is not None:
+        mask_name = str(mask)
+        if isinstance(mask, (str, pathlib.Path)):
+            mpath = pathlib.Path(mask)
+            if mpath.suffix.lower() != ".npy":
+                raise ValueError(f"{mpath}: --mask must be a .npy file, got "
+                                 f"{mpath.suffix or '(no suffix)'!r}")
+            if not mpath.exists():
+                raise FileNotFoundError(f"no such file: {mpath} (--mask)")
+            try:
+                m = np.load(mpath, allow_pickle=False)
+            except Exception as e:
+                raise ValueError(f"{mpath}: could not read the --mask ({type(e).__name__}: "
+                                 f"{e})") from None
+        else:
+            m, mask_name = np.asarray(mask), "the mask"
+        if m.dtype == object or m.dtype.names is not None or np.iscomplexobj(m):
+            raise ValueError(f"{mask_name}: --mask must be a real 0/1 or boolean array, got "
+                             f"dtype {m.dtype}")
+        if m.shape not in ((H, W), (S, H, W)):
+            want = f"({H}, {W})" + (f" or ({S}, {H}, {W})" if S > 1 else "")
+            raise ValueError(f"{mask_name}: --mask has shape {m.shape}, the k-space {name} needs "
+                             f"{want}")
+        mf = m.astype(np.float64)
+        if not np.all((mf == 0) | (mf == 1)):
+            raise ValueError(f"{mask_name}: --mask must hold 0 and 1 only (True/False), got "
+                             f"values such as {np.unique(mf[(mf != 0) & (mf != 1)])[:3].tolist()}")
+        mask_b = np.broadcast_to(mf != 0, (S, H, W)).copy()
+        if not mask_b.any():
+            raise ValueError(f"{mask_name}: --mask is all zero (samples nothing)")
+        outside = np.abs(arr) * (~mask_b if arr.ndim == 3 else ~mask_b[:, None]) > 0
+        if outside.any():
+            frac = outside.sum() / max(1, int((arr != 0).sum()))
+            dropped = (f"--mask {mask_name} leaves out {frac:.1%} of the non-zero k-space "
+                       f"samples of {name}; they are set to zero")
+            arr = arr * (mask_b if arr.ndim == 3 else mask_b[:, None])
+    else:
+        from ..sampling import mask_from_kspace
+        mask_name = f"the mask read from {name}"
+        try:
+            mask_b = mask_from_kspace(arr, coil_axis=1 if num_coils else None)
+        except ValueError:
+            raise ValueError(f"{name}: the k-space is all zero (nothing is sampled)") from None
+    empty = [int(s) for s in np.flatnonzero(~mask_b.reshape(S, -1).any(axis=1))]
+    if empty:
+        raise ValueError(f"{mask_name}: samples nothing in slice(s) {empty[:5]} of {name}")
+    if num_coils is not None:
+        for s in range(S):
+            c = calibration_shape(mask_b[s])
+            if min(c) < ESPIRIT_MIN_CALIB:
+                where = f" (slice {s})" if S > 1 else ""
+                raise ValueError(f"{mask_name}: the fully sampled k-space centre is only "
+                                 f"{c[0]} x {c[1]} lines{where}; ESPIRiT coil maps for the "
+                                 f"{num_coils}-coil input need at least {ESPIRIT_MIN_CALIB} x "
+                                 f"{ESPIRIT_MIN_CALIB}")
+    if dropped:
+        _note(dropped)                       # once the input passed every check
+    return UndersampledKSpace(arr.astype(np.complex64, copy=False), mask_b, num_coils,
+                              slice_axis, name, mask_name)
+
+
+class _Operators:
+    """``operator(start, stop)`` for :func:`mrirecon_vdm.volume.reconstruct_slices`:
+    :class:`FourierSampling` with the slices' masks and (cached) ESPIRiT maps."""
+
+    def __init__(self, data, device):
+        import numpy as np
+        import sigpy as sp
+
+        from ..coils import DEFAULT_CALIB_MAX
+        from ..sampling import calibration_shape
+
+        self.data, self.device = data, sp.Device(device)
+        self.maps = {}
+        self.widths = None
+        if data.num_coils is not None:
+            cal = [calibration_shape(m) for m in data.mask]
+            self.widths = [min(min(c), DEFAULT_CALIB_MAX) for c in cal]
+            lo, hi = min(self.widths), max(self.widths)
+            width = f"{lo} x {lo}" if lo == hi else f"{lo} x {lo} to {hi} x {hi}"
+            centre = sorted({f"{c[0]} x {c[1]}" for c in cal})
+            n = data.shape[0]
+            _note(f"{data.num_coils} coils: estimating ESPIRiT coil maps per slice "
+                  f"({n} slice{'s' if n > 1 else ''}) from a {width} calibration region (fully "
+                  f"sampled k-space centre {', '.join(centre[:3])} lines)")
+        self._np = np
+
+    def _slice_maps(self, s):
+        if s not in self.maps:
+            from ..coils import espirit_maps
+            try:
+                self.maps[s] = espirit_maps(self.data.y[s], calib=self.widths[s])
+            except ValueError as e:
+                where = f" slice {s}" if self.data.shape[0] > 1 else ""
+                raise ValueError(f"{self.data.name}{where}: {e}") from None
+        return self.maps[s]
+
+    def __call__(self, start, stop):
+        import sigpy as sp
+
+        from ..linop import FourierSampling
+        np = self._np
+        d = self.data
+        mask = sp.to_device(d.mask[start:stop].astype(np.float32), self.device)
+        maps = None
+        if d.num_coils is not None:
+            maps = np.stack([self._slice_maps(s) for s in range(start, stop)])
+            maps = sp.to_device(maps, self.device)
+        return FourierSampling((stop - start,) + tuple(d.y.shape[-2:]), mask, maps=maps)
+
+    def fingerprint(self):
+        import hashlib
+        np = self._np
+        fp = {"operator": "FourierSampling",
+              "mask_sha256": hashlib.sha256(np.packbits(self.data.mask).tobytes()).hexdigest(),
+              "mask_shape": list(self.data.mask.shape), "coils": self.data.num_coils}
+        if self.widths is not None:
+            fp["maps"] = {"espirit_calib": self.widths}
+        return fp
+
+
+def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
+                            method="guided", voxel_size=None, png=None, uncertainty=None,
+                            slices_per_run=8, intensity_scale="slice", resume=False,
+                            **recon_kwargs):
+    """Read undersampled (multi-coil) k-space, reconstruct it slice by slice, write the image.
+
+    Args:
+        input (path or UndersampledKSpace): the k-space file (see :func:`read_undersampled`
+            and the module docstring for formats and layouts), or what
+            :func:`read_undersampled` returned.
+        out (path): output ``.npy`` (``(S, H, W)``, or ``(H, W)`` for an input without a slice
+            axis) or ``.nii``/``.nii.gz`` (``(H, W, S)``), written atomically.
+        prior: the prior (protocol of ``docs/architecture.md``).
+        key, coils, mask: for :func:`read_undersampled` (ignored when ``input`` was read).
+        method (str): ``"guided"`` (:class:`mrirecon_vdm.app.GuidedVDMRecon`) or ``"pnp"``
+            (:class:`mrirecon_vdm.pnp.PnPVDMRecon`).
+        voxel_size (tuple of 3 floats or None): (DX, DY, DZ) mm for the NIfTI affine
+            (default 1 mm); prints :func:`voxel_size_warning` on stderr when it applies.
+        png (path or None): PNG of the middle slice.
+        uncertainty (path or None): the per-voxel std over the samples (guided, needs
+            ``num_samples >= 2``).
+        slices_per_run, intensity_scale, resume: as :func:`recon_file` (the finished runs
+            are kept in ``<out>.partial/``).
+        **recon_kwargs: for the App through :func:`mrirecon_vdm.volume.reconstruct_slices`
+            (guided: sampler, num_steps, num_samples, lamda, sigma, eta, phase, seed, device,
+            batch_size, bf16, show_pbar; pnp: num_steps, sigma, phase, device, bf16, seed,
+            show_pbar).
+
+    Returns:
+        pathlib.Path: the output file.
+    """
+    import numpy as np
+    import sigpy as sp
+
+    from ..volume import reconstruct_slices
+
+    for p in (out,) + ((uncertainty,) if uncertainty else ()):
+        if _suffix(p, OUTPUT_SUFFIXES) is None:
+            raise ValueError(f"{p}: unsupported output type; allowed: {', '.join(OUTPUT_SUFFIXES)}")
+    kw = dict(recon_kwargs)
+    if method == "pnp":
+        if kw.pop("num_samples", 1) != 1 or uncertainty is not None:
+            raise ValueError("recon: --method pnp gives one deterministic reconstruction (no "
+                             "posterior samples, no uncertainty); use --method guided")
+    elif uncertainty is not None and kw.get("num_samples", 1) < 2:
+        raise ValueError("recon: an uncertainty map needs at least 2 posterior samples "
+                         "(--samples 2 or more)")
+    voxel = _voxel_size(voxel_size) if voxel_size is not None else None
+    data = input if isinstance(input, UndersampledKSpace) else \
+        read_undersampled(input, key=key, coils=coils, mask=mask)
+    f = int(getattr(prior, "downsample_factor", 1))
+    H, W = data.shape[-2:]
+    if H % f or W % f:
+        raise ValueError(f"{data.name}: the image size {H} x {W} is not a multiple of the "
+                         f"prior's downsample factor {f}; crop or zero-pad the k-space to a "
+                         f"multiple of {f}")
+    warning = voxel_size_warning(voxel, prior)
+    if warning:
+        _note(warning)
+    operators = _Operators(data, kw.get("device", -1))
+    progress = progress_dir_for(out)
+    x, std = reconstruct_slices(data.y, operators, prior, method=method,
+                                slices_per_run=slices_per_run, scale=intensity_scale,
+                                progress_dir=progress, resume=resume,
+                                operator_fingerprint=operators.fingerprint(), **kw)
+    x = np.asarray(sp.to_device(x), dtype=np.float32)
+    std = None if std is None else np.asarray(sp.to_device(std), dtype=np.float32)
+    affine = np.diag(list(voxel if voxel is not None else (1.0, 1.0, 1.0)) + [1.0])
+
+    def layout_for(v, target):
+        if _suffix(target, OUTPUT_SUFFIXES) == ".npy":
+            return v if data.slice_axis else v[0]
+        return np.moveaxis(v, 0, -1)
+
+    path = _atomic_save(out, layout_for(x, out), affine)
+    if uncertainty is not None:
+        _atomic_save(uncertainty, layout_for(std, uncertainty), affine)
+    import shutil
+    shutil.rmtree(progress, ignore_errors=True)
+    if png is not None:
+        import matplotlib.pyplot as plt
+        pathlib.Path(png).parent.mkdir(parents=True, exist_ok=True)
+        plt.imsave(str(png), x[x.shape[0] // 2], cmap="gray")
     return path

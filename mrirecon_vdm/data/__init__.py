@@ -13,11 +13,13 @@ import numpy as np
 
 from .build import IMAGE_SIZE, SPLITS, build_dataset, default_dataset_path
 from .fetch import default_cache_dir
-from .io import load_array, load_fastmri, load_images, load_nifti
+from .io import (load_array, load_fastmri, load_images, load_kspace, load_nifti, read_cfl,
+                 write_cfl)
 from .sources import SOURCES
 
 __all__ = ["build_dataset", "default_dataset_path", "default_cache_dir", "load_split",
-           "load_images", "load_nifti", "load_fastmri", "load_array", "shipped_test_slices",
+           "load_images", "load_nifti", "load_fastmri", "load_array", "load_kspace", "read_cfl",
+           "write_cfl", "shipped_test_slices",
            "shipped_provenance", "SOURCES", "SPLITS", "IMAGE_SIZE"]
 
 SHIPPED = pathlib.Path(__file__).with_name("test_slices.npz")
