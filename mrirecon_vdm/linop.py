@@ -320,14 +320,10 @@ def _sampling_adjoint(y, mask, maps, phase=None, hr_shape=None):
             k = k * _move(mask, device)
         c = sp.ifft(k, axes=(-2, -1), center=True)
         if maps is not None:
-            c = (c * xp_conj(_move(maps, device))).sum(axis=-3)
+            c = (c * _move(maps, device).conj()).sum(axis=-3)
         if phase is not None:
-            c = c * xp_conj(_move(phase, device))
+            c = c * _move(phase, device).conj()
         return c
-
-
-def xp_conj(a):
-    return a.conj()
 
 
 def Phase(ishape, phase):
