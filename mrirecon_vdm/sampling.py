@@ -214,7 +214,9 @@ def mask_from_kspace(kspace, coil_axis=None):
     Raises:
         ValueError: nothing is measured.
     """
-    xp = np if isinstance(kspace, np.ndarray) else __import__("sigpy").get_device(kspace).xp
+    import sigpy as sp
+
+    xp = sp.get_device(kspace).xp
     mask = kspace != 0
     if coil_axis is not None:
         mask = xp.any(mask, axis=coil_axis)
