@@ -50,8 +50,10 @@ LOCK_NAME = "train.lock"
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss, a gradient or the weights became NaN/Inf: training stopped before the step
-    was applied or saved, and the last checkpoint on disk (written before) is kept."""
+    """The loss or a gradient (checked at every step, before the update), the weights
+    (checked before every checkpoint) or the validation bound became NaN/Inf: training
+    stopped without applying or saving that step, and the last checkpoint on disk (written
+    before) is kept."""
 
 METRIC_FIELDS = ("step", "loss_bpd", "recon_bpd", "prior_bpd", "diff_bpd", "gamma_0",
                  "gamma_1", "grad_norm", "lr", "images_seen", "wall_time_s")
@@ -706,8 +708,6 @@ def _train(config, resume, world, rank, local_rank):
                 # a NaN/Inf loss or gradient: stop before the update reaches the weights
                 _check_finite_step(step, lr, out.loss.detach(), gn, gs, world, good)
                 opt.step()
-                if not _all_finite(list(model.parameters())):
-                    _diverged(step, lr, "the weights became NaN/Inf in the update", good)
                 decay = min(config.ema_decay, (1.0 + step) / (10.0 + step))
                 _ema_update(ema, model, decay)
                 images_seen += config.batch_size * world
@@ -763,6 +763,10 @@ def _train(config, resume, world, rank, local_rank):
                 # 6. checkpoint
                 if (config.save_every and step % config.save_every == 0) or time_due \
                         or stop or step == config.steps:
+                    # finite gradients and a finite lr keep the weights finite; an lr large
+                    # enough to overflow them is caught here, before it reaches the disk
+                    if not _all_finite(list(model.parameters()) + list(ema.parameters())):
+                        _diverged(step, lr, "the weights became NaN/Inf", good)
                     saved = save(step)
                     if saved:
                         last_ckpt = saved

@@ -273,6 +273,21 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_train_con
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     with pytest.raises(ValueError, match="TrainConfig.lr: expected a finite number > 0, got inf"):
         tiny_train_config.replace(lr=float("inf"))
+    # weights that overflow in an update (finite loss and gradient) never reach the disk
+    real_step = torch.optim.AdamW.step
+
+    def overflowing(self, *a, **k):
+        out = real_step(self, *a, **k)
+        if self.state and next(iter(self.state.values()))["step"] == 2:
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(float("inf"))
+        return out
+    monkeypatch.setattr(torch.optim.AdamW, "step", overflowing)
+    inf = tiny_train_config.replace(out_dir=cfg.out_dir + "_inf", save_every=1, val_every=0)
+    with pytest.raises(TrainingDiverged, match=r"step 2: the weights became NaN/Inf .*"
+                                               r"\(step 1\) is kept"):
+        train(inf)
+    assert load_checkpoint(os.path.join(inf.out_dir, "checkpoint.pt"))["step"] == 1
 
 
 def test_config_field_types_are_named(tmp_path):
