@@ -139,11 +139,12 @@ def check_fields(obj):
     """Check (and normalise) the fields of a configuration dataclass against their types.
 
     ``int`` fields take integers (a float such as ``1e4`` only when it is integral, and it
-    becomes an int), ``float`` fields numbers (ints included, kept as they are), ``bool`` fields booleans, ``str`` fields
-    strings, ``Optional[...]`` None as well, ``Tuple[int, ...]``/``Tuple[float, float]``
-    sequences of those. Other fields (nested configurations) are left alone. A value of
-    the wrong type raises ``ValueError`` naming ``<Class>.<field>``, what it expected and
-    what came (e.g. ``"steps": "ten"`` in a JSON file).
+    becomes an int), ``float`` fields numbers (ints included, kept as they are), ``bool``
+    fields booleans, ``str`` fields strings, ``Optional[...]`` None as well,
+    ``Tuple[int, ...]``/``Tuple[float, float]`` sequences of those. Other fields (nested
+    configurations) are left alone. A value of the wrong type raises ``ValueError`` naming
+    ``<Class>.<field>``, what it expected and what came (e.g. ``"steps": "ten"`` in a JSON
+    file).
     """
     import dataclasses
     import typing

@@ -206,7 +206,7 @@ def test_resume_after_kill(tmp_path, nifti, prior, monkeypatch):
     assert calls["n"] == 1 + 2
 
 
-# ------------------------------------------------------------------ reliability (issue items 6-8, 10)
+# ----------------------------------------------------- reliability (issue items 6-8, 10)
 @pytest.fixture
 def runs(monkeypatch):
     """Counts GuidedVDMRecon runs (the reconstruction work)."""

@@ -235,7 +235,7 @@ def test_init_from_exported_prior(tiny_train_config, tmp_path):
                                         init=str(tmp_path / "missing")))
 
 
-# ------------------------------------------------------------------ reliability (issue items 3, 9, 10)
+# ----------------------------------------------------- reliability (issue items 3, 9, 10)
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_train_config,
                                                                    monkeypatch):
     """A NaN/Inf loss or gradient stops the run with TrainingDiverged before the update, and
