@@ -22,7 +22,7 @@ import time
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_complex, check_finite, check_in_range, check_shape
+from ._checks import check_complex, check_finite, check_in_range, check_seed, check_shape
 from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataConsistency,
                   GuidedVDM)
 from .backend import from_torch, to_torch
@@ -223,8 +223,10 @@ class GuidedVDMRecon(sp.app.App):
         if sigma is not None and not (np.ndim(sigma) == 0 and math.isfinite(float(sigma)) and float(sigma) >= 0):
             raise ValueError(f"GuidedVDMRecon: sigma must be None or a finite number >= 0, "
                              f"got {sigma!r}")
-        if seed is not None and not _is_int(seed):
-            raise ValueError(f"GuidedVDMRecon: seed must be None or an integer, got {seed!r}")
+        check_seed("GuidedVDMRecon seed", seed)
+        if scale is not None:
+            _check_scale("GuidedVDMRecon scale", scale, A,
+                         coils=structure is not None and structure.maps is not None)
         self.image_shape, self.channels = _check_prior(prior, A)
         check_finite("GuidedVDMRecon y", y)
         self.device = sp.Device(device)
@@ -394,6 +396,42 @@ class GuidedVDMRecon(sp.app.App):
 
 def _is_int(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _check_scale(name, scale, A, coils=False):
+    """``ValueError`` unless ``scale`` is a finite positive number, or a real array of them
+    that broadcasts to ``A.ishape`` and (with a coil axis inserted before the image axes for
+    an operator with coil maps) to ``A.oshape``."""
+    if hasattr(scale, "shape") and hasattr(scale, "dtype"):
+        s = np.asarray(sp.to_device(scale, sp.cpu_device))
+    else:
+        try:
+            s = np.asarray(scale)
+        except (TypeError, ValueError):
+            s = np.asarray(None)
+    if s.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected a number or a real array, got "
+                         f"{type(scale).__name__}" + (f" of dtype {s.dtype}"
+                                                      if hasattr(scale, "dtype") else ""))
+    ishape, oshape = tuple(A.ishape), tuple(A.oshape)
+    shape = tuple(s.shape)
+    yshape = shape
+    if coils and s.ndim > 0:
+        yshape = shape[:-2] + (1,) + shape[-2:] if s.ndim >= 2 else None
+
+    def fits(a, b):
+        try:
+            return a is not None and np.broadcast_shapes(a, b) == b
+        except ValueError:
+            return False
+    if not (fits(shape, ishape) and fits(yshape, oshape)):
+        example = ishape[:-2] + (1, 1)
+        raise ValueError(f"{name}: expected a number or an array that broadcasts to the image "
+                         f"shape A.ishape {ishape} and the measurement shape A.oshape {oshape} "
+                         f"(e.g. one value per slice, shape {example}), got shape {shape}")
+    if not (np.all(np.isfinite(s)) and np.all(s > 0)):
+        raise ValueError(f"{name}: expected finite values > 0, got "
+                         f"{s if s.size <= 8 else f'min {s.min()}, max {s.max()}'}")
 
 
 def _check_prior(prior, A):

@@ -62,7 +62,7 @@ import time
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_complex, check_finite, check_shape
+from ._checks import check_array, check_complex, check_finite, check_shape
 from .linop import CropFourier, kspace_to_lowres_image
 
 __all__ = ["ZeroFillRecon", "BicubicRecon", "L1WaveletRecon", "TVRecon", "BartPicsRecon",
@@ -190,6 +190,7 @@ def _check_inputs(name, y, A):
                         f"{type(A).__name__}")
     if not hasattr(y, "shape") or not hasattr(y, "dtype"):
         raise ValueError(f"{name}: y must be a numpy or cupy array, got {type(y).__name__}")
+    check_array(f"{name} y", y)
     check_shape(f"{name} y (must match A.oshape)", y, A.oshape)
     check_complex(f"{name} y (a low-resolution image? use lowres_image_to_kspace)", y)
     check_finite(f"{name} y", y)

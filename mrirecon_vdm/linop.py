@@ -34,7 +34,7 @@ Beyond the crop (undersampled and multi-coil k-space):
 import numpy as np
 import sigpy as sp
 
-from ._checks import as_shape, check_finite, check_shape
+from ._checks import as_shape, check_array, check_finite, check_shape
 
 __all__ = ["CropFourier", "ZeroFillIFFT", "FourierSampling", "Phase", "FourierStructure",
            "fourier_structure", "lowres_image_to_kspace", "kspace_to_lowres_image",
@@ -64,13 +64,24 @@ def _check_crop_shapes(name, hr_shape, lr_shape):
 
 
 class _StrictLinop(sp.linop.Linop):
-    """A Linop whose ``apply`` checks the exact input shape (rank included) and raises
-    ``ValueError`` naming the operator, instead of SigPy's wrapped ``RuntimeError``."""
+    """A Linop whose ``apply`` checks the input (a numeric numpy/cupy array of the exact
+    shape, rank included) and raises ``ValueError`` naming the operator, instead of SigPy's
+    wrapped ``RuntimeError``; ``A(list)`` and ``A * list`` raise too (SigPy returns
+    ``NotImplemented``)."""
 
     def apply(self, input):
+        check_array(f"{self.repr_str} input", input)
         check_shape(f"{self.repr_str} input", input, self.ishape)
         with sp.get_device(input):
             return self._apply(input)
+
+    def __mul__(self, input):
+        if not (isinstance(input, sp.linop.Linop) or np.isscalar(input)):
+            check_array(f"{self.repr_str} input", input)
+        return super().__mul__(input)
+
+    def __call__(self, input):
+        return self.__mul__(input)
 
 
 class CropFourier(_StrictLinop):
@@ -146,6 +157,7 @@ def lowres_image_to_kspace(x_lr, hr_shape):
         x_lr (array): low-resolution image, real or complex, ``(..., m1, m2)``.
         hr_shape (tuple of ints): the high-resolution image size ``(N1, N2)``.
     """
+    check_array("lowres_image_to_kspace x_lr", x_lr)
     hr_shape = as_shape("lowres_image_to_kspace hr_shape", hr_shape, min_ndim=2)[-2:]
     _check_crop_shapes("lowres_image_to_kspace", x_lr.shape[:-2] + hr_shape, x_lr.shape)
     with sp.get_device(x_lr):
@@ -154,6 +166,7 @@ def lowres_image_to_kspace(x_lr, hr_shape):
 
 def kspace_to_lowres_image(y, hr_shape):
     """Inverse of :func:`lowres_image_to_kspace`: (..., m1, m2) k-space block -> LR image."""
+    check_array("kspace_to_lowres_image y", y)
     hr_shape = as_shape("kspace_to_lowres_image hr_shape", hr_shape, min_ndim=2)[-2:]
     _check_crop_shapes("kspace_to_lowres_image", y.shape[:-2] + hr_shape, y.shape)
     with sp.get_device(y):
@@ -162,6 +175,7 @@ def kspace_to_lowres_image(y, hr_shape):
 
 def zero_filled(y, hr_shape):
     """Zero-filled high-resolution image ``A^H y`` (complex) for k-space block ``y``."""
+    check_array("zero_filled y", y)
     hr_shape = as_shape("zero_filled hr_shape", hr_shape, min_ndim=2)[-2:]
     A = CropFourier(y.shape[:-2] + hr_shape, y.shape)
     return A.H(y)

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_finite, check_real
+from ._checks import check_array, check_finite, check_real
 from .linop import CropFourier
 
 __all__ = ["GaussianNoise", "simulate_lowres", "estimate_sigma"]
@@ -55,6 +55,7 @@ class GaussianNoise:
 
     def __call__(self, y):
         """``y + noise``, same shape, dtype and device as ``y``."""
+        check_array("GaussianNoise y", y)
         if self.sigma == 0:
             return y.copy()
         return y + self.sample(y.shape, y.dtype, sp.get_device(y))
@@ -75,7 +76,14 @@ def simulate_lowres(x_hr, lr_shape, sigma=0.0, seed=None):
 
     Returns:
         array: complex64/complex128 k-space block ``(..., m1, m2)``.
+
+    Raises:
+        ValueError: ``x_hr`` is not a real numeric array of at least 2 dimensions, holds
+            NaN/Inf, or is so large that its k-space (or the noisy k-space) overflows the
+            floating-point type (the orthonormal FFT adds up to ``sqrt(N1 N2)`` times the
+            largest value).
     """
+    check_array("simulate_lowres x_hr", x_hr)
     check_real("simulate_lowres x_hr", x_hr)
     if x_hr.ndim < 2:
         raise ValueError(f"simulate_lowres: x_hr must have at least 2 dimensions, got shape {x_hr.shape}")
@@ -85,8 +93,18 @@ def simulate_lowres(x_hr, lr_shape, sigma=0.0, seed=None):
         raise ValueError(f"simulate_lowres: lr_shape must be (m1, m2), got {lr_shape}")
     A = CropFourier(x_hr.shape, x_hr.shape[:-2] + lr_shape)
     dtype = np.complex128 if x_hr.dtype == np.float64 else np.complex64
-    y = A(x_hr).astype(dtype, copy=False)
-    return GaussianNoise(sigma, seed)(y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = A(x_hr).astype(dtype, copy=False)
+        y = GaussianNoise(sigma, seed)(y)
+    xp = sp.get_device(y).xp
+    if not bool(xp.all(xp.isfinite(y))):
+        peak = float(xp.abs(x_hr).max())
+        raise ValueError(f"simulate_lowres x_hr: the k-space overflows {np.dtype(dtype).name} "
+                         f"(the largest |x_hr| is {peak:.3g}, and the orthonormal FFT of a "
+                         f"{x_hr.shape[-2]} x {x_hr.shape[-1]} image can be "
+                         f"{np.sqrt(x_hr.shape[-2] * x_hr.shape[-1]):.3g} times larger); "
+                         f"scale the image down or pass float64")
+    return y
 
 
 def estimate_sigma(y, A):

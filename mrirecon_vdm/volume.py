@@ -18,7 +18,7 @@ Also importable by its old name ``mrirecon_vdm.app.reconstruct_volume``.
 import numpy as np
 import sigpy as sp
 
-from ._checks import differing_keys
+from ._checks import as_shape, check_array, check_seed, differing_keys
 from .app import GuidedVDMRecon, _is_int, _prior_percentile, estimate_scale
 from .linop import CropFourier
 
@@ -62,10 +62,12 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
     Returns:
         tuple: ``(x, std)``, x (S, N1, N2) float32 and std (S, N1, N2) or None (one sample).
     """
+    check_array("reconstruct_volume y", y)
     if y.ndim != 3:
         raise ValueError(f"reconstruct_volume: expected y of shape (S, m1, m2), got {y.shape}")
     _check_slices_per_run("reconstruct_volume", slices_per_run)
-    hr_shape = tuple(int(n) for n in hr_shape)
+    check_seed("reconstruct_volume seed", seed)
+    hr_shape = as_shape("reconstruct_volume hr_shape", hr_shape)
     if len(hr_shape) != 2:
         raise ValueError(f"reconstruct_volume: hr_shape must be (N1, N2), got {hr_shape}")
     lr_shape = tuple(y.shape[1:])
@@ -79,7 +81,7 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
         fingerprint = _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed,
                                           kwargs)
     return _run_slices(y, operator, prior, "guided", slices_per_run, scale, seed, show_pbar,
-                       progress_dir, resume, fingerprint, kwargs)
+                       progress_dir, resume, fingerprint, kwargs, image_shape=hr_shape)
 
 
 def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, scale="slice",
@@ -123,9 +125,11 @@ def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, sc
     name = "reconstruct_slices"
     if method not in METHODS:
         raise ValueError(f"{name}: method must be one of {METHODS}, got {method!r}")
-    if not hasattr(y, "ndim") or y.ndim < 3:
+    check_array(f"{name} y", y)
+    if y.ndim < 3:
         raise ValueError(f"{name}: expected y with a leading slice axis, (S, H, W) or "
                          f"(S, C, H, W), got shape {getattr(y, 'shape', None)}")
+    check_seed(f"{name} seed", seed)
     if not callable(operator):
         raise ValueError(f"{name}: operator must be a callable (start, stop) -> Linop, got "
                          f"{type(operator).__name__}")
@@ -191,8 +195,9 @@ def _resolve_scale(name, scale, y, operator, prior):
 
 
 def _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pbar,
-                progress_dir, resume, fingerprint, kwargs):
-    """The runs of :func:`reconstruct_volume` / :func:`reconstruct_slices`."""
+                progress_dir, resume, fingerprint, kwargs, image_shape=(None, None)):
+    """The runs of :func:`reconstruct_volume` / :func:`reconstruct_slices` (``image_shape``:
+    (H, W) of the output when known, to check the kept runs against)."""
     n_slices = y.shape[0]
     xp = sp.get_device(y).xp
     starts = list(range(0, n_slices, slices_per_run))
@@ -207,7 +212,10 @@ def _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pb
     out_device = sp.Device(kwargs.get("device", sp.cpu_device))
     xs, stds = [], []
     for k, (start, s) in enumerate(zip(starts, seeds)):
-        kept = progress.load(k, out_device) if progress is not None else None
+        kept = None
+        if progress is not None:
+            stop = min(start + slices_per_run, n_slices)
+            kept = progress.load(k, out_device, shape=(stop - start,) + tuple(image_shape))
         if kept is not None:
             xs.append(kept[0])
             stds.append(kept[1])
@@ -310,15 +318,35 @@ class _VolumeProgress:
     def _path(self, k):
         return self.folder / f"run_{k:05d}.npz"
 
-    def load(self, k, device):
-        """(x, std or None) of run ``k`` on ``device``, or None when it is not done."""
+    def load(self, k, device, shape=None):
+        """(x, std or None) of run ``k`` on ``device``, or None when it is not done.
+
+        A damaged run file (truncated, not an ``.npz``, without ``x``, of the wrong
+        ``shape`` or with NaN/Inf) is removed with a warning naming it, and the run is done
+        again (None)."""
+        import warnings
         path = self._path(k)
         if not path.exists():
             return None
-        with np.load(path) as f:
-            x = sp.to_device(f["x"], device)
-            std = sp.to_device(f["std"], device) if "std" in f.files else None
-        return x, std
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                x = np.asarray(f["x"])
+                std = np.asarray(f["std"]) if "std" in f.files else None
+            for a in (x, std):
+                if a is None:
+                    continue
+                if shape is not None and (a.ndim != len(shape) or any(
+                        n is not None and n != m for n, m in zip(shape, a.shape))):
+                    want = tuple("?" if n is None else n for n in shape)
+                    raise ValueError(f"shape {tuple(a.shape)}, expected {want}")
+                if a.dtype.kind not in "f" or not np.all(np.isfinite(a)):
+                    raise ValueError("not finite float values")
+        except Exception as e:      # BadZipFile, EOFError, KeyError, OSError, ValueError
+            warnings.warn(f"{path}: damaged run file ({type(e).__name__}: {e}); this run is "
+                          f"reconstructed again", RuntimeWarning, stacklevel=2)
+            path.unlink(missing_ok=True)
+            return None
+        return sp.to_device(x, device), None if std is None else sp.to_device(std, device)
 
     def save(self, k, x, std):
         from ._atomic import atomic_path

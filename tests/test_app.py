@@ -196,6 +196,30 @@ def test_bad_inputs(problem):
         GuidedVDMRecon(y[0], CropFourier((H, H), (8, 8)), TwoChannels(), show_pbar=False)
 
 
+def test_scale_and_seed_errors_name_them(problem):
+    """Reliability issue, item 9: a wrong-shape scale array was reported as a bad y (a
+    broadcasting error), a negative or huge seed did not name the seed."""
+    prior, A, y, _ = problem
+    for scale in (np.ones(3), np.ones((3, 1, 1)), np.ones((2, H, H)), np.ones((2, 8, 1, 1))):
+        with pytest.raises(ValueError, match=r"GuidedVDMRecon scale: .*got shape"):
+            recon(y, A, prior, scale=scale)
+    with pytest.raises(ValueError, match="GuidedVDMRecon scale"):
+        recon(y, A, prior, scale=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="GuidedVDMRecon scale: expected finite"):
+        recon(y, A, prior, scale=np.array([[[1.0]], [[-1.0]]]))
+    recon(y, A, prior, scale=np.full((2, 1, 1), 7.0), num_steps=2).run()   # the good shape
+    for seed in (-1, 2 ** 70, True):
+        with pytest.raises(ValueError, match="GuidedVDMRecon seed"):
+            recon(y, A, prior, seed=seed)
+    from mrirecon_vdm.volume import reconstruct_volume
+    with pytest.raises(ValueError, match="reconstruct_volume seed"):
+        reconstruct_volume(y, (H, H), prior, seed=-1, show_pbar=False)
+    with pytest.raises(ValueError, match="reconstruct_volume y"):
+        reconstruct_volume(y.tolist(), (H, H), prior, show_pbar=False)
+    with pytest.raises(ValueError, match="reconstruct_volume hr_shape"):
+        reconstruct_volume(y, (16.5, 16), prior, show_pbar=False)
+
+
 # ------------------------------------------------------------------ the learned prior
 def tiny_vdm():
     prior_mod = pytest.importorskip("mrirecon_vdm.prior")

@@ -42,3 +42,38 @@ def test_cli_registers_bench():
     bench.register(parser.add_subparsers())
     args = parser.parse_args(["bench", "--limit", "3", "--methods", "zero-fill"])
     assert args.func is bench.run and args.limit == 3 and args.scales == [4, 2]
+
+
+def test_every_factor_size_and_method_is_checked_before_the_first_method(tmp_path):
+    """Reliability issue, item 5: ``--scales 2 3`` refused 3 only after every method at 2;
+    a size the prior's downsample factor does not divide failed in the VDM method after
+    the classical ones had run."""
+    from mrirecon_vdm._cli.bench import main
+    from mrirecon_vdm.bench import registry, vdm_methods
+    from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
+    calls = []
+
+    def counted(y, A, scale):
+        calls.append(scale)
+        return np.abs(A.H(y)), 0
+    registry.register_method("test-counted", counted)
+    try:
+        data = tmp_path / "slices.npy"
+        np.save(data, np.random.default_rng(0).random((2, 18, 18)).astype(np.float32))
+        out = tmp_path / "out"
+        assert main(["--data", str(data), "--scales", "2", "3", "4", "--methods",
+                     "test-counted", "--out", str(out)]) == 2
+        assert calls == [] and not (out / "bench.journal.jsonl").exists()
+        prior = GaussianPrior(np.full((18, 18), 0.4),
+                              variance=stationary_variance((18, 18), 0.03, 2.0),
+                              downsample_factor=4)
+        vdm_methods.set_prior(prior)
+        assert main(["--data", str(data), "--scales", "2", "--methods", "test-counted",
+                     "vdm-fast-10", "--out", str(out)]) == 2
+        assert calls == []
+        assert main(["--data", str(data), "--scales", "2", "--methods", "test-counted",
+                     "--out", str(out), "--json", str(tmp_path)]) == 2
+        assert calls == []
+    finally:
+        del registry.METHODS["test-counted"]
+        vdm_methods.set_prior(None)

@@ -181,3 +181,29 @@ def test_prior_settings_name_the_weights(tmp_path):
         assert journal.method_settings("vdm-fast-10", 4) != sa
     finally:
         vm.set_prior(None)
+
+
+def test_a_nan_metric_in_the_journal_is_refused(tmp_path, dying_method, capsys):
+    """Reliability issue, item 4: a NaN metric in a resumed journal was taken and printed as
+    nan; the damaged line is named instead (metrics cannot be NaN; PSNR may be +inf)."""
+    data = tmp_path / "slices.npy"
+    np.save(data, slices(3))
+    out = tmp_path / "out"
+    assert bench.main(argv(data, out)) == 0
+    path = out / journal.JOURNAL
+    lines = path.read_text().splitlines()
+    for field, value in (("hfen", float("nan")), ("ssim", None), ("seconds", -1.0)):
+        entry = json.loads(lines[3])
+        entry[field] = value
+        path.write_text("\n".join(lines[:3] + [json.dumps(entry)] + lines[4:]) + "\n")
+        capsys.readouterr()
+        assert bench.main(argv(data, out, "--resume")) == 2
+        err = capsys.readouterr().err
+        assert f"line 4 ({entry['method']} {entry['scale']}x slice {entry['slice']}) is " \
+               f"damaged: {field} is" in err, err
+    path.write_text("\n".join(lines) + "\n")
+    assert bench.main(argv(data, out, "--resume")) == 0
+    entry = json.loads(lines[3])
+    assert journal._entry_problem(entry, 3) == ""
+    assert journal._entry_problem({**entry, "psnr": float("inf")}, 3) == ""   # exact: fine
+    assert "outside" in journal._entry_problem({**entry, "slice": 3}, 3)

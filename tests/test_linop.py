@@ -152,6 +152,28 @@ def test_apply_checks_rank_and_shape():
         kspace_to_lowres_image(np.zeros((8, 8), np.complex64), (4, 4))
 
 
+def test_lists_object_arrays_and_non_integer_shapes_are_refused():
+    """Reliability issue, item 9: lists and object arrays get a named ValueError (not
+    NotImplemented or numpy's TypeError), float and string sizes are not truncated."""
+    A = CropFourier((8, 8), (4, 4))
+    x = np.ones((8, 8), np.float32)
+    for bad in (x.tolist(), x.astype(object)):
+        for call in (A, A.apply, lambda v: A * v):
+            with pytest.raises(ValueError, match="CropFourier input"):
+                call(bad)
+        with pytest.raises(ValueError, match="ZeroFillIFFT input"):
+            A.H(bad[:4] if isinstance(bad, list) else bad[:4, :4])
+    for fn in (lowres_image_to_kspace, kspace_to_lowres_image, zero_filled):
+        with pytest.raises(ValueError, match=fn.__name__):
+            fn(x[:4, :4].tolist(), (8, 8))
+    for shape in ((128.7, 128), ("128", 128), (128.0, 128), (True, 128)):
+        with pytest.raises(ValueError, match=r"sequence of ints.*\(.* is a "):
+            CropFourier(shape, (32, 32))
+    with pytest.raises(ValueError, match="sequence of ints"):
+        CropFourier("128", (32, 32))
+    assert CropFourier((np.int64(8), 8), (np.int32(4), 4)).ishape == [8, 8]
+
+
 # ------------------------------------------------------------------ Fourier sampling
 import sigpy.mri  # noqa: E402,F401  (sp.mri.linop)
 

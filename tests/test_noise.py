@@ -200,3 +200,17 @@ def test_estimate_sigma_per_slice_and_errors():
     B = FourierSampling((H, H), narrow, maps=maps)
     with pytest.raises(ValueError, match="at least 4 x 4"):
         estimate_sigma(B(img).astype(np.complex64), B)
+
+
+def test_simulate_lowres_refuses_what_it_cannot_represent():
+    """Reliability issue, item 4: a finite but huge image gave k-space with Inf (only a
+    numpy warning); lists and object arrays reached numpy's TypeError/AttributeError."""
+    huge = np.full((16, 16), 3e38, np.float32)
+    with pytest.raises(ValueError, match="overflows complex64.*float64"):
+        simulate_lowres(huge, (8, 8))
+    assert np.all(np.isfinite(simulate_lowres(huge.astype(np.float64), (8, 8))))
+    for bad in (huge.tolist(), huge.astype(object)):
+        with pytest.raises(ValueError, match="simulate_lowres x_hr"):
+            simulate_lowres(bad, (8, 8))
+    with pytest.raises(ValueError, match="GaussianNoise y"):
+        GaussianNoise(0.1, seed=0)([1.0, 2.0])

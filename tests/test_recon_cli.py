@@ -204,3 +204,127 @@ def test_resume_after_kill(tmp_path, nifti, prior, monkeypatch):
     # without resume a left-over folder is discarded and everything runs
     recon_file(path, out, prior, **{**opts, "slices_per_run": 2})
     assert calls["n"] == 1 + 2
+
+
+# ----------------------------------------------------- reliability (issue items 6-8, 10)
+@pytest.fixture
+def runs(monkeypatch):
+    """Counts GuidedVDMRecon runs (the reconstruction work)."""
+    from mrirecon_vdm import app as app_mod
+    real, calls = app_mod.GuidedVDMRecon.run, {"n": 0}
+
+    def run(self):
+        calls["n"] += 1
+        return real(self)
+    monkeypatch.setattr(app_mod.GuidedVDMRecon, "run", run)
+    return calls
+
+
+def test_every_output_is_checked_before_any_work(tmp_path, nifti, prior, runs, monkeypatch):
+    path, _ = nifti
+    (tmp_path / "folder.nii").mkdir()
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "ro").mkdir()
+    kw = dict(factor=2, num_steps=2, num_samples=2, show_pbar=False)
+    cases = [(dict(out=tmp_path / "folder.nii"), IsADirectoryError, "--out .*is a folder"),
+             (dict(png=tmp_path / "ro"), IsADirectoryError, "--png .*is a folder"),
+             (dict(png=tmp_path / "mid"), ValueError, "--png .*no extension"),
+             (dict(uncertainty=tmp_path / "folder.nii"), IsADirectoryError, "--uncertainty"),
+             (dict(out=tmp_path / "a_file" / "o.nii"), NotADirectoryError, "a_file is a file"),
+             (dict(uncertainty=tmp_path / "hr.nii"), ValueError, "must name different files")]
+    for case, exc, match in cases:
+        args = {"out": tmp_path / "hr.nii", **case}
+        with pytest.raises(exc, match=match):
+            recon_file(path, args.pop("out"), prior, **args, **kw)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if str(p).endswith("ro")
+                        and mode & os.W_OK else real(p, mode, *a, **k))   # root writes anyway
+    with pytest.raises(PermissionError, match="--out .*ro is not writable"):
+        recon_file(path, tmp_path / "ro" / "hr.nii", prior, **kw)
+    assert runs["n"] == 0
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "folder.nii", "lr.nii.gz", "ro"]
+
+
+def test_target_size_limit_and_non_finite_scale(tmp_path, prior, runs):
+    """``--scale 64`` on a 128 image asked for 8192 x 8192 and died in the allocator; inf and
+    1e6 printed tracebacks: all refused at once, naming the limit."""
+    import time
+
+    from mrirecon_vdm._cli.recon import MAX_TARGET_SIZE
+    np.save(tmp_path / "lr128.npy", np.ones((128, 128), np.float32))
+    start = time.perf_counter()
+    for factor, match in ((64, f"limit of {MAX_TARGET_SIZE}"), (1e6, "limit"),
+                          (float("inf"), "finite"), (float("nan"), "finite"), (0, "> 0")):
+        with pytest.raises(ValueError, match=f"--scale.*{match}"):
+            recon_file(tmp_path / "lr128.npy", tmp_path / "o.npy", prior, factor=factor)
+    with pytest.raises(ValueError, match=f"--size: .*limit of {MAX_TARGET_SIZE}"):
+        recon_file(tmp_path / "lr128.npy", tmp_path / "o.npy", prior, size=(4096, 128))
+    with pytest.raises(ValueError, match="--size expects two positive integers"):
+        recon_file(tmp_path / "lr128.npy", tmp_path / "o.npy", prior, size=(128.5, 128))
+    assert time.perf_counter() - start < 10 and runs["n"] == 0
+
+
+def test_a_second_writer_of_the_same_output_is_refused(tmp_path, nifti, prior, monkeypatch):
+    """Two recon runs into one output: the second is refused while the first runs (it
+    deleted the first one's .partial/ and the last writer won); the first is unharmed."""
+    from mrirecon_vdm import app as app_mod
+    from mrirecon_vdm._cli.recon import output_lock, progress_dir_for
+    from mrirecon_vdm._lock import OutputLocked
+    path, _ = nifti
+    opts = dict(factor=2, num_steps=3, seed=7, slices_per_run=1, show_pbar=False)
+    full = tmp_path / "full.npy"
+    recon_file(path, full, prior, **opts)
+    out = tmp_path / "out.npy"
+    real, seen = app_mod.GuidedVDMRecon.run, []
+
+    def run(self):
+        if not seen:                                   # while the first run is working
+            for resume in (False, True):
+                with pytest.raises(OutputLocked) as e:
+                    recon_file(path, out, prior, resume=resume, **opts)
+                seen.append(str(e.value))
+            assert progress_dir_for(out).exists()
+        return real(self)
+    monkeypatch.setattr(app_mod.GuidedVDMRecon, "run", run)
+    recon_file(path, out, prior, **opts)
+    assert len(seen) == 2 and f"--out {out} is being written by another run" in seen[0]
+    np.testing.assert_array_equal(np.load(out), np.load(full))
+    assert not os.path.exists(f"{out}.lock")
+    # the command line: one line, exit 2, while another process holds the output
+    with output_lock(out):
+        rc = cli.main(["recon", str(path), "--out", str(out), "--scale", "2", "--quiet"])
+    assert rc == 2
+
+
+def test_a_damaged_run_file_is_reconstructed_again(tmp_path, nifti, prior, monkeypatch):
+    """A truncated <out>.partial/run_*.npz on --resume (BadZipFile) is done again, with a
+    warning naming it, and the result equals an uninterrupted run."""
+    from mrirecon_vdm import app as app_mod
+    from mrirecon_vdm._cli.recon import progress_dir_for
+    path, _ = nifti
+    opts = dict(factor=2, num_steps=3, seed=7, slices_per_run=1, show_pbar=False)
+    full = tmp_path / "full.npy"
+    recon_file(path, full, prior, **opts)
+    real, calls = app_mod.GuidedVDMRecon.run, {"n": 0, "die_at": 3}
+
+    def run(self):
+        calls["n"] += 1
+        if calls["n"] == calls["die_at"]:
+            raise _Killed()
+        return real(self)
+    monkeypatch.setattr(app_mod.GuidedVDMRecon, "run", run)
+    out = tmp_path / "out.npy"
+    with pytest.raises(_Killed):
+        recon_file(path, out, prior, **opts)
+    damaged = progress_dir_for(out) / "run_00000.npz"
+    blob = damaged.read_bytes()
+    damaged.write_bytes(blob[:len(blob) // 2])
+    (progress_dir_for(out) / "run_00001.npz").write_bytes(b"not a zip file")
+    calls.update(n=0, die_at=None)
+    with pytest.warns(RuntimeWarning) as record:
+        recon_file(path, out, prior, resume=True, **opts)
+    messages = [str(w.message) for w in record]
+    for name in ("run_00000.npz", "run_00001.npz"):
+        assert any(f"{name}: damaged run file" in m for m in messages), messages
+    assert calls["n"] == 3                             # two damaged runs and the missing one
+    np.testing.assert_array_equal(np.load(out), np.load(full))

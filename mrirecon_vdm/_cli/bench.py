@@ -36,10 +36,13 @@ import sys
 from ..bench.journal import JOURNAL, JOURNAL_FORMAT, BenchJournal, fingerprint  # noqa: F401
 from ..bench.journal import method_settings, prior_fingerprint  # noqa: F401
 from ..bench.runner import LEARNED_WARMUP, PLUGINS, bench_method, benchmark  # noqa: F401
-from ..bench.runner import load_data, load_plugins, lr_shape_for, simulate  # noqa: F401
+from ..bench.runner import check_run, load_data, load_plugins, lr_shape_for  # noqa: F401
+from ..bench.runner import simulate  # noqa: F401
 from ..bench.tables import COLUMNS, SLICE_COLUMNS, markdown_table, write_outputs  # noqa: F401
 
 DEFAULT_OUT = "results/bench"
+#: The lock file in ``--out`` that keeps a second benchmark out (:mod:`mrirecon_vdm._lock`).
+LOCK_NAME = "bench.lock"
 DESCRIPTION = ("Benchmark every registered reconstruction method (default: all, the "
                "classical baselines and the VDM samplers) on a data set at several super-resolution factors: PSNR, SSIM, "
                "NRMSE, HFEN (mean and std over slices), seconds per slice and NFE, written "
@@ -137,22 +140,39 @@ def run(args):
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; registered: "
                          f"{', '.join(METHODS)}")
+    from .._checks import check_output_path, check_seed
+    check_seed("--seed", args.seed)
+    check_output_path("--out", args.out, folder=True)
+    if args.json:
+        check_output_path("--json", args.json)
     images, source = load_data(args.data, args.key, args.split)
     data_range = float(images.max())  # the whole data set's maximum, before --stride/--limit
     images = images[::args.stride][:args.limit]
+    # every factor, method, the seed and the prior's size rule, before the first method runs
+    check_run(images, factors, args.methods, task, args.seed)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     start = time.perf_counter()
-    journal = BenchJournal(pathlib.Path(args.out) / JOURNAL,
-                           fingerprint(images, data_range, args.sigma or 0.0, args.seed,
-                                       args.plugin, task=task),
-                           resume=args.resume)
-    if journal.resumed:
-        log(f"resuming from {journal.path}: {journal.resumed} slice results kept")
-    try:
-        rows = benchmark(images, factors, args.methods, args.sigma or 0.0, args.seed,
-                         data_range, log, journal=journal, task=task)
-    finally:
-        journal.close()
+    from .._lock import exclusive_lock
+    with exclusive_lock(pathlib.Path(args.out) / LOCK_NAME, f"--out {args.out}",
+                        hint="wait for that benchmark to finish (or stop it) or choose "
+                             "another --out"):
+        journal = BenchJournal(pathlib.Path(args.out) / JOURNAL,
+                               fingerprint(images, data_range, args.sigma or 0.0, args.seed,
+                                           args.plugin, task=task),
+                               resume=args.resume)
+        if journal.resumed:
+            log(f"resuming from {journal.path}: {journal.resumed} slice results kept")
+        try:
+            rows = benchmark(images, factors, args.methods, args.sigma or 0.0, args.seed,
+                             data_range, log, journal=journal, task=task)
+        finally:
+            journal.close()
+        return _finish(args, rows, images, source, data_range, task, start)
+
+
+def _finish(args, rows, images, source, data_range, task, start):
+    """The metadata, the tables and the report of :func:`run`."""
+    import time
     meta = {"data": source, "n_slices": int(images.shape[0]), "stride": args.stride,
             "limit": args.limit, "image_shape": list(images.shape[1:]),
             "data_range": data_range, "sigma": rows[0]["sigma"] if rows else args.sigma,

@@ -38,7 +38,12 @@ def register(subparsers):
 
 
 def _build(args):
+    from .._checks import check_output_path
     from ..data import build_dataset
+    if args.out is not None:
+        check_output_path("--out", args.out)
+    if args.cache is not None:
+        check_output_path("--cache", args.cache, folder=True)
     path = build_dataset(cache_dir=args.cache, out=args.out, force=args.force,
                          resample=args.resample, extra_slices=args.extra_slices,
                          extra_people=args.extra_people)
@@ -55,11 +60,25 @@ def _info(args):
     path = pathlib.Path(args.path) if args.path else default_dataset_path()
     if not path.exists():
         raise FileNotFoundError(f"data set not found: {path}; run `mrirecon-vdm data build`")
-    with h5py.File(path, "r") as f:
-        prov = json.loads(f.attrs["provenance"])
-        print(f"{path}")
-        for split in f:
-            print(f"  {split}: {f[split]['images'].shape} from {json.loads(f[split].attrs['volumes'])}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected the data set's HDF5 file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read as HDF5 (truncated or damaged? {e}); "
+                         f"rebuild it with `mrirecon-vdm data build --force`") from None
+    with f:
+        try:
+            prov = json.loads(f.attrs["provenance"])
+            splits = [(split, f[split]["images"].shape, json.loads(f[split].attrs["volumes"]))
+                      for split in f]
+        except (KeyError, TypeError, ValueError, OSError) as e:
+            raise ValueError(f"{path}: not a data set built by `mrirecon-vdm data build` "
+                             f"({e.args[0] if isinstance(e, KeyError) else e}); expected "
+                             f"a 'provenance' attribute and <split>/images datasets") from None
+    print(f"{path}")
+    for split, shape, volumes in splits:
+        print(f"  {split}: {shape} from {volumes}")
     print("sources:")
     for s in prov["sources"]:
         print(f"  {s['name']} ({s['role']}): {s['package']} {s['version'] or ''} {s['file']} "

@@ -54,6 +54,19 @@ def run(args):
     from ..noise import simulate_lowres
     from ..prior import load_pretrained
 
+    import math
+
+    from .._checks import check_output_path, check_seed
+
+    # every option before any work (the baselines run before the VDM sampler)
+    check_seed("--seed", args.seed, allow_none=False)
+    check_output_path("--out", args.out, folder=True)
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps: expected an integer >= 1, got {args.steps}")
+    if args.samples < 1:
+        raise ValueError(f"--samples: expected an integer >= 1, got {args.samples}")
+    if not (math.isfinite(args.sigma) and args.sigma >= 0):
+        raise ValueError(f"--sigma: expected a finite number >= 0, got {args.sigma}")
     prior = load_pretrained(path=args.prior)        # first: a missing prior fails fast
     slices = shipped_test_slices()
     if not 0 <= args.slice_index < len(slices):
@@ -61,6 +74,10 @@ def run(args):
     x = slices[args.slice_index]
     if args.scale < 1 or x.shape[0] % args.scale or x.shape[1] % args.scale:
         raise ValueError(f"--scale: expected a factor dividing {x.shape}, got {args.scale}")
+    f = int(getattr(prior, "downsample_factor", 1))
+    if x.shape[0] % f or x.shape[1] % f:
+        raise ValueError(f"--prior: its downsample factor {f} does not divide the shipped "
+                         f"slices' size {x.shape}")
     lr = (x.shape[0] // args.scale, x.shape[1] // args.scale)
     data_range = float(slices.max())          # the shipped volume's maximum
     A = CropFourier(x.shape, lr)

@@ -59,6 +59,11 @@ DEFAULT_PRIOR_VOXEL_MM = (1.7, 2.0)
 VOXEL_TOLERANCE = 0.25
 #: The fully sampled centre (lines per axis) ESPIRiT needs with its kernel of width 6.
 ESPIRIT_MIN_CALIB = 12
+#: The largest super-resolution target side (pixels) ``recon`` accepts: 16x a 128 x 128
+#: image. A larger ``--scale``/``--size`` is refused before any work (``--scale 64`` on a 128
+#: image would allocate 8192 x 8192 complex arrays per slice and sample, and the prior's
+#: self-attention grows with the square of the pixel count).
+MAX_TARGET_SIZE = 2048
 
 
 def register(subparsers):
@@ -165,6 +170,85 @@ def _load_prior(args):
     return load_pretrained(device=torch.device(device), path=args.prior)
 
 
+def _check_device(device):
+    """``ValueError`` unless ``device`` is -1 (CPU) or a GPU that torch and cupy can use."""
+    if device == -1:
+        return
+    if device < -1:
+        raise ValueError(f"recon: --device {device}: expected -1 (the CPU) or a GPU id >= 0")
+    import torch
+
+    from ..config import cupy_enabled
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device >= n:
+        seen = "no CUDA device" if n == 0 else f"{n} CUDA device(s), ids 0-{n - 1}"
+        raise ValueError(f"recon: --device {device}: torch sees {seen}; use --device -1 for "
+                         f"the CPU")
+    if not cupy_enabled():
+        raise ValueError(f"recon: --device {device}: the GPU path needs cupy with CUDA "
+                         f"(pip install cupy-cuda12x); use --device -1 for the CPU")
+
+
+def _check_outputs(out, png=None, uncertainty=None):
+    """Every output path, before any work: suffixes, no folder where a file goes, a
+    writable folder (``ValueError``, ``IsADirectoryError``, ``NotADirectoryError``,
+    ``PermissionError``, each naming the option and the path)."""
+    from .._checks import check_output_path
+    named = [("--out", out)] + ([("--uncertainty", uncertainty)] if uncertainty else []) \
+        + ([("--png", png)] if png else [])
+    for opt, p in named:
+        if opt != "--png" and _suffix(p, OUTPUT_SUFFIXES) is None:
+            raise ValueError(f"{opt} {p}: unsupported output type; allowed: "
+                             f"{', '.join(OUTPUT_SUFFIXES)}")
+        check_output_path(opt, p)
+    if png:
+        ext = pathlib.Path(png).suffix.lower().lstrip(".")
+        from matplotlib.backend_bases import FigureCanvasBase
+        types = FigureCanvasBase.get_supported_filetypes()
+        if ext not in types:
+            raise ValueError(f"--png {png}: expected an image file name ending in .png (or "
+                             f"{', '.join('.' + t for t in sorted(types) if t != 'png')}), "
+                             f"got {('.' + ext) if ext else 'no extension'}")
+    check_output_path("--out", progress_dir_for(out), folder=True)
+    paths = [pathlib.Path(p).resolve() for _, p in named]
+    if len(set(paths)) < len(paths):
+        raise ValueError(f"recon: {', '.join(o for o, _ in named)} must name different files, "
+                         f"got {', '.join(str(p) for _, p in named)}")
+
+
+def output_lock(out):
+    """The lock of a ``recon`` output (``<out>.lock``, :mod:`mrirecon_vdm._lock`): held while
+    the output and its ``<out>.partial/`` are written; a second writer gets
+    :class:`~mrirecon_vdm._lock.OutputLocked`."""
+    from .._lock import exclusive_lock
+    return exclusive_lock(f"{out}.lock", f"--out {out}",
+                          hint="wait for that recon to finish (or stop it), or choose "
+                               "another --out")
+
+
+def _check_common(args):
+    """Checks of both recon paths that need no input file (the options, the outputs, the
+    seed, the device), so that a bad one fails before the prior is loaded or any work."""
+    from .._checks import check_seed
+    for opt, value, ok, want in (
+            ("--steps", args.steps, args.steps is None or args.steps >= 1, "an integer >= 1"),
+            ("--samples", args.samples, args.samples >= 1, "an integer >= 1"),
+            ("--lamda", args.lamda, 0.0 <= args.lamda <= 1.0, "a number in [0, 1]"),
+            ("--eta", args.eta, 0.0 <= args.eta <= 1.0, "a number in [0, 1]"),
+            ("--sigma", args.sigma, args.sigma is None or (math.isfinite(args.sigma)
+                                                           and args.sigma >= 0),
+             "a finite number >= 0"),
+            ("--batch-size", args.batch_size, args.batch_size is None or args.batch_size >= 1,
+             "an integer >= 1"),
+            ("--slices-per-run", args.slices_per_run, args.slices_per_run >= 1,
+             "an integer >= 1")):
+        if not ok:
+            raise ValueError(f"recon: {opt}: expected {want}, got {value}")
+    _check_outputs(args.out, args.png, args.uncertainty)
+    check_seed("recon --seed", args.seed)
+    _check_device(args.device)
+
+
 def _intensity(args):
     intensity = args.intensity_scale
     if intensity not in ("volume", "slice"):
@@ -185,17 +269,21 @@ def _run(args):
             raise ValueError(f"recon: {opt} applies to undersampled k-space (add "
                              f"--undersampled); without it the input is super-resolved")
     intensity = _intensity(args)
-    prior = _load_prior(args)
+    _check_common(args)
     extra = {} if args.phase is None else {"phase": args.phase}
-    out = recon_file(args.input, args.out, prior, factor=args.scale, size=args.size,
-                     key="kspace" if args.key is None else args.key, axis=args.axis,
-                     png=args.png, uncertainty=args.uncertainty,
-                     sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
-                     lamda=args.lamda, sigma=args.sigma, eta=args.eta, seed=args.seed,
-                     device=args.device, batch_size=args.batch_size,
-                     slices_per_run=args.slices_per_run, intensity_scale=intensity,
-                     bf16=args.bf16, resume=args.resume,
-                     show_pbar=not args.quiet, **extra)
+    kw = dict(sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
+              lamda=args.lamda, sigma=args.sigma, eta=args.eta, seed=args.seed,
+              device=args.device, batch_size=args.batch_size, bf16=args.bf16,
+              show_pbar=not args.quiet, **extra)
+    # the input, the target size and the outputs are checked before the prior is loaded
+    job = _prepare_sr(args.input, args.out, args.scale, args.size,
+                      "kspace" if args.key is None else args.key, args.axis, args.png,
+                      args.uncertainty, kw)
+    with output_lock(args.out):
+        prior = _load_prior(args)
+        out = _reconstruct_sr(job, args.out, prior, png=args.png, uncertainty=args.uncertainty,
+                              slices_per_run=args.slices_per_run, intensity_scale=intensity,
+                              resume=args.resume, **kw)
     print(out)
 
 
@@ -221,15 +309,18 @@ def _run_undersampled(args):
                   device=args.device, batch_size=args.batch_size, bf16=args.bf16)
     intensity = _intensity(args)
     voxel = _voxel_size(args.voxel_size)
+    _check_common(args)
     # read and check the input before loading the prior
     data = read_undersampled(args.input, key=args.key, coils=args.coils, mask=args.mask)
-    prior = _load_prior(args)
-    out = recon_undersampled_file(data, args.out, prior, method=args.method,
-                                  voxel_size=voxel, png=args.png,
-                                  uncertainty=args.uncertainty,
-                                  slices_per_run=args.slices_per_run,
-                                  intensity_scale=intensity, resume=args.resume, seed=args.seed,
-                                  show_pbar=not args.quiet, **kw)
+    with output_lock(args.out):
+        prior = _load_prior(args)
+        out = recon_undersampled_file(data, args.out, prior, method=args.method,
+                                      voxel_size=voxel, png=args.png,
+                                      uncertainty=args.uncertainty,
+                                      slices_per_run=args.slices_per_run,
+                                      intensity_scale=intensity, resume=args.resume,
+                                      seed=args.seed, show_pbar=not args.quiet, lock=False,
+                                      **kw)
     print(out)
 
 
@@ -315,15 +406,31 @@ def _read_input(path, key, axis):
 
 def _target_size(lr_shape, factor, size):
     if size is not None:
-        hr = tuple(int(n) for n in size)
+        from .._checks import as_shape
+        try:
+            hr = as_shape("recon --size", size)
+        except ValueError:
+            raise ValueError(f"recon: --size expects two positive integers N1 N2, got "
+                             f"{' '.join(str(n) for n in size)}") from None
+        what = "--size"
     else:
         factor = DEFAULT_SCALE if factor is None else float(factor)
-        if not factor > 0:
-            raise ValueError(f"recon: --scale must be > 0, got {factor}")
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"recon: --scale must be a finite number > 0, got {factor}")
+        big = max(lr_shape) * factor
+        if big > MAX_TARGET_SIZE:
+            raise ValueError(f"recon: --scale {factor:g} on a {lr_shape[0]} x {lr_shape[1]} "
+                             f"input gives a target of about {big:.4g} pixels a side, beyond "
+                             f"the limit of {MAX_TARGET_SIZE} (MAX_TARGET_SIZE); use a "
+                             f"smaller --scale")
         hr = tuple(int(round(m * factor)) for m in lr_shape)
+        what = "--scale"
     if len(hr) != 2 or any(n < m for n, m in zip(hr, lr_shape)):
-        raise ValueError(f"recon: the target size {hr} is smaller than the input "
+        raise ValueError(f"recon: {what}: the target size {hr} is smaller than the input "
                          f"{tuple(lr_shape)}; super-resolution needs a target at least as large")
+    if max(hr) > MAX_TARGET_SIZE:
+        raise ValueError(f"recon: {what}: the target size {hr[0]} x {hr[1]} is beyond the limit "
+                         f"of {MAX_TARGET_SIZE} pixels a side (MAX_TARGET_SIZE)")
     return hr
 
 
@@ -376,7 +483,7 @@ def progress_dir_for(out):
 
 def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, png=None,
                uncertainty=None, slices_per_run=8, intensity_scale="slice", resume=False,
-               **recon_kwargs):
+               lock=True, **recon_kwargs):
     """Read a low-resolution file, super-resolve it slice by slice, write the result.
 
     Args:
@@ -384,7 +491,8 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
         out (path): output .nii/.nii.gz/.npy (atomic write).
         prior: the prior (protocol of ``docs/architecture.md``).
         factor (float or None): in-plane upsampling factor (default 4); or
-        size (tuple of 2 ints or None): the target in-plane size.
+        size (tuple of 2 ints or None): the target in-plane size (at most
+            :data:`MAX_TARGET_SIZE` a side).
         key (str): HDF5 dataset name.
         axis (int): slice axis of a 3D NIfTI volume.
         png (path or None): PNG of the middle slice.
@@ -396,6 +504,8 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
         resume (bool): reuse the finished runs kept in ``<out>.partial/``
             (:func:`progress_dir_for`) by an earlier call that was killed; the folder is
             removed once the outputs are written.
+        lock (bool): hold ``<out>.lock`` (:func:`output_lock`) while writing, so that a
+            second writer of the same output is refused; False when the caller holds it.
         **recon_kwargs: for :class:`mrirecon_vdm.app.GuidedVDMRecon` (sampler, num_steps,
             num_samples, lamda, sigma, eta, seed, device, batch_size, bf16, show_pbar).
 
@@ -404,24 +514,49 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
 
     Raises:
         FileNotFoundError: no input file.
+        IsADirectoryError, NotADirectoryError, PermissionError: an output path that cannot
+            be written (a folder, a file on the way, a read-only folder), before any work.
         ValueError: unsupported suffix, unreadable file, bad shape, target smaller than the
-            input, ``uncertainty`` with one sample, or any GuidedVDMRecon check.
+            input or beyond :data:`MAX_TARGET_SIZE`, a target the prior's downsample factor
+            does not divide, ``uncertainty`` with one sample, or any GuidedVDMRecon check.
+        mrirecon_vdm._lock.OutputLocked: another process is writing ``out``.
     """
+    import contextlib
+    job = _prepare_sr(input, out, factor, size, key, axis, png, uncertainty, recon_kwargs)
+    with output_lock(out) if lock else contextlib.nullcontext():
+        return _reconstruct_sr(job, out, prior, png=png, uncertainty=uncertainty,
+                               slices_per_run=slices_per_run, intensity_scale=intensity_scale,
+                               resume=resume, **recon_kwargs)
+
+
+def _prepare_sr(input, out, factor, size, key, axis, png, uncertainty, recon_kwargs):
+    """The checks of :func:`recon_file` that need no prior, and the input read:
+    ``(kind, arr, affine, layout, hr_shape)``."""
+    _check_outputs(out, png, uncertainty)
+    if uncertainty is not None and recon_kwargs.get("num_samples", 1) < 2:
+        raise ValueError("recon: an uncertainty map needs at least 2 posterior samples "
+                         "(--samples 2 or more)")
+    kind, arr, affine, layout = _read_input(input, key, axis)
+    hr_shape = _target_size(arr.shape[-2:], factor, size)
+    return kind, arr, affine, layout, hr_shape
+
+
+def _reconstruct_sr(job, out, prior, png=None, uncertainty=None, slices_per_run=8,
+                    intensity_scale="slice", resume=False, **recon_kwargs):
+    """The work of :func:`recon_file` on a prepared job (:func:`_prepare_sr`)."""
     import numpy as np
     import sigpy as sp
 
     from ..linop import lowres_image_to_kspace
     from ..volume import reconstruct_volume
 
-    for p in (out,) + ((uncertainty,) if uncertainty else ()):
-        if _suffix(p, OUTPUT_SUFFIXES) is None:
-            raise ValueError(f"{p}: unsupported output type; allowed: {', '.join(OUTPUT_SUFFIXES)}")
-    if uncertainty is not None and recon_kwargs.get("num_samples", 1) < 2:
-        raise ValueError("recon: an uncertainty map needs at least 2 posterior samples "
-                         "(--samples 2 or more)")
-    kind, arr, affine, layout = _read_input(input, key, axis)
+    kind, arr, affine, layout, hr_shape = job
     lr_shape = arr.shape[-2:]
-    hr_shape = _target_size(lr_shape, factor, size)
+    f = int(getattr(prior, "downsample_factor", 1))
+    if hr_shape[0] % f or hr_shape[1] % f:
+        raise ValueError(f"recon: the target size {hr_shape[0]} x {hr_shape[1]} is not a "
+                         f"multiple of the prior's downsample factor {f}; choose --scale or "
+                         f"--size so that both sides are multiples of {f}")
     y = arr if kind == "kspace" else lowres_image_to_kspace(arr, hr_shape).astype(np.complex64)
     progress = progress_dir_for(out)
     x, std = reconstruct_volume(y, hr_shape, prior, slices_per_run=slices_per_run,
@@ -719,7 +854,7 @@ class _Operators:
 def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
                             method="guided", voxel_size=None, png=None, uncertainty=None,
                             slices_per_run=8, intensity_scale="slice", resume=False,
-                            **recon_kwargs):
+                            lock=True, **recon_kwargs):
     """Read undersampled (multi-coil) k-space, reconstruct it slice by slice, write the image.
 
     Args:
@@ -737,8 +872,8 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
         png (path or None): PNG of the middle slice.
         uncertainty (path or None): the per-voxel std over the samples (guided, needs
             ``num_samples >= 2``).
-        slices_per_run, intensity_scale, resume: as :func:`recon_file` (the finished runs
-            are kept in ``<out>.partial/``).
+        slices_per_run, intensity_scale, resume, lock: as :func:`recon_file` (the finished
+            runs are kept in ``<out>.partial/``).
         **recon_kwargs: for the App through :func:`mrirecon_vdm.volume.reconstruct_slices`
             (guided: sampler, num_steps, num_samples, lamda, sigma, eta, phase, seed, device,
             batch_size, bf16, show_pbar; pnp: num_steps, sigma, phase, device, bf16, seed,
@@ -747,14 +882,7 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
     Returns:
         pathlib.Path: the output file.
     """
-    import numpy as np
-    import sigpy as sp
-
-    from ..volume import reconstruct_slices
-
-    for p in (out,) + ((uncertainty,) if uncertainty else ()):
-        if _suffix(p, OUTPUT_SUFFIXES) is None:
-            raise ValueError(f"{p}: unsupported output type; allowed: {', '.join(OUTPUT_SUFFIXES)}")
+    _check_outputs(out, png, uncertainty)
     kw = dict(recon_kwargs)
     if method == "pnp":
         if kw.pop("num_samples", 1) != 1 or uncertainty is not None:
@@ -775,6 +903,20 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
     warning = voxel_size_warning(voxel, prior)
     if warning:
         _note(warning)
+    import contextlib
+    with output_lock(out) if lock else contextlib.nullcontext():
+        return _reconstruct_undersampled(data, out, prior, method, voxel, png, uncertainty,
+                                         slices_per_run, intensity_scale, resume, kw)
+
+
+def _reconstruct_undersampled(data, out, prior, method, voxel, png, uncertainty,
+                              slices_per_run, intensity_scale, resume, kw):
+    """The work of :func:`recon_undersampled_file` on checked inputs."""
+    import numpy as np
+    import sigpy as sp
+
+    from ..volume import reconstruct_slices
+
     operators = _Operators(data, kw.get("device", -1))
     progress = progress_dir_for(out)
     x, std = reconstruct_slices(data.y, operators, prior, method=method,

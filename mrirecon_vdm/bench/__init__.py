@@ -47,6 +47,7 @@ _LAZY = {
     "simulate": "runner",
     "bench_method": "runner",
     "benchmark": "runner",
+    "check_run": "runner",
     "COLUMNS": "tables",
     "SLICE_COLUMNS": "tables",
     "markdown_table": "tables",

@@ -75,6 +75,7 @@ class BenchJournal:
                              f"{', '.join(diff)}: journal {[head.get(k) for k in diff]}, "
                              f"now {[self.fingerprint.get(k) for k in diff]}); rerun without "
                              f"--resume to start over, or use another --out")
+        n_slices = (head.get("image_stack") or [None])[0]
         for n, line in enumerate(complete[1:], start=2):
             try:
                 e = json.loads(line)
@@ -82,6 +83,11 @@ class BenchJournal:
             except (ValueError, KeyError, TypeError):
                 raise ValueError(f"{self.path}: line {n} is not a journal entry: "
                                  f"{line[:80]!r}") from None
+            problem = _entry_problem(e, n_slices)
+            if problem:
+                raise ValueError(f"{self.path}: line {n} ({key[0]} {key[1]}x slice {key[2]}) "
+                                 f"is damaged: {problem}; delete that line (the slice is run "
+                                 f"again) or rerun without --resume")
             self.entries[key] = e
         if lines[-1]:
             # drop the torn tail so that the next entry starts on a fresh line
@@ -113,6 +119,32 @@ class BenchJournal:
 
     def close(self):
         self._file.close()
+
+
+def _entry_problem(e, n_slices=None):
+    """What is wrong with a journal entry's values ("" when nothing): every metric a number
+    (PSNR may be +inf, for an exact reconstruction; nothing may be NaN), seconds and NFE
+    finite and >= 0, the slice index inside the data."""
+    import math
+
+    from ..metrics import METRICS
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    for m in METRICS:
+        v = e.get(m)
+        ok = number(v) and not math.isnan(v) and (math.isfinite(v) or (m == "psnr" and v > 0))
+        if not ok:
+            return f"{m} is {v!r}, expected a finite number"
+    for k in ("seconds", "nfe"):
+        v = e.get(k)
+        if not (number(v) and math.isfinite(v) and v >= 0):
+            return f"{k} is {v!r}, expected a finite number >= 0"
+    s = int(e["slice"])
+    if s < 0 or (n_slices is not None and s >= n_slices):
+        return f"slice {s} is outside the {n_slices} slices of the data"
+    return ""
 
 
 def fingerprint(images, data_range, sigma, seed, plugins=(), task=None):

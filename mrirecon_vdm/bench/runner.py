@@ -27,7 +27,7 @@ Example:
 from .journal import method_settings
 
 __all__ = ["PLUGINS", "LEARNED_WARMUP", "load_plugins", "load_data", "lr_shape_for",
-           "simulate", "bench_method", "benchmark"]
+           "simulate", "bench_method", "benchmark", "check_run"]
 
 #: Modules imported before a run, so that they register their methods.
 PLUGINS = ("mrirecon_vdm.bench.vdm_methods",)
@@ -39,11 +39,26 @@ LEARNED_WARMUP = "vdm-fast-10"
 
 
 def load_plugins(modules=()):
-    """Import :data:`PLUGINS` and ``modules``: they register their methods."""
+    """Import :data:`PLUGINS` and ``modules``: they register their methods.
+
+    Raises:
+        ValueError: a module of ``modules`` that does not exist (``--plugin NAME``); an
+            error raised inside an existing plugin module is left as it is.
+    """
     import importlib
 
     for name in PLUGINS + tuple(modules):
-        importlib.import_module(name)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"bench plugin: expected a module name, got {name!r}")
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            missing = e.name or ""
+            if name in PLUGINS or not (name == missing or name.startswith(missing + ".")):
+                raise                   # a dependency of an existing module is missing
+            raise ValueError(f"--plugin {name}: no module named {missing!r} on the Python "
+                             f"path (a plugin is an importable module that calls "
+                             f"register_method; add its folder to PYTHONPATH)") from None
 
 
 def load_data(data=None, key=None, split="test", limit=None):
@@ -135,6 +150,53 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=No
     return row
 
 
+def check_run(images, scales, methods=None, task=None, seed=0):
+    """Every check of a benchmark run that needs no reconstruction, before the first method
+    runs: the methods exist, every factor suits the task and the image size, the seed, and
+    for the VDM methods that the prior loads and that its downsample factor divides the image
+    size (the network runs on the full-size images).
+
+    Returns:
+        list: the method names (all registered ones for None).
+
+    Raises:
+        ValueError: an unknown method, a bad factor, seed or image size for the prior.
+        FileNotFoundError: the prior of the VDM methods is missing.
+    """
+    from .._checks import check_seed
+    from .registry import METHODS
+    from .tasks import PHASE_SEED_OFFSET, Task, check_factor
+
+    task = Task("sr") if task is None else task
+    methods = list(METHODS) if methods is None else list(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; registered: "
+                         f"{', '.join(METHODS)}")
+    if not len(scales):
+        raise ValueError("--scales: expected at least one factor")
+    hr = tuple(images.shape[-2:])
+    for f in scales:
+        try:
+            check_factor(task, f, hr)
+        except ValueError as e:
+            opt = "--scales" if task.task == "sr" else "--accel"
+            raise ValueError(f"{opt} {f}: {e}") from None
+    # slice i gets seed + i (and seed + i + PHASE_SEED_OFFSET for a smooth phase)
+    check_seed("--seed", seed, allow_none=True, offset=len(images) + PHASE_SEED_OFFSET)
+    if any(m.startswith("vdm") for m in methods):
+        from . import vdm_methods
+        prior = vdm_methods.get_prior()    # fail before any work when the prior is missing
+        f = int(getattr(prior, "downsample_factor", 1))
+        if hr[0] % f or hr[1] % f:
+            vdm = [m for m in methods if m.startswith("vdm")]
+            raise ValueError(f"the images are {hr[0]} x {hr[1]}, not a multiple of the "
+                             f"prior's downsample factor {f}, which the VDM methods "
+                             f"({', '.join(vdm)}) need; crop or pad the data to a multiple of "
+                             f"{f}, or leave those methods out (--methods)")
+    return methods
+
+
 def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range=None,
               log=print, journal=None, task=None):
     """Run methods x scales on ``images`` (n, H, W); return the result rows.
@@ -149,26 +211,21 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
     Methods that need BART are skipped with a note when it is missing. Classical methods
     get one untimed warm-up reconstruction of the first slice; learned methods (``nfe > 0``)
     share one short warm-up (:data:`LEARNED_WARMUP`) per factor; warm-ups are skipped for
-    work a :class:`~mrirecon_vdm.bench.journal.BenchJournal` already holds. A missing prior
-    fails before any work.
+    work a :class:`~mrirecon_vdm.bench.journal.BenchJournal` already holds. Every factor,
+    method, the seed and, for the VDM methods, the prior and its size rule are checked before
+    any work (:func:`check_run`).
     """
     from ..baselines import operator_kind
     from ..config import bart_available
     from .registry import METHODS, reconstruct
-    from .tasks import Task, check_factor, simulate_task
+    from .tasks import Task, simulate_task
 
     if task is None:
         task = Task("sr", sigma=sigma)
 
-    methods = list(METHODS) if methods is None else list(methods)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {', '.join(unknown)}; registered: "
-                         f"{', '.join(METHODS)}")
+    methods = check_run(images, scales, methods, task, seed)
     if data_range is None:
         data_range = float(images.max())
-    for f in scales:
-        check_factor(task, f, images.shape[-2:])
     runnable = []
     for m in methods:
         if METHODS[m].requires_bart and not bart_available():
@@ -179,9 +236,6 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
                 f"apply to the {task.task} task")
         else:
             runnable.append(m)
-    if any(m.startswith("vdm") for m in runnable):
-        from . import vdm_methods
-        vdm_methods.get_prior()        # fail before any work when the prior is missing
     rows = []
     for scale in scales:
         ops, ys, info = simulate_task(images, task, scale, seed)

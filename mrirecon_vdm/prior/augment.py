@@ -68,14 +68,21 @@ class AugmentConfig:
     sharpen_max: float = 1.5
 
     def __post_init__(self):
+        from .._checks import check_fields
+        check_fields(self)        # types of every field, named
         if self.interp not in ("bicubic", "bilinear"):
             raise ValueError(f"AugmentConfig.interp: expected 'bicubic' or 'bilinear', got "
                              f"{self.interp!r}")
         if not (math.isfinite(self.sharpen_max) and self.sharpen_max >= 0):
             raise ValueError(f"AugmentConfig.sharpen_max: expected a finite number >= 0, got "
                              f"{self.sharpen_max}")
-        self.scale_range = tuple(float(v) for v in self.scale_range)
-        self.intensity_range = tuple(float(v) for v in self.intensity_range)
+        for name in ("scale_range", "intensity_range"):
+            v = getattr(self, name)
+            if len(v) != 2 or not all(isinstance(a, (int, float)) and not isinstance(a, bool)
+                                      for a in v):
+                raise ValueError(f"AugmentConfig.{name}: expected two numbers [lo, hi], got "
+                                 f"{list(v)!r}")
+            setattr(self, name, tuple(float(a) for a in v))
         for f in fields(self):
             if f.name.endswith("_prob") and not 0.0 <= getattr(self, f.name) <= 1.0:
                 raise ValueError(f"AugmentConfig.{f.name}: expected a probability in [0, 1], "

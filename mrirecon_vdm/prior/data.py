@@ -18,33 +18,59 @@ import numpy as np
 __all__ = ["load_images", "check_images", "normalise_slices", "BatchSampler"]
 
 
+class _Unreadable(Exception):
+    """An error of the file reader (not of our checks)."""
+
+
 def _read(path):
+    """(train, val or None) from a data file; a file the reader cannot read (truncated,
+    not HDF5/npz/npy, a folder) raises ``ValueError`` naming it."""
     ext = os.path.splitext(path)[1].lower()
     if not os.path.exists(path):
         raise FileNotFoundError(f"training data: no such file {path!r}")
+    if ext not in (".h5", ".hdf5", ".npz", ".npy"):
+        raise ValueError(f"training data {path!r}: expected a .h5/.hdf5, .npz or .npy file, "
+                         f"got extension {ext!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"training data {path!r}: is a folder, expected a {ext} file")
+    try:
+        return _read_file(path, ext)
+    except _Unreadable as e:
+        err = e.__cause__
+        raise ValueError(f"training data {path!r}: cannot be read as {ext} (truncated or "
+                         f"damaged? {type(err).__name__}: {err})") from None
+
+
+def _reading(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with the reader's own errors marked :class:`_Unreadable`."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:        # OSError (h5py), zipfile.BadZipFile, EOFError, ValueError
+        raise _Unreadable() from e
+
+
+def _read_file(path, ext):
     if ext in (".h5", ".hdf5"):
         import h5py
-        with h5py.File(path, "r") as f:
+        with _reading(h5py.File, path, "r") as f:
             if "train/images" not in f:
                 raise ValueError(f"training data {path!r}: expected a dataset 'train/images', "
                                  f"found {sorted(f.keys())}")
-            train = np.asarray(f["train/images"][...])
-            val = np.asarray(f["val/images"][...]) if "val/images" in f else None
+            train = _reading(lambda: np.asarray(f["train/images"][...]))
+            val = _reading(lambda: np.asarray(f["val/images"][...])) if "val/images" in f \
+                else None
         return train, val
     if ext == ".npz":
-        with np.load(path) as z:
+        with _reading(np.load, path, allow_pickle=False) as z:
             keys = list(z.keys())
             for tk, vk in (("train", "val"), ("train/images", "val/images")):
                 if tk in keys:
-                    return z[tk], (z[vk] if vk in keys else None)
+                    return _reading(lambda: (z[tk], (z[vk] if vk in keys else None)))
             if len(keys) == 1:
-                return z[keys[0]], None
+                return _reading(lambda: z[keys[0]]), None
             raise ValueError(f"training data {path!r}: expected arrays 'train' (and 'val') "
                              f"or a single array, found {keys}")
-    if ext == ".npy":
-        return np.load(path), None
-    raise ValueError(f"training data {path!r}: expected a .h5/.hdf5, .npz or .npy file, "
-                     f"got extension {ext!r}")
+    return _reading(np.load, path, allow_pickle=False), None
 
 
 def check_images(name, x):

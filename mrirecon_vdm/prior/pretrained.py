@@ -95,6 +95,24 @@ def weights_sha256(prior):
     return h.hexdigest()
 
 
+def _state_mismatch(ours, theirs):
+    """A one-line summary of how a state dict ``theirs`` differs from the model's ``ours``
+    (tensors of another shape, missing, unexpected), or "" when it fits."""
+    shape = [k for k in ours if k in theirs and tuple(ours[k].shape) != tuple(theirs[k].shape)]
+    missing = [k for k in ours if k not in theirs]
+    unexpected = [k for k in theirs if k not in ours]
+    parts = []
+    if shape:
+        k = shape[0]
+        parts.append(f"{len(shape)} tensors of another shape, e.g. {k}: file "
+                     f"{tuple(theirs[k].shape)}, config {tuple(ours[k].shape)}")
+    if missing:
+        parts.append(f"{len(missing)} missing, e.g. {missing[0]}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected, e.g. {unexpected[0]}")
+    return "; ".join(parts)
+
+
 def load_pretrained(device="cpu", path=None):
     """Load a pretrained VDM prior for inference.
 
@@ -110,7 +128,10 @@ def load_pretrained(device="cpu", path=None):
 
     Raises:
         FileNotFoundError: the weights or their JSON are missing.
-        ValueError: the JSON is not a prior description, or the checksum does not match.
+        ValueError: the JSON is not a prior description, the checksum does not match, the
+            weights file is truncated or not a safetensors file, or the weights do not fit
+            the model config (the message counts the tensors that differ and names the
+            config fields that differ from the ones recorded at training time).
     """
     from safetensors.torch import load as st_load
 
@@ -135,12 +156,39 @@ def load_pretrained(device="cpu", path=None):
     if meta.get("sha256") and meta["sha256"] != digest:
         raise ValueError(f"load_pretrained: checksum of {str(wpath)!r} is {digest}, expected "
                          f"{meta['sha256']} from {str(mpath)!r} (corrupted or mismatched files)")
-    model = VDM(VDMConfig.from_dict(meta["model_config"]))
     try:
-        model.load_state_dict(st_load(blob))
+        tensors = st_load(blob)
+    except Exception as e:       # safetensors' SafetensorError: truncated or not safetensors
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        note = "" if meta.get("sha256") else f" ({str(mpath)!r} records no checksum)"
+        raise ValueError(f"load_pretrained: weights {str(wpath)!r} cannot be read, the file is "
+                         f"truncated or not a safetensors file{note}: {why}; export the prior "
+                         f"again or restore a copy") from None
+    try:
+        config = VDMConfig.from_dict(meta["model_config"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"load_pretrained: {str(mpath)!r}: bad model_config: {e}") from None
+    model = VDM(config)
+    mismatch = _state_mismatch(model.state_dict(), tensors)
+    if mismatch:
+        trained = (meta.get("provenance") or {}).get("train_config") or {}
+        trained = trained.get("model") if isinstance(trained, dict) else None
+        fields = ""
+        if isinstance(trained, dict):
+            from .._checks import differing_keys
+            mc = config.to_dict()
+            diff = differing_keys(trained, mc)
+            if diff:
+                fields = ("; its model_config differs from the one the weights were trained "
+                          "with (provenance train_config.model) in " + ", ".join(
+                              f"{k}: {mc.get(k)!r} vs trained {trained.get(k)!r}" for k in diff))
+        raise ValueError(f"load_pretrained: weights {str(wpath)!r} do not fit the model config "
+                         f"in {str(mpath)!r} ({mismatch}){fields}")
+    try:
+        model.load_state_dict(tensors)
     except RuntimeError as e:
         raise ValueError(f"load_pretrained: weights {str(wpath)!r} do not fit the model "
-                         f"config in {str(mpath)!r}: {e}") from None
+                         f"config in {str(mpath)!r}: {str(e).splitlines()[0]}") from None
     model.provenance = meta.get("provenance", {})
     model.requires_grad_(False)
     return model.to(device).eval()

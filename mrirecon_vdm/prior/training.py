@@ -18,6 +18,7 @@ References:
     Advances in Neural Information Processing Systems 34 (NeurIPS 2021), 21696–21707.
     arXiv:2107.00630.
 """
+import contextlib
 import copy
 import csv
 import dataclasses
@@ -42,7 +43,17 @@ from .checkpoint import (CHECKPOINT_NAME, FORMAT_VERSION, atomic_write_bytes, la
 from .data import BatchSampler, load_images
 from .vdm import VDM, VDMConfig
 
-__all__ = ["TrainConfig", "TrainResult", "train", "evaluate_bound"]
+__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "train", "evaluate_bound"]
+
+#: The lock file that keeps a second run out of a training folder (:mod:`mrirecon_vdm._lock`).
+LOCK_NAME = "train.lock"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a gradient (checked at every step, before the update), the weights
+    (checked before every checkpoint) or the validation bound became NaN/Inf: training
+    stopped without applying or saving that step, and the last checkpoint on disk (written
+    before) is kept."""
 
 METRIC_FIELDS = ("step", "loss_bpd", "recon_bpd", "prior_bpd", "diff_bpd", "gamma_0",
                  "gamma_1", "grad_norm", "lr", "images_seen", "wall_time_s")
@@ -133,9 +144,12 @@ class TrainConfig:
     init: str = ""
 
     def __post_init__(self):
+        from .._checks import check_fields, check_seed
         self.model = VDMConfig.from_dict(self.model)
         self.augment = AugmentConfig.from_dict(self.augment)
-        self.adam_betas = tuple(float(b) for b in self.adam_betas)
+        check_fields(self)         # "steps": "ten" -> TrainConfig.steps: expected an integer
+        for name in ("seed", "val_seed", "sample_seed"):
+            check_seed(f"TrainConfig.{name}", getattr(self, name), allow_none=False)
         positive = ("batch_size", "patch_size", "val_num_t", "val_batch_size", "sample_steps")
         for name in positive:
             if int(getattr(self, name)) < 1:
@@ -147,8 +161,8 @@ class TrainConfig:
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"TrainConfig.{name}: expected an integer >= 0, got "
                                  f"{getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise ValueError(f"TrainConfig.lr: expected > 0, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"TrainConfig.lr: expected a finite number > 0, got {self.lr}")
         if not 0.0 <= self.lr_min <= self.lr:
             raise ValueError(f"TrainConfig.lr_min: expected in [0, lr={self.lr}], "
                              f"got {self.lr_min}")
@@ -178,6 +192,9 @@ class TrainConfig:
         """From a dict (as in a JSON file); unknown keys raise ``ValueError``."""
         if isinstance(d, cls):
             return d
+        if not isinstance(d, dict):
+            raise ValueError(f"TrainConfig: expected a dict (a JSON object) of settings, got "
+                             f"{type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -190,9 +207,12 @@ class TrainConfig:
         with open(path) as f:
             try:
                 d = json.load(f)
-            except json.JSONDecodeError as e:
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise ValueError(f"training config {path!r} is not valid JSON: {e}") from None
-        return cls.from_dict(d)
+        try:
+            return cls.from_dict(d)
+        except ValueError as e:
+            raise ValueError(f"training config {path!r}: {e}") from None
 
     def save(self, path):
         atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
@@ -437,10 +457,68 @@ def train(config, resume=False):
         config = config.replace(data=_default_data_path())
     world, rank, local_rank, created_pg = _setup_distributed()
     try:
-        return _train(config, resume, world, rank, local_rank)
+        with _out_dir_lock(config.out_dir, rank == 0):
+            return _train(config, resume, world, rank, local_rank)
     finally:
         if created_pg and dist.is_initialized():
             dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def _out_dir_lock(out_dir, is_main):
+    """Rank 0 holds ``out_dir/train.lock`` for the run: a second run into the same folder
+    (``--resume`` or not) is refused (:class:`mrirecon_vdm._lock.OutputLocked`). A folder
+    made here and left empty (the run failed its checks) is removed again."""
+    if not is_main:
+        yield
+        return
+    from .._checks import check_output_path
+    from .._lock import exclusive_lock
+    check_output_path("TrainConfig.out_dir", out_dir, folder=True)
+    made = not os.path.exists(out_dir)
+    try:
+        with exclusive_lock(os.path.join(out_dir, LOCK_NAME), f"training folder {out_dir!r}",
+                            hint="wait for that run to finish (or stop it) or choose "
+                                 "another --out"):
+            yield
+    finally:
+        if made:
+            try:
+                os.rmdir(out_dir)          # only when empty
+            except OSError:
+                pass
+
+
+def _all_finite(tensors):
+    """True when every tensor holds only finite values (one device sync)."""
+    flags = [torch.isfinite(t).all() for t in tensors]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def _diverged(step, lr, what, good):
+    """Raise :class:`TrainingDiverged`; ``good``: the last checkpoint written and its step."""
+    kept = (f"the last good checkpoint {good['ckpt']} (step {good['step']}) is kept (resume "
+            f"from it with a lower --lr)" if good["ckpt"] else
+            "no checkpoint had been written yet")
+    raise TrainingDiverged(f"training diverged at step {step}: {what} (lr {lr:g}); stopped "
+                           f"without saving this step; {kept}")
+
+
+def _check_finite_step(step, lr, loss, grad_norm, sched_norm, world, good):
+    """:class:`TrainingDiverged` when the loss or a gradient norm is NaN/Inf (on any
+    process: the flag is reduced so that every process stops at the same step)."""
+    vals = torch.stack([loss.float(), grad_norm.float().to(loss.device),
+                        sched_norm.float().to(loss.device)])
+    bad = (~torch.isfinite(vals)).any().float()
+    if world > 1:
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    if bool(bad):
+        v = [float(a) for a in vals]
+        what = ("the loss is " + repr(v[0]) if not math.isfinite(v[0]) else
+                f"the gradient norm is {v[1] if not math.isfinite(v[1]) else v[2]!r}")
+        if world > 1 and all(math.isfinite(a) for a in v):
+            what = "another process got a NaN/Inf loss or gradient"
+        _diverged(step, lr, what, good)
 
 
 def _init_state(path, model_config):
@@ -562,6 +640,7 @@ def _train(config, resume, world, rank, local_rank):
     dim_ln2 = config.model.image_channels * config.patch_size ** 2 * math.log(2.0)
     step = start_step
     last_ckpt = existing if (existing and resume) else None
+    good = {"ckpt": last_ckpt, "step": start_step}       # for the message of a divergence
     interrupted = False
     t_start = time.perf_counter()
     t_saved = time.monotonic()
@@ -619,11 +698,15 @@ def _train(config, resume, world, rank, local_rank):
                 out.loss.backward()
                 if config.grad_clip > 0:
                     gn = torch.nn.utils.clip_grad_norm_(net_params, config.grad_clip)
-                    if sched_params:
-                        torch.nn.utils.clip_grad_norm_(sched_params, config.grad_clip)
+                    gs = (torch.nn.utils.clip_grad_norm_(sched_params, config.grad_clip)
+                          if sched_params else gn)
                 else:
                     gn = torch.sqrt(sum(p.grad.pow(2).sum() for p in net_params
                                         if p.grad is not None))
+                    gs = torch.sqrt(sum(p.grad.pow(2).sum() for p in sched_params
+                                        if p.grad is not None)) if sched_params else gn
+                # a NaN/Inf loss or gradient: stop before the update reaches the weights
+                _check_finite_step(step, lr, out.loss.detach(), gn, gs, world, good)
                 opt.step()
                 decay = min(config.ema_decay, (1.0 + step) / (10.0 + step))
                 _ema_update(ema, model, decay)
@@ -659,6 +742,9 @@ def _train(config, resume, world, rank, local_rank):
                     if config.val_every and step % config.val_every == 0:
                         v = evaluate_bound(ema, val_images, config.val_num_t,
                                            config.val_batch_size, config.val_seed)
+                        if not math.isfinite(v["bpd"]):
+                            _diverged(step, lr, f"the validation bound is {v['bpd']}",
+                                      good)
                         last_val = v["bpd"]
                         vlog.write({"step": step, "val_bpd": repr(v["bpd"]),
                                     "val_recon_bpd": repr(v["recon_bpd"]),
@@ -677,7 +763,14 @@ def _train(config, resume, world, rank, local_rank):
                 # 6. checkpoint
                 if (config.save_every and step % config.save_every == 0) or time_due \
                         or stop or step == config.steps:
-                    last_ckpt = save(step) or last_ckpt
+                    # finite gradients and a finite lr keep the weights finite; an lr large
+                    # enough to overflow them is caught here, before it reaches the disk
+                    if not _all_finite(list(model.parameters()) + list(ema.parameters())):
+                        _diverged(step, lr, "the weights became NaN/Inf", good)
+                    saved = save(step)
+                    if saved:
+                        last_ckpt = saved
+                        good.update(ckpt=saved, step=step)
                     t_saved = time.monotonic()
                 if stop:
                     interrupted = step < config.steps

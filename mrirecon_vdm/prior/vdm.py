@@ -101,8 +101,8 @@ class VDMConfig:
     intensity_percentile: float = 100.0
 
     def __post_init__(self):
-        for name in ("channel_mult", "attention_levels", "fourier_exponents"):
-            setattr(self, name, tuple(int(v) for v in getattr(self, name)))
+        from .._checks import check_fields
+        check_fields(self)        # types of every field, named (lists become tuples)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"VDMConfig.schedule: expected one of {SCHEDULES}, "
                              f"got {self.schedule!r}")

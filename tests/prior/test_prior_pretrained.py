@@ -45,3 +45,35 @@ def test_export_needs_dict(tiny_train_config):
     res = train(tiny_train_config.replace(steps=1))
     with pytest.raises(ValueError, match="provenance"):
         export_pretrained(res.checkpoint, tiny_train_config.out_dir, "not a dict")
+
+
+def test_truncated_weights_and_mismatched_config_are_one_line(tiny_train_config, tmp_path):
+    """Reliability issue, items 8 and 9: a truncated prior.safetensors whose prior.json has
+    no checksum raised safetensors' own error (also through TrainConfig.init); a prior.json
+    whose model_config does not fit the weights printed every torch size mismatch."""
+    import shutil
+    res = train(tiny_train_config.replace(steps=1))
+    good = tmp_path / "good"
+    export_pretrained(res.checkpoint, good, {"data": "toy"})
+    bad = tmp_path / "bad"
+    shutil.copytree(good, bad)
+    meta = json.loads((bad / "prior.json").read_text())
+    del meta["sha256"]
+    (bad / "prior.json").write_text(json.dumps(meta))
+    blob = (bad / "prior.safetensors").read_bytes()
+    (bad / "prior.safetensors").write_bytes(blob[:len(blob) // 2])
+    with pytest.raises(ValueError, match=r"prior.safetensors' cannot be read, the file is "
+                                         r"truncated .*records no checksum"):
+        load_pretrained(path=str(bad))
+    with pytest.raises(ValueError, match="prior.safetensors' cannot be read"):
+        train(tiny_train_config.replace(out_dir=str(tmp_path / "ft"), init=str(bad)))
+    mism = tmp_path / "mism"
+    shutil.copytree(good, mism)
+    meta = json.loads((mism / "prior.json").read_text())
+    meta["model_config"]["base_channels"] = 4
+    (mism / "prior.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError) as e:
+        load_pretrained(path=str(mism))
+    msg = str(e.value)
+    assert "\n" not in msg and len(msg) < 600, msg
+    assert "tensors of another shape" in msg and "base_channels: 4 vs trained 8" in msg

@@ -233,3 +233,124 @@ def test_init_from_exported_prior(tiny_train_config, tmp_path):
     with pytest.raises(FileNotFoundError):
         train(tiny_train_config.replace(out_dir=str(tmp_path / "f"),
                                         init=str(tmp_path / "missing")))
+
+
+# ----------------------------------------------------- reliability (issue items 3, 9, 10)
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_train_config,
+                                                                   monkeypatch):
+    """A NaN/Inf loss or gradient stops the run with TrainingDiverged before the update, and
+    the last checkpoint on disk (finite) is kept; it resumes with sane data."""
+    import dataclasses
+
+    from mrirecon_vdm.prior import VDM
+    from mrirecon_vdm.prior.training import TrainingDiverged
+    real, calls = VDM.forward, {"n": 0}
+
+    def poisoned(self, *a, **k):                  # the loss of step 5 is NaN
+        calls["n"] += 1
+        out = real(self, *a, **k)
+        return dataclasses.replace(out, loss=out.loss * float("nan")) if calls["n"] == 5 \
+            else out
+    monkeypatch.setattr(VDM, "forward", poisoned)
+    cfg = tiny_train_config.replace(save_every=2, val_every=0)
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 5: the loss is nan .*"
+                                               r"checkpoint .*checkpoint.pt \(step 4\) is kept"):
+        train(cfg)
+    state = load_checkpoint(os.path.join(cfg.out_dir, "checkpoint.pt"))
+    assert state["step"] == 4
+    assert all(torch.isfinite(v).all() for part in ("model", "ema")
+               for v in state[part].values() if v.is_floating_point())
+    assert [s for s, _ in _losses(cfg.out_dir)] == [1, 2, 3, 4]     # nothing logged for 5
+    monkeypatch.setattr(VDM, "forward", real)
+    assert train(cfg, resume=True).step == 6
+    # a learning rate that blows the weights up (the issue's --lr 1e6): stopped, and no
+    # checkpoint of NaN weights is written
+    big = tiny_train_config.replace(out_dir=cfg.out_dir + "_big", lr=1e6, save_every=1,
+                                    warmup_steps=0, val_every=0)
+    with pytest.raises(TrainingDiverged, match="lr 1e\\+06"):
+        train(big)
+    state = load_checkpoint(os.path.join(big.out_dir, "checkpoint.pt"))
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    with pytest.raises(ValueError, match="TrainConfig.lr: expected a finite number > 0, got inf"):
+        tiny_train_config.replace(lr=float("inf"))
+    # weights that overflow in an update (finite loss and gradient) never reach the disk
+    real_step = torch.optim.AdamW.step
+
+    def overflowing(self, *a, **k):
+        out = real_step(self, *a, **k)
+        if self.state and next(iter(self.state.values()))["step"] == 2:
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(float("inf"))
+        return out
+    monkeypatch.setattr(torch.optim.AdamW, "step", overflowing)
+    inf = tiny_train_config.replace(out_dir=cfg.out_dir + "_inf", save_every=1, val_every=0)
+    with pytest.raises(TrainingDiverged, match=r"step 2: the weights became NaN/Inf .*"
+                                               r"\(step 1\) is kept"):
+        train(inf)
+    assert load_checkpoint(os.path.join(inf.out_dir, "checkpoint.pt"))["step"] == 1
+
+
+def test_config_field_types_are_named(tmp_path):
+    cases = [({"steps": "ten"}, "TrainConfig.steps: expected an integer, got 'ten'"),
+             ({"steps": 10.5}, "TrainConfig.steps: expected an integer"),
+             ({"lr": "0.1"}, "TrainConfig.lr: expected a number"),
+             ({"bf16": "yes"}, "TrainConfig.bf16: expected true or false"),
+             ({"data": 3}, "TrainConfig.data: expected a string"),
+             ({"adam_betas": [0.9]}, "TrainConfig.adam_betas: expected a list of 2"),
+             ({"seed": -1}, "TrainConfig.seed: expected an integer seed in"),
+             ({"seed": 2 ** 70}, "TrainConfig.seed: expected an integer seed in"),
+             ({"val_seed": 1.5}, "TrainConfig.val_seed: expected an integer"),
+             ({"model": {"base_channels": "eight"}}, "VDMConfig.base_channels"),
+             ({"model": {"channel_mult": [1, 2.5]}}, "VDMConfig.channel_mult"),
+             ({"augment": {"rotate_deg": "x"}}, "AugmentConfig.rotate_deg"),
+             ({"augment": {"scale_range": [1.0]}}, "AugmentConfig.scale_range")]
+    for d, match in cases:
+        with pytest.raises(ValueError, match=match.replace("(", r"\(").replace("[", r"\[")):
+            TrainConfig.from_dict(d)
+    with pytest.raises(ValueError, match="expected a dict"):
+        TrainConfig.from_dict([1, 2])
+    assert TrainConfig.from_dict({"steps": 1e4}).steps == 10000       # integral: fine
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"steps": "ten"}))
+    with pytest.raises(ValueError, match=f"{path}.*TrainConfig.steps"):
+        TrainConfig.load(str(path))
+
+
+def test_unreadable_data_files_are_named(tiny_train_config, tmp_path, make_blobs):
+    from mrirecon_vdm.prior.data import load_images
+    good = tiny_train_config.data
+    np.save(tmp_path / "x.npy", make_blobs(4, 16))
+    np.savez(tmp_path / "x.npz", train=make_blobs(4, 16))
+    for name, src in (("t.h5", good), ("t.npy", tmp_path / "x.npy"),
+                      ("t.npz", tmp_path / "x.npz")):
+        blob = open(src, "rb").read()
+        (tmp_path / name).write_bytes(blob[:len(blob) // 2])
+        with pytest.raises(ValueError, match=f"{name}.*cannot be read"):
+            load_images(str(tmp_path / name))
+    with pytest.raises(ValueError, match="t.h5.*cannot be read"):
+        train(tiny_train_config.replace(data=str(tmp_path / "t.h5")))
+    assert not os.path.exists(tiny_train_config.out_dir)     # nothing left behind
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tiny_train_config, monkeypatch):
+    """Two runs into one folder (with --resume or not): the second is refused while the
+    first runs (it held train.lock); the first finishes; the lock goes with it."""
+    from mrirecon_vdm._lock import OutputLocked
+    from mrirecon_vdm.prior import training
+    real, seen = training.augment_patches, []
+
+    def second_run_meanwhile(*a, **k):
+        if not seen:
+            for resume in (True, False):
+                with pytest.raises(OutputLocked) as e:
+                    train(tiny_train_config, resume=resume)
+                seen.append(str(e.value))
+        return real(*a, **k)
+    monkeypatch.setattr(training, "augment_patches", second_run_meanwhile)
+    res = train(tiny_train_config)
+    assert res.step == 6 and len(seen) == 2
+    assert "is being written by another run" in seen[0]
+    assert os.path.join(tiny_train_config.out_dir, "train.lock") in seen[0]
+    assert str(os.getpid()) in seen[0]
+    assert not os.path.exists(os.path.join(tiny_train_config.out_dir, "train.lock"))
+    assert train(tiny_train_config.replace(steps=7), resume=True).step == 7
