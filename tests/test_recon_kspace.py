@@ -390,3 +390,25 @@ def test_super_resolution_is_unchanged_by_the_new_options(tmp_path, main, images
     np.savez(tmp_path / "k.npz", kspace=y)
     assert main(tmp_path / "k.npz", "--out", tmp_path / "c.npy") == 2
     assert "add --undersampled" in capsys.readouterr().err
+
+
+def test_default_method_is_pnp_unless_a_guided_option_is_given(tmp_path, main, single, masks,
+                                                               monkeypatch):
+    from mrirecon_vdm import pnp
+
+    calls = []
+    real_run = pnp.PnPVDMRecon.run
+
+    def spy(self):
+        calls.append(self)
+        return real_run(self)
+
+    monkeypatch.setattr(pnp.PnPVDMRecon, "run", spy)
+    np.save(tmp_path / "s.npy", single)
+    assert main(tmp_path / "s.npy", "--out", tmp_path / "a.npy", "--undersampled",
+                "--steps", "2") == 0
+    assert calls                                   # plug-and-play by default
+    calls.clear()
+    assert main(tmp_path / "s.npy", "--out", tmp_path / "b.npy", "--undersampled",
+                "--steps", "2", "--samples", "2") == 0
+    assert not calls                               # --samples selects the guided sampler

@@ -126,11 +126,13 @@ def register(subparsers):
     u.add_argument("--coils", action="store_true",
                    help="a 3D input is (C, H, W), one slice of C coils (default: (S, H, W) "
                         "single-coil slices; 4D input is always (S, C, H, W))")
-    u.add_argument("--method", default="guided", choices=METHOD_CHOICES,
-                   help="'guided' (GuidedVDMRecon, default; --samples, --sampler, --lamda, "
-                        "--eta, --seed apply) or 'pnp' (PnPVDMRecon, plug-and-play, 30 network "
-                        "evaluations by default (--steps), deterministic, one sample; often "
-                        "the better method on undersampled data)")
+    u.add_argument("--method", default=None, choices=METHOD_CHOICES,
+                   help="'pnp' (PnPVDMRecon, plug-and-play, 30 network evaluations by default "
+                        "(--steps), deterministic; the default for undersampled data: 0.6 to "
+                        "6 dB better than the guided sampler's mean of 4 on every "
+                        "undersampled benchmark, docs/results.md) or 'guided' "
+                        "(GuidedVDMRecon; --samples, --sampler, --lamda, --eta, --seed, "
+                        "--uncertainty apply, and giving one of them selects it)")
     u.add_argument("--voxel-size", type=float, nargs="+", default=None,
                    metavar=("DX", "DY"),
                    help="voxel size in mm for the NIfTI affine: DX [DY [DZ]] (DY defaults to "
@@ -263,7 +265,8 @@ def _intensity(args):
 def _run(args):
     if args.undersampled or args.mask is not None:
         return _run_undersampled(args)
-    for given, opt in ((args.coils, "--coils"), (args.method != "guided", "--method pnp"),
+    for given, opt in ((args.coils, "--coils"),
+                       (args.method not in (None, "guided"), "--method pnp"),
                        (args.voxel_size is not None, "--voxel-size")):
         if given:
             raise ValueError(f"recon: {opt} applies to undersampled k-space (add "
@@ -292,6 +295,13 @@ def _run_undersampled(args):
         if given:
             raise ValueError(f"recon: {opt} is for super-resolution; undersampled k-space is "
                              f"reconstructed on its own grid (drop {opt} or --undersampled)")
+    guided_only = [opt for opt, changed in (
+        ("--sampler", args.sampler != "fast"), ("--lamda", args.lamda != 1.0),
+        ("--eta", args.eta != 1.0), ("--batch-size", args.batch_size is not None),
+        ("--samples", args.samples != 1), ("--uncertainty", args.uncertainty is not None))
+        if changed]
+    if args.method is None:
+        args.method = "guided" if guided_only else "pnp"
     if args.method == "pnp":
         guided_only = [opt for opt, changed in (
             ("--sampler", args.sampler != "fast"), ("--lamda", args.lamda != 1.0),
