@@ -468,3 +468,21 @@ def test_projection_with_a_phase_is_consistent():
         assert np.linalg.norm(A(c128(xi)) - y) < 1e-4 * np.linalg.norm(y)
     # an image that is already consistent does not move
     np.testing.assert_allclose(dc.project(x_true[None], y)[0], x_true, atol=1e-10)
+
+
+def test_the_support_of_the_coil_maps_is_a_constraint():
+    """Where every map is zero the data see nothing: the step sets the image to 0 there."""
+    from mrirecon_vdm.linop import FourierSampling
+
+    rng = np.random.default_rng(4)
+    mask, _, S = mask_and_sense()
+    maps = np.stack([np.ones((H, H)), 1j * np.ones((H, H))]).astype(np.complex64) / np.sqrt(2)
+    maps[:, :, :3] = 0                                        # three columns outside
+    A = FourierSampling((H, H), mask, maps=maps)
+    dc = DataConsistency(A, max_iter=30)
+    assert dc.support is not None and dc.support[:, :3].sum() == 0
+    y = A(rng.standard_normal((H, H)).astype(np.float32))
+    x = rng.standard_normal((2, H, H)).astype(np.float32)
+    for out in (dc.project(x, y), dc.prox(x, y, 0.1)):
+        assert np.all(out[:, :, :3] == 0) and np.abs(out[:, :, 3:]).max() > 0
+    assert DataConsistency(S).support is None                 # maps everywhere: no support
