@@ -10,7 +10,8 @@ For each task (single-coil Cartesian 4×, Poisson-disc 8×, Cartesian 4× with a
 zero-filled image, the best SigPy and BART methods (tuned defaults), the VDM guided sampler's
 mean of 4 samples and plug-and-play, with PSNR / SSIM (data range = the split's maximum),
 absolute error maps (same colour scale) and the per-pixel standard deviation of the 4
-samples. ``figures_operators.json`` holds the numbers. Files are written atomically.
+samples. ``figures_operators.json`` holds the numbers (a run of some ``--tasks`` keeps the others'
+numbers of the same slice). Files are written atomically.
 """
 import argparse
 import io
@@ -63,6 +64,11 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     numbers = {"split": args.split, "slice": args.slice, "data_range": data_range, "tasks": {}}
+    old = out / "figures_operators.json"
+    if old.exists():              # keep the other tasks' numbers when only some are redone
+        prev = json.loads(old.read_text())
+        if (prev.get("split"), prev.get("slice")) == (args.split, args.slice):
+            numbers["tasks"].update(prev.get("tasks", {}))
     for key in args.tasks:
         title, topts, accel = TASKS[key]
         task = Task(**topts)
