@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The operator benchmarks of docs/results.md ("Undersampled and multi-coil k-space"):
 # every classical method and the VDM methods on the same operators, on the two held-out
-# test people (every 8th slice; every 4th for sr), two jobs at a time (one per core, one torch thread each).
+# test people (every 8th slice; every 4th for sr), two jobs at a time (one per core, one
+# torch thread each).
 # Resumable: rerun the same command after a kill (--resume).
 #   bash benchmarks/operators.sh [TASK ...]   TASK in cart4 poisson8 cart4phase cart8coils8 sr
 set -euo pipefail

@@ -160,8 +160,8 @@ def main(argv=None):
             entry = where.setdefault(m, {})
             entry[str(scale)] = {"lamda": lam, "max_iter": it,
                                  "val_psnr": round(grid[(lam, it)], 3)}
-            grids[f"{m} {scale}" if kind == "sr" else f"{kind} {m} {scale}"] = [[lam_, it_, round(p, 3)]
-                                     for (lam_, it_), p in sorted(grid.items())]
+            key = f"{m} {scale}" if kind == "sr" else f"{kind} {m} {scale}"
+            grids[key] = [[lam_, it_, round(p, 3)] for (lam_, it_), p in sorted(grid.items())]
     minutes = (time.perf_counter() - start) / 60
     table["about"] = (
         "Defaults of mrirecon_vdm.baselines: lamda (relative to max|A^H y|) and max_iter per "

@@ -316,7 +316,7 @@ class DataConsistency:
         return w * v / (v + w * self.sigma ** 2 / 2.0)
 
     def _lam(self, v):
-        """σ²/(2v): the weight of ‖x − x̂‖² in the normal equations (0 for a projection)."""
+        """σ²/(2v), the weight of ‖x − x̂‖² in the normal equations (0: a projection)."""
         if self._sigma_is_zero or v is None or not np.isfinite(v):
             return 0.0
         return self.sigma ** 2 / (2.0 * float(v))

@@ -220,7 +220,8 @@ class GuidedVDMRecon(sp.app.App):
                              f"got {batch_size!r}")
         if not 0.0 < t_start <= 1.0:
             raise ValueError(f"GuidedVDMRecon: t_start must be in (0, 1], got {t_start!r}")
-        if sigma is not None and not (np.ndim(sigma) == 0 and math.isfinite(float(sigma)) and float(sigma) >= 0):
+        if sigma is not None and not (np.ndim(sigma) == 0 and math.isfinite(float(sigma))
+                                      and float(sigma) >= 0):
             raise ValueError(f"GuidedVDMRecon: sigma must be None or a finite number >= 0, "
                              f"got {sigma!r}")
         check_seed("GuidedVDMRecon seed", seed)

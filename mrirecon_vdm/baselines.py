@@ -66,7 +66,8 @@ from ._checks import check_array, check_complex, check_finite, check_shape
 from .linop import CropFourier, kspace_to_lowres_image
 
 __all__ = ["ZeroFillRecon", "BicubicRecon", "L1WaveletRecon", "TVRecon", "BartPicsRecon",
-           "operator_kind", "KINDS", "default_lamda", "default_max_iter", "scale_factor", "data_scale",
+           "operator_kind", "KINDS", "default_lamda", "default_max_iter", "scale_factor",
+           "data_scale",
            "DEFAULTS_PATH", "REGULARISED", "BART_REGS", "Method", "METHODS", "register_method",
            "reconstruct"]
 
