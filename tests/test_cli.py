@@ -52,8 +52,9 @@ def test_demo_end_to_end(tiny_prior, tmp_path, capsys):
     assert "zero-fill" in printed and "vdm-fast" in printed and str(out / "demo.png") in printed
     res = json.loads((out / "demo.json").read_text())
     names = [r["method"] for r in res["results"]]
-    assert names[0] == "zero-fill" and names[-1].startswith("vdm")
-    assert res["results"][-1]["nfe"] == 2 * 3          # K samples x steps, as in bench
+    assert names[0] == "zero-fill" and names[-2].startswith("vdm-fast")
+    assert names[-1] == "vdm-pnp" and res["results"][-1]["nfe"] == 3
+    assert res["results"][-2]["nfe"] == 2 * 3          # K samples x steps, as in bench
     for r in res["results"]:
         assert np.isfinite(r["psnr"]) and 0 < r["ssim"] <= 1
     assert (out / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
