@@ -52,8 +52,10 @@ class PnPVDMRecon(sp.app.App):
             phase mostly measures the truncation of the calibration region: as a floor it
             cost 5.7, 2.2 and 0.3 dB on three validation slices (Cartesian 4×, smooth phase:
             30.60 / 26.99 / 33.85 dB against 36.26 / 29.16 / 34.17 dB without).
-        scale (float or None): image intensity s (None:
-            :func:`mrirecon_vdm.app.estimate_scale` over the whole input).
+        scale (float, array or None): image intensity s, a number or one per image
+            (``A.ishape[:-2] + (1, 1)``); None: :func:`mrirecon_vdm.app.estimate_scale` (one
+            per image for Fourier operators, as the guided sampler): every slice of a stack
+            then gets its own noise schedule, all slices in the same network calls.
         bf16 (bool): bfloat16 autocast for the network.
         show_pbar (bool): SigPy's progress bar.
 
@@ -108,11 +110,23 @@ class PnPVDMRecon(sp.app.App):
         self.device = sp.get_device(y)
         with self.device:
             if scale is None:
-                scale = float(estimate_scale(y, A, per_image=False,
-                                             percentile=_prior_percentile(prior)))
-        self.scale = float(scale)
-        s2 = self.scale ** 2
-        lamdas = np.geomspace(l0 * s2, max(l1 * s2, float(sigma) ** 2), int(num_steps))
+                # one scale per image for Fourier operators (each slice its own intensity)
+                scale = estimate_scale(y, A, percentile=_prior_percentile(prior))
+        s_arr = np.asarray(sp.to_device(scale) if hasattr(scale, "device") else scale,
+                           dtype=np.float64)
+        try:
+            s_img = np.broadcast_to(s_arr, tuple(A.ishape[:-2]) + (1, 1))
+        except ValueError:
+            raise ValueError(f"PnPVDMRecon: scale must be a number or one per image, shape "
+                             f"{tuple(A.ishape[:-2]) + (1, 1)}, got shape {s_arr.shape}") from None
+        if not np.all(np.isfinite(s_img)) or not np.all(s_img > 0):
+            raise ValueError(f"PnPVDMRecon: scale must be finite and > 0, got {scale!r}")
+        self.scale = float(s_arr) if s_arr.ndim == 0 else s_img.copy()
+        # per image: geometric from λ_start s² to max(λ_end s², σ²)
+        s2 = s_img.reshape(s_img.shape[:-2]) ** 2
+        start_, end_ = l0 * s2, np.maximum(l1 * s2, float(sigma) ** 2)
+        frac = np.linspace(0.0, 1.0, int(num_steps))
+        lamdas = [np.exp(np.log(start_) + f * (np.log(end_) - np.log(start_))) for f in frac]
         self.proxg = VDMDenoiser(A.ishape, prior, lamda=lamdas, scale=self.scale, mode="real",
                                  bf16=bf16)
         alpha = 1.0 if structure is not None else None

@@ -63,17 +63,21 @@ class VDMDenoiser(sp.prox.Prox):
             :func:`mrirecon_vdm.load_pretrained`), on the torch device of the arrays.
         lamda (float or sequence): λ > 0, the weight of the prior: the denoiser's noise
             variance is λ α / s² for a step α; a sequence is used one value per call (the
-            last repeated), e.g. ``numpy.geomspace(3e-2, 1e-4, 30)``.
+            last repeated), e.g. ``numpy.geomspace(3e-2, 1e-4, 30)``; its items may also be
+            arrays with one value per image (``shape[:-2]``).
         mode (str): ``"real"`` or ``"magnitude"`` (see the module docstring).
-        scale (float or array): intensity scale s of the image (broadcastable to
-            ``shape``, e.g. one per slice ``(S, 1, 1)``).
+        scale (float or array): intensity scale s of the image (a number, or one per image,
+            ``shape[:-2] + (1, 1)``, e.g. ``(S, 1, 1)``); each image gets its own noise level
+            and network time in the same call.
         bf16 (bool): bfloat16 autocast for the network.
 
     Attributes:
-        lamdas (list of float): the weights, one per call (the last repeated).
+        lamdas (list of arrays): the weights, one per call (the last repeated), each with one
+            value per image.
         nfe (int): network evaluations so far (one per ``prox`` call).
         time_network (float): seconds spent in the network so far.
-        last_sigma (float): the noise level (prior units) of the last call.
+        last_sigma (float or array): the noise level (prior units) of the last call (an
+            array when it differs between images).
     """
 
     def __init__(self, shape, prior, lamda=0.05, scale=1.0, mode="real", bf16=True):
@@ -91,17 +95,31 @@ class VDMDenoiser(sp.prox.Prox):
             raise ValueError("VDMDenoiser: only single-channel (magnitude) priors are supported")
         if mode not in MODES:
             raise ValueError(f"VDMDenoiser: mode must be one of {MODES}, got {mode!r}")
-        try:
-            lamdas = [float(v) for v in np.atleast_1d(np.asarray(lamda, dtype=np.float64))]
-        except (TypeError, ValueError):
-            raise ValueError(f"VDMDenoiser: lamda must be a number or a sequence of numbers, "
-                             f"got {lamda!r}") from None
-        if not lamdas or not all(math.isfinite(v) and v > 0 for v in lamdas):
+        images = tuple(shape[:-2])
+        items = [lamda] if np.ndim(lamda) == 0 else list(lamda)
+        lamdas = []
+        for v in items:
+            try:
+                a = np.asarray(sp.to_device(v) if hasattr(v, "device") else v, dtype=np.float64)
+                if a.ndim == len(images) + 2 and a.shape[-2:] == (1, 1):
+                    a = a.reshape(a.shape[:-2])              # (S, 1, 1) like the scale
+                a = np.broadcast_to(a, images)
+            except (TypeError, ValueError):
+                raise ValueError(f"VDMDenoiser: lamda must be a number, or a sequence of numbers "
+                                 f"or of per-image arrays {images}, got {lamda!r}") from None
+            lamdas.append(a)
+        if not lamdas or not all(np.all(np.isfinite(a)) and np.all(a > 0) for a in lamdas):
             raise ValueError(f"VDMDenoiser: lamda must be finite and > 0, got {lamda!r}")
-        s = np.asarray(sp.to_device(scale) if hasattr(scale, "shape") else scale,
-                       dtype=np.float64)
+        try:
+            s = np.asarray(sp.to_device(scale) if hasattr(scale, "shape") else scale,
+                           dtype=np.float64)
+            s_img = np.broadcast_to(s, images + (1, 1)).reshape(images)
+        except (TypeError, ValueError):
+            raise ValueError(f"VDMDenoiser: scale must be a number or one per image, shape "
+                             f"{images + (1, 1)}, got {scale!r}") from None
         if not np.all(np.isfinite(s)) or not np.all(s > 0):
             raise ValueError(f"VDMDenoiser: scale must be finite and > 0, got {scale!r}")
+        self._s_img = s_img
         self.prior = prior
         self.lamdas = lamdas
         self.mode = mode
@@ -120,9 +138,11 @@ class VDMDenoiser(sp.prox.Prox):
         super().__init__(shape)
 
     def time_for(self, sigma):
-        """The network time t whose σ_t/α_t equals ``sigma`` (prior units), clipped to [0, 1]."""
-        g = 2.0 * math.log(max(float(sigma), 1e-12))
-        return float(np.interp(g, self._g, self._t))
+        """The network time t whose σ_t/α_t equals ``sigma`` (prior units), clipped to [0, 1]
+        (a number, or an array: one time per entry)."""
+        g = 2.0 * np.log(np.maximum(np.asarray(sigma, dtype=np.float64), 1e-12))
+        t = np.interp(g, self._g, self._t)
+        return float(t) if t.ndim == 0 else t
 
     def _prox(self, alpha, input):
         import torch
@@ -137,28 +157,30 @@ class VDMDenoiser(sp.prox.Prox):
             if hasattr(s, "shape"):
                 s = sp.to_device(s, device)
             lamda = self.lamdas[min(self.nfe, len(self.lamdas) - 1)]
-            sigma = math.sqrt(lamda * float(alpha))
             complex_in = np.iscomplexobj(input)
             if complex_in:
                 mag = xp.real(input) if self.mode == "real" else xp.abs(input)
             else:
                 mag = input
             v = (mag / s).astype(np.float32)
-            # per image: σ in prior units (s may differ per slice)
-            s_arr = np.asarray(sp.to_device(s) if hasattr(s, "shape") else s, dtype=np.float64)
-            t = self.time_for(sigma / float(np.mean(s_arr)))
-            self.last_sigma = sigma / float(np.mean(s_arr))
-            tt = torch.as_tensor([t], dtype=torch.float32, device=_prior_device(self.prior))
+            # σ per image in prior units (λ and s may differ per image): one time each
+            sig = np.sqrt(lamda * float(alpha)) / self._s_img
+            self.last_sigma = float(sig.flat[0]) if np.all(sig == sig.flat[0]) else sig.copy()
+            t = np.atleast_1d(self.time_for(sig.ravel()))
+            tt = torch.as_tensor(t, dtype=torch.float32, device=_prior_device(self.prior))
             with torch.inference_mode():
-                g = float(self.prior.gamma(tt)[0])
+                g = np.asarray(self.prior.gamma(tt).detach().to("cpu", torch.float64))
             a_t, s_t = alpha_sigma(g)
+            per_image = tuple(self.shape[:-2]) + (1, 1)
+            a_t = xp.asarray(np.reshape(a_t, per_image), dtype=np.float32)
+            s_t = xp.asarray(np.reshape(s_t, per_image), dtype=np.float32)
             start = time.perf_counter()
             z = to_torch(xp.ascontiguousarray(a_t * v))
             imgs = z.reshape((-1, 1) + tuple(self.shape[-2:]))
             ctx = (torch.autocast(imgs.device.type, dtype=torch.bfloat16) if self.bf16
                    else _null())
             with torch.inference_mode(), ctx:
-                eps = self.prior.predict_eps(imgs, tt.expand(imgs.shape[0])).float()
+                eps = self.prior.predict_eps(imgs, tt).float()
             if eps.device.type == "cuda":
                 torch.cuda.synchronize(eps.device)
             self.nfe += 1

@@ -102,8 +102,8 @@ def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, sc
             slices with ``scale="volume"``), so it may build coil maps lazily.
         prior: the prior (protocol of ``docs/architecture.md``).
         method (str): ``"guided"`` (:class:`mrirecon_vdm.app.GuidedVDMRecon`) or ``"pnp"``
-            (:class:`mrirecon_vdm.pnp.PnPVDMRecon`; it takes one intensity scale per call,
-            so with per-slice scales, the default, each slice of a run is its own call).
+            (:class:`mrirecon_vdm.pnp.PnPVDMRecon`; the slices of a run in one call, each with
+            its own intensity scale and noise schedule by default).
         slices_per_run, scale, seed, show_pbar, progress_dir, resume: as
             :func:`reconstruct_volume` (``seed`` is unused by ``"pnp"``, which draws no
             noise).
@@ -240,23 +240,17 @@ def _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pb
 
 
 def _pnp_run(y, operator, start, stop, prior, scale, show_pbar, kwargs):
-    """Slices ``start:stop`` with :class:`PnPVDMRecon` (one call per slice unless one scale)."""
+    """Slices ``start:stop`` with :class:`PnPVDMRecon`, in one call (a scale per slice, or
+    one for all)."""
     from .pnp import PnPVDMRecon
 
     kw = dict(kwargs)
     device = sp.Device(kw.pop("device", sp.cpu_device))
     yb = sp.to_device(y[start:stop], device)
-    if scale is not None and np.ndim(scale) == 0:
-        return PnPVDMRecon(yb, operator(start, stop), prior, scale=float(scale),
-                           show_pbar=show_pbar, **kw).run()
-    # PnPVDMRecon takes one intensity scale: each slice on its own, with its own scale
-    xs = []
-    for i in range(stop - start):
-        si = None if scale is None else float(sp.to_device(scale[i]).ravel()[0])
-        app = PnPVDMRecon(yb[i:i + 1], operator(start + i, start + i + 1), prior, scale=si,
-                          show_pbar=show_pbar, **kw)
-        xs.append(app.run())
-    return device.xp.concatenate(xs)
+    if scale is not None:
+        scale = float(scale) if np.ndim(scale) == 0 else np.asarray(sp.to_device(scale))
+    return PnPVDMRecon(yb, operator(start, stop), prior, scale=scale, show_pbar=show_pbar,
+                       **kw).run()
 
 
 def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs):
