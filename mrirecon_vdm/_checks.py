@@ -6,7 +6,8 @@ import numpy as np
 import sigpy as sp
 
 __all__ = ["check_shape", "check_finite", "check_complex", "check_real", "check_in_range",
-           "check_array", "check_seed", "check_output_path", "check_fields", "as_shape",
+           "check_array", "check_measurement", "check_seed", "check_output_path",
+           "check_fields", "as_shape",
            "differing_keys", "MAX_SEED"]
 
 #: The largest seed accepted anywhere (torch generators and numpy SeedSequences both take
@@ -82,6 +83,21 @@ def check_array(name, x):
     if np.dtype(x.dtype).kind not in "biufc":
         raise ValueError(f"{name}: expected a numeric array (bool, int, float or complex), "
                          f"got dtype {x.dtype}")
+
+
+def check_measurement(name, y, A, complex_required=True):
+    """Checks before any work on a measurement ``y`` of the operator ``A``: ``A`` a SigPy
+    Linop (``TypeError``), ``y`` a numeric array of shape ``A.oshape``, complex (k-space:
+    a real array is far more often a low-resolution *image* passed by mistake) unless
+    ``complex_required`` is False, and finite."""
+    if not isinstance(A, sp.linop.Linop):
+        raise TypeError(f"{name}: A must be a sigpy Linop (e.g. CropFourier), got "
+                        f"{type(A).__name__}")
+    check_array(f"{name} y", y)
+    check_shape(f"{name} y (must match A.oshape)", y, A.oshape)
+    if complex_required:
+        check_complex(f"{name} y (a low-resolution image? use lowres_image_to_kspace)", y)
+    check_finite(f"{name} y", y)
 
 
 def check_seed(name, seed, allow_none=True, offset=0):

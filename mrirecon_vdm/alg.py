@@ -270,6 +270,7 @@ class DataConsistency:
                              "sampling operator (CropFourier, FourierSampling, Sense, ...); "
                              "got an array sigma with a general operator")
         self._delta = None
+        self._aty = None
         self.support = None
         if st is not None and st.maps is not None:
             # pixels where every coil map is zero (ESPIRiT crops its maps outside the
@@ -372,8 +373,10 @@ class DataConsistency:
                 out = out + lam * u
             return out
 
-        b = xp.real(st.adjoint(y)).astype(x.dtype, copy=False)
-        b = xp.broadcast_to(b, x.shape)
+        if self._aty is None or self._aty[0] is not y or self._aty[1].dtype != x.dtype:
+            # Re Aᴴy, once per measurement (the fast sampler passes the same y every step)
+            self._aty = (y, xp.real(st.adjoint(y)).astype(x.dtype, copy=False))
+        b = xp.broadcast_to(self._aty[1], x.shape)
         if not (isinstance(lam, float) and lam == 0):
             b = b + lam * x
         start = x

@@ -22,7 +22,7 @@ import time
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_complex, check_finite, check_in_range, check_seed, check_shape
+from ._checks import check_in_range, check_measurement, check_seed
 from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataConsistency,
                   GuidedVDM)
 from .backend import from_torch, to_torch
@@ -192,17 +192,10 @@ class GuidedVDMRecon(sp.app.App):
         if dc_variance not in DC_VARIANCES:
             raise ValueError(f"GuidedVDMRecon: dc_variance must be one of {DC_VARIANCES}, got "
                              f"{dc_variance!r}")
-        if not isinstance(A, sp.linop.Linop):
-            raise TypeError(f"GuidedVDMRecon: A must be a sigpy Linop, got {type(A).__name__}")
-        if not hasattr(y, "shape") or not hasattr(y, "dtype") or y.dtype == object:
-            raise ValueError(f"GuidedVDMRecon: y must be a numeric numpy or cupy array, got "
-                             f"{type(y).__name__}")
-        check_shape("GuidedVDMRecon y", y, A.oshape)
-        from .linop import Phase, fourier_structure
-        structure = fourier_structure(A)
-        if structure is not None:
-            check_complex("GuidedVDMRecon y (a low-resolution image? use "
-                          "lowres_image_to_kspace)", y)
+        from .linop import fourier_structure
+        structure = fourier_structure(A) if isinstance(A, sp.linop.Linop) else None
+        # k-space must be complex for Fourier operators; other operators may be real
+        check_measurement("GuidedVDMRecon", y, A, complex_required=structure is not None)
         if dc_max_iter is not None and (not _is_int(dc_max_iter) or dc_max_iter < 1):
             raise ValueError(f"GuidedVDMRecon: dc_max_iter must be None or an integer >= 1, "
                              f"got {dc_max_iter!r}")
@@ -229,24 +222,9 @@ class GuidedVDMRecon(sp.app.App):
             _check_scale("GuidedVDMRecon scale", scale, A,
                          coils=structure is not None and structure.maps is not None)
         self.image_shape, self.channels = _check_prior(prior, A)
-        check_finite("GuidedVDMRecon y", y)
         self.device = sp.Device(device)
-        if phase is None:
-            phase = ("auto" if structure is not None and structure.maps is not None
-                     and structure.phase is None else "none")
-        if isinstance(phase, str):
-            if phase not in ("auto", "none"):
-                raise ValueError(f"GuidedVDMRecon: phase must be None, 'auto', 'none' or an "
-                                 f"array, got {phase!r}")
-            if phase == "auto" and structure is None:
-                raise ValueError("GuidedVDMRecon: phase='auto' needs a Fourier sampling "
-                                 "operator (CropFourier, FourierSampling, Sense); pass the "
-                                 "phase as an array for other operators")
-        elif phase is not None:
-            if not hasattr(phase, "shape") or phase.dtype == object or np.iscomplexobj(phase):
-                raise ValueError("GuidedVDMRecon: phase must be a real array of radians, "
-                                 f"got {getattr(phase, 'dtype', type(phase).__name__)}")
-            check_finite("GuidedVDMRecon phase", phase)
+        from .phase import apply_phase, resolve_phase
+        phase = resolve_phase("GuidedVDMRecon", phase, A)
         import torch
         self._torch = torch
         self.torch_device = (torch.device("cpu") if self.device.id < 0
@@ -264,15 +242,7 @@ class GuidedVDMRecon(sp.app.App):
             y = sp.to_device(y, self.device)
             ydtype = np.complex64 if np.iscomplexobj(y) else np.float32
             y = y.astype(ydtype, copy=False)
-            if isinstance(phase, str) and phase == "none":
-                phase = None
-            elif isinstance(phase, str):
-                from .phase import estimate_phase
-                phase = estimate_phase(y, A)
-            if phase is not None:
-                phase = sp.to_device(phase, self.device).astype(np.float32, copy=False)
-                A = A * Phase(A.ishape, phase)
-            self.phase = phase
+            A, self.phase = apply_phase(phase, y, A, self.device)
             if scale is None:
                 scale = estimate_scale(y, A, percentile=_prior_percentile(prior))
             else:

@@ -62,7 +62,7 @@ import time
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_array, check_complex, check_finite, check_shape
+from ._checks import check_measurement
 from .linop import CropFourier, kspace_to_lowres_image
 
 __all__ = ["ZeroFillRecon", "BicubicRecon", "L1WaveletRecon", "TVRecon", "BartPicsRecon",
@@ -184,19 +184,6 @@ def data_scale(y, A):
 
 
 # --------------------------------------------------------------------------- plumbing
-def _check_inputs(name, y, A):
-    """Checks before any work: the operator, then y's shape, dtype and values."""
-    if not isinstance(A, sp.linop.Linop):
-        raise TypeError(f"{name}: A must be a sigpy Linop (e.g. CropFourier), got "
-                        f"{type(A).__name__}")
-    if not hasattr(y, "shape") or not hasattr(y, "dtype"):
-        raise ValueError(f"{name}: y must be a numpy or cupy array, got {type(y).__name__}")
-    check_array(f"{name} y", y)
-    check_shape(f"{name} y (must match A.oshape)", y, A.oshape)
-    check_complex(f"{name} y (a low-resolution image? use lowres_image_to_kspace)", y)
-    check_finite(f"{name} y", y)
-
-
 def _require_crop(name, A):
     if not isinstance(A, CropFourier):
         raise TypeError(f"{name}: A must be a CropFourier (the method needs the k-space grid), "
@@ -282,7 +269,7 @@ class ZeroFillRecon(_Recon):
     """
 
     def __init__(self, y, A, show_pbar=False):
-        _check_inputs("ZeroFillRecon", y, A)
+        check_measurement("ZeroFillRecon", y, A)
         self.y, self.A, self.device = y, A, sp.get_device(y)
 
         def solve():
@@ -318,7 +305,7 @@ class BicubicRecon(_Recon):
     """
 
     def __init__(self, y, A, show_pbar=False):
-        _check_inputs("BicubicRecon", y, A)
+        check_measurement("BicubicRecon", y, A)
         _require_crop("BicubicRecon", A)
         self.y, self.A, self.device = y, A, sp.get_device(y)
         self._alg = _OneStep(self._solve)
@@ -351,7 +338,7 @@ class _SigPyCS(_Recon):
 
     def _setup(self, name, y, A, lamda, max_iter):
         start = time.perf_counter()
-        _check_inputs(name, y, A)
+        check_measurement(name, y, A)
         self.y, self.A, self.device = y, A, sp.get_device(y)
         self.scale = scale_factor(A)
         self.kind = operator_kind(A)
@@ -493,7 +480,7 @@ class BartPicsRecon(_Recon):
         if reg not in BART_REGS:
             raise ValueError(f"BartPicsRecon: reg must be one of {', '.join(BART_REGS)}, "
                              f"got {reg!r}")
-        _check_inputs("BartPicsRecon", y, A)
+        check_measurement("BartPicsRecon", y, A)
         st = fourier_structure(A)
         if st is None or st.phase is not None:
             raise TypeError(f"BartPicsRecon: A must be a CropFourier or a Fourier sampling "

@@ -19,7 +19,7 @@ import sigpy as sp
 
 from ._checks import as_shape
 
-__all__ = ["estimate_phase", "smooth_phase", "MIN_CALIBRATION"]
+__all__ = ["estimate_phase", "smooth_phase", "resolve_phase", "apply_phase", "MIN_CALIBRATION"]
 
 #: The smallest calibration region (lines per axis) ``estimate_phase`` accepts.
 MIN_CALIBRATION = 4
@@ -122,3 +122,56 @@ def smooth_phase(shape, seed=None, amplitude=np.pi):
     coef = rng.uniform(-0.5, 0.5, size=(n, 6))
     phi = amplitude * np.tensordot(coef, basis, axes=1)
     return phi.reshape(shape).astype(np.float32)
+
+
+def resolve_phase(name, phase, A):
+    """The phase request of a reconstruction, checked before any work.
+
+    Args:
+        name (str): the caller, for messages.
+        phase (None, str or array): None (the default: ``"auto"`` for an operator with coil
+            maps and no phase of its own, ESPIRiT maps carrying an arbitrary phase; else
+            ``"none"``), ``"none"``, ``"auto"`` or a real array of radians.
+        A (sigpy.linop.Linop): the operator.
+
+    Returns:
+        None (a real image), ``"auto"`` or the array.
+
+    Raises:
+        ValueError: another string, ``"auto"`` for an operator without a Fourier structure,
+            a complex, non-numeric or non-finite array.
+    """
+    from ._checks import check_array, check_finite
+    from .linop import fourier_structure
+
+    st = fourier_structure(A)
+    if phase is None:
+        phase = "auto" if st is not None and st.maps is not None and st.phase is None else "none"
+    if isinstance(phase, str):
+        if phase not in ("auto", "none"):
+            raise ValueError(f"{name}: phase must be None, 'auto', 'none' or an array, got "
+                             f"{phase!r}")
+        if phase == "auto" and st is None:
+            raise ValueError(f"{name}: phase='auto' needs a Fourier sampling operator "
+                             f"(CropFourier, FourierSampling, Sense); pass the phase as an "
+                             f"array for other operators")
+        return None if phase == "none" else phase
+    check_array(f"{name} phase", phase)
+    if np.iscomplexobj(phase):
+        raise ValueError(f"{name}: phase must be a real array of radians, got {phase.dtype}")
+    check_finite(f"{name} phase", phase)
+    return phase
+
+
+def apply_phase(phase, y, A, device=None):
+    """``(A * Phase(φ), φ)`` for a request of :func:`resolve_phase` (φ estimated from ``y``
+    for ``"auto"``, float32 on ``device``), or ``(A, None)`` without a phase."""
+    from .linop import Phase
+
+    if phase is None:
+        return A, None
+    if isinstance(phase, str):
+        phase = estimate_phase(y, A)
+    device = sp.get_device(y) if device is None else sp.Device(device)
+    phase = sp.to_device(phase, device).astype(np.float32, copy=False)
+    return A * Phase(A.ishape, phase), phase

@@ -27,7 +27,7 @@ import time
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_complex, check_finite, check_shape
+from ._checks import check_measurement
 
 __all__ = ["PnPVDMRecon", "DEFAULT_PNP"]
 
@@ -66,18 +66,12 @@ class PnPVDMRecon(sp.app.App):
     def __init__(self, y, A, prior, num_steps=None, lamda_start=None, lamda_end=None,
                  phase=None, sigma=None, scale=None, bf16=True, show_pbar=False):
         from .app import _prior_percentile, estimate_scale
-        from .linop import Phase, fourier_structure
+        from .linop import fourier_structure
+        from .phase import apply_phase, resolve_phase
         from .prox import VDMDenoiser
 
         start = time.perf_counter()
-        if not isinstance(A, sp.linop.Linop):
-            raise TypeError(f"PnPVDMRecon: A must be a sigpy Linop, got {type(A).__name__}")
-        if not hasattr(y, "shape") or not hasattr(y, "dtype") or y.dtype == object:
-            raise ValueError(f"PnPVDMRecon: y must be a numeric numpy or cupy array, got "
-                             f"{type(y).__name__}")
-        check_shape("PnPVDMRecon y", y, A.oshape)
-        check_complex("PnPVDMRecon y (a low-resolution image? use lowres_image_to_kspace)", y)
-        check_finite("PnPVDMRecon y", y)
+        check_measurement("PnPVDMRecon", y, A)
         num_steps = DEFAULT_PNP["num_steps"] if num_steps is None else num_steps
         if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) \
                 or num_steps < 1:
@@ -88,20 +82,7 @@ class PnPVDMRecon(sp.app.App):
             raise ValueError(f"PnPVDMRecon: lamda_start and lamda_end must be finite and > 0, "
                              f"got {lamda_start!r}, {lamda_end!r}")
         structure = fourier_structure(A)
-        if phase is None:
-            phase = ("auto" if structure is not None and structure.maps is not None
-                     and structure.phase is None else "none")
-        if isinstance(phase, str):
-            if phase not in ("auto", "none"):
-                raise ValueError(f"PnPVDMRecon: phase must be None, 'auto', 'none' or an array, "
-                                 f"got {phase!r}")
-            if phase == "auto":
-                from .phase import estimate_phase
-                phase = estimate_phase(y, A)
-            else:
-                phase = None
-        if phase is not None:
-            A = A * Phase(A.ishape, phase)
+        A, phase = apply_phase(resolve_phase("PnPVDMRecon", phase, A), y, A)
         if sigma is None:
             sigma = 0.0
             if structure is not None and structure.maps is not None:

@@ -9,6 +9,7 @@ from mrirecon_vdm import cli
 from mrirecon_vdm._cli.recon import hr_affine, recon_file
 from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
 from mrirecon_vdm.linop import CropFourier, kspace_to_lowres_image, lowres_image_to_kspace
+from killed import Killed
 
 H = 16          # HR size of the tests' prior
 M = 8           # LR size
@@ -166,12 +167,7 @@ def test_command_line(tmp_path, nifti, prior, monkeypatch, capsys):
         cli.main(["recon", str(path), "--out", str(out), "--sampler", "ddpm"])
 
 
-class _Killed(BaseException):
-    """Stands for a kill: not an Exception, so nothing on the way catches it."""
-
-
-def test_resume_after_kill(tmp_path, nifti, prior, monkeypatch):
-    from mrirecon_vdm import app as app_mod
+def test_resume_after_kill(tmp_path, nifti, prior, kill_at_run):
     from mrirecon_vdm._cli.recon import progress_dir_for
     path, _ = nifti
     opts = dict(factor=2, num_steps=3, seed=7, slices_per_run=1, show_pbar=False)
@@ -179,16 +175,9 @@ def test_resume_after_kill(tmp_path, nifti, prior, monkeypatch):
     recon_file(path, full, prior, **opts)
     assert not progress_dir_for(full).exists()           # removed once written
 
-    real_run, calls = app_mod.GuidedVDMRecon.run, {"n": 0, "die_at": 3}
-
-    def run(self):
-        calls["n"] += 1
-        if calls["n"] == calls["die_at"]:
-            raise _Killed()
-        return real_run(self)
-    monkeypatch.setattr(app_mod.GuidedVDMRecon, "run", run)
+    calls = kill_at_run(3)
     out = tmp_path / "out.npy"
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         recon_file(path, out, prior, **opts)
     partial = progress_dir_for(out)
     assert not out.exists() and sorted(p.name for p in partial.glob("run_*.npz")) == [
@@ -296,25 +285,17 @@ def test_a_second_writer_of_the_same_output_is_refused(tmp_path, nifti, prior, m
     assert rc == 2
 
 
-def test_a_damaged_run_file_is_reconstructed_again(tmp_path, nifti, prior, monkeypatch):
+def test_a_damaged_run_file_is_reconstructed_again(tmp_path, nifti, prior, kill_at_run):
     """A truncated <out>.partial/run_*.npz on --resume (BadZipFile) is done again, with a
     warning naming it, and the result equals an uninterrupted run."""
-    from mrirecon_vdm import app as app_mod
     from mrirecon_vdm._cli.recon import progress_dir_for
     path, _ = nifti
     opts = dict(factor=2, num_steps=3, seed=7, slices_per_run=1, show_pbar=False)
     full = tmp_path / "full.npy"
     recon_file(path, full, prior, **opts)
-    real, calls = app_mod.GuidedVDMRecon.run, {"n": 0, "die_at": 3}
-
-    def run(self):
-        calls["n"] += 1
-        if calls["n"] == calls["die_at"]:
-            raise _Killed()
-        return real(self)
-    monkeypatch.setattr(app_mod.GuidedVDMRecon, "run", run)
+    calls = kill_at_run(3)
     out = tmp_path / "out.npy"
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         recon_file(path, out, prior, **opts)
     damaged = progress_dir_for(out) / "run_00000.npz"
     blob = damaged.read_bytes()

@@ -19,6 +19,7 @@ from mrirecon_vdm.linop import FourierSampling
 from mrirecon_vdm.sampling import cartesian_mask
 from mrirecon_vdm.volume import reconstruct_slices
 from test_app import make_prior
+from killed import Killed
 
 N = 32
 S = 2
@@ -232,26 +233,14 @@ def test_reconstruct_slices(prior, single, masks, images):
         reconstruct_slices(single, op, prior, method="admm")
 
 
-class _Killed(BaseException):
-    """Stands for a kill: not an Exception, so nothing on the way catches it."""
-
-
-def test_resume_after_kill(tmp_path, prior, multi, masks, monkeypatch):
-    from mrirecon_vdm import app as app_mod
+def test_resume_after_kill(tmp_path, prior, multi, masks, kill_at_run):
     np.save(tmp_path / "k.npy", multi)
     opts = dict(num_steps=2, seed=3, slices_per_run=1, show_pbar=False)
     full = tmp_path / "full.npy"
     recon_undersampled_file(tmp_path / "k.npy", full, prior, **opts)
-    real_run, calls = app_mod.GuidedVDMRecon.run, {"n": 0, "die_at": 2}
-
-    def run(self):
-        calls["n"] += 1
-        if calls["n"] == calls["die_at"]:
-            raise _Killed()
-        return real_run(self)
-    monkeypatch.setattr(app_mod.GuidedVDMRecon, "run", run)
+    calls = kill_at_run(2)
     out = tmp_path / "out.npy"
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         recon_undersampled_file(tmp_path / "k.npy", out, prior, **opts)
     partial = progress_dir_for(out)
     assert [p.name for p in partial.glob("run_*.npz")] == ["run_00000.npz"]

@@ -375,18 +375,8 @@ def _read_input(path, key, axis):
             raise ValueError(f"{path}: expected a 2D or 3D NIfTI image, got shape {vol.shape}")
         return "image", np.ascontiguousarray(np.moveaxis(vol, axis, 0)), affine, axis
     if suffix in (".h5", ".hdf5"):
-        import h5py
-        try:
-            f = h5py.File(path, "r")
-        except OSError as e:
-            raise ValueError(f"{path}: could not read HDF5 ({e})") from e
-        with f:
-            if key not in f:
-                raise KeyError(f"{path}: no dataset {key!r}; available: {sorted(f.keys())} "
-                               f"(choose one with --key)")
-            arr = f[key][()]
-        if not np.iscomplexobj(arr):
-            raise ValueError(f"{path}[{key}]: expected complex k-space, got dtype {arr.dtype}")
+        from ..data.io import load_kspace
+        arr = load_kspace(path, key)           # the dataset, complex, named in every error
         kind = "kspace"
     elif suffix == ".npy":
         try:
@@ -588,18 +578,26 @@ def _reconstruct_sr(job, out, prior, png=None, uncertainty=None, slices_per_run=
             return v[0] if layout == 2 else v
         return np.moveaxis(v, 0, -1)
 
-    path = _atomic_save(out, layout_for(x, out), new_affine)
+    return _write_results(out, x, std, layout_for, new_affine, uncertainty, png, progress,
+                          voxel_axes_png=is_nifti)
+
+
+def _write_results(out, x, std, layout_for, affine, uncertainty, png, progress,
+                   voxel_axes_png=False):
+    """Write the output and the uncertainty (atomically, in ``layout_for``'s layout), drop
+    the progress folder, save the middle slice as a PNG; returns the output's path."""
+    path = _atomic_save(out, layout_for(x, out), affine)
     if uncertainty is not None:
-        _atomic_save(uncertainty, layout_for(std, uncertainty), new_affine)
+        _atomic_save(uncertainty, layout_for(std, uncertainty), affine)
     import shutil
     shutil.rmtree(progress, ignore_errors=True)
     if png is not None:
         import matplotlib.pyplot as plt
         mid = x[x.shape[0] // 2]
         pathlib.Path(png).parent.mkdir(parents=True, exist_ok=True)
-        # NIfTI: voxel axes (i, j) shown with i to the right and j up
-        plt.imsave(str(png), mid.T if is_nifti else mid, cmap="gray",
-                   origin="lower" if is_nifti else "upper")
+        # NIfTI input: voxel axes (i, j) shown with i to the right and j up
+        plt.imsave(str(png), mid.T if voxel_axes_png else mid, cmap="gray",
+                   origin="lower" if voxel_axes_png else "upper")
     return path
 
 
@@ -943,13 +941,4 @@ def _reconstruct_undersampled(data, out, prior, method, voxel, png, uncertainty,
             return v if data.slice_axis else v[0]
         return np.moveaxis(v, 0, -1)
 
-    path = _atomic_save(out, layout_for(x, out), affine)
-    if uncertainty is not None:
-        _atomic_save(uncertainty, layout_for(std, uncertainty), affine)
-    import shutil
-    shutil.rmtree(progress, ignore_errors=True)
-    if png is not None:
-        import matplotlib.pyplot as plt
-        pathlib.Path(png).parent.mkdir(parents=True, exist_ok=True)
-        plt.imsave(str(png), x[x.shape[0] // 2], cmap="gray")
-    return path
+    return _write_results(out, x, std, layout_for, affine, uncertainty, png, progress)

@@ -327,7 +327,8 @@ def _pick_key(path, key, available, what):
     """``key`` if given, else ``kspace``, else the only one."""
     if key is not None:
         if key not in available:
-            raise KeyError(f"{path}: no {what} {key!r}; available: {sorted(available)}")
+            raise KeyError(f"{path}: no {what} {key!r}; available: {sorted(available)} "
+                           f"(choose one with --key)")
         return key
     if "kspace" in available:
         return "kspace"
