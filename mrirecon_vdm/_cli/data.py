@@ -30,6 +30,14 @@ def register(subparsers):
                         "subject, 3D Slicer's MRHead and two tumour patients, from the "
                         "pycortex and qtim-tools source releases); default output name gets "
                         "_people")
+    b.add_argument("--extra-contrasts", action="store_true",
+                   help="also train on two real people in other contrasts (dipy's "
+                        "T2-weighted b=0 EPI slices, nibabel's BOLD EPI slab); default output "
+                        "name gets _contrasts")
+    b.add_argument("--orientations", default="axial",
+                   help="comma-separated slice orientations of the 3D training volumes, "
+                        "from axial,coronal,sagittal (default: axial); default output name "
+                        "gets _ori-<initials>")
     b.set_defaults(func=_build)
     i = sub.add_parser("info", help="print the splits and provenance of a data set",
                        description="Print split sizes, sources and licences of a built data set.")
@@ -46,7 +54,8 @@ def _build(args):
         check_output_path("--cache", args.cache, folder=True)
     path = build_dataset(cache_dir=args.cache, out=args.out, force=args.force,
                          resample=args.resample, extra_slices=args.extra_slices,
-                         extra_people=args.extra_people)
+                         extra_people=args.extra_people,
+                         extra_contrasts=args.extra_contrasts, orientations=args.orientations)
     print(path)
 
 

