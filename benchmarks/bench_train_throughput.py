@@ -11,9 +11,14 @@ bound, backward, gradient clipping, AdamW, EMA) of the default 2.25 M-parameter 
 Variants are timed in interleaved rounds (so a busy machine hurts all alike) and the
 median step time is reported. Synthetic 128×128 images, so no data set is needed.
 
+``--widths 32 48 64`` times the recipe instead at several U-Net widths (base channels), with
+the parameter count and the size of the weights in float16: the capacity lever of
+``docs/training.md`` ("Generalisation").
+
 Usage::
 
     python benchmarks/bench_train_throughput.py [--rounds 3] [--batch-size 16] [--json FILE]
+    python benchmarks/bench_train_throughput.py --widths 32 48 64 --threads 1
 """
 import argparse
 import json
@@ -58,12 +63,13 @@ def synthetic_images(n=32, size=128, seed=0):
 class Runner:
     """One training set-up: model, EMA, optimiser, generators."""
 
-    def __init__(self, bf16, patch, channels_last, batch_size, images, seed=0):
+    def __init__(self, bf16, patch, channels_last, batch_size, images, seed=0, width=None):
         torch.manual_seed(seed)
+        cfg = VDMConfig() if width is None else VDMConfig(base_channels=width)
         self.fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = VDM(VDMConfig()).to(memory_format=self.fmt)
+        self.model = VDM(cfg).to(memory_format=self.fmt)
         self.model.compute_dtype = torch.bfloat16 if bf16 else None
-        self.ema = VDM(VDMConfig()).to(memory_format=self.fmt).requires_grad_(False)
+        self.ema = VDM(cfg).to(memory_format=self.fmt).requires_grad_(False)
         self.ema.load_state_dict(self.model.state_dict())
         self.opt = torch.optim.AdamW(_param_groups(self.model, 0.01), lr=2e-4)
         self.patch, self.batch_size, self.images = patch, batch_size, images
@@ -84,11 +90,18 @@ class Runner:
         return float(out.loss.detach())
 
 
-def run(rounds=3, batch_size=16, min_seconds=2.0, threads=0):
+def run(rounds=3, batch_size=16, min_seconds=2.0, threads=0, widths=None):
     if threads:
         torch.set_num_threads(threads)
     images = synthetic_images()
-    runners = [Runner(bf16, patch, cl, batch_size, images) for _, bf16, patch, cl, _ in VARIANTS]
+    variants = VARIANTS
+    if widths:
+        variants = [(f"recipe, base {w} channels", True, 64, True, i == 0)
+                    for i, w in enumerate(widths)]
+        runners = [Runner(True, 64, True, batch_size, images, width=w) for w in widths]
+    else:
+        runners = [Runner(bf16, patch, cl, batch_size, images)
+                   for _, bf16, patch, cl, _ in VARIANTS]
     for r in runners:                      # warm-up (allocations, oneDNN primitive caches)
         r.step()
     times = [[] for _ in runners]
@@ -99,20 +112,22 @@ def run(rounds=3, batch_size=16, min_seconds=2.0, threads=0):
                 loss = r.step()
                 n += 1
                 if not math.isfinite(loss):
-                    raise RuntimeError(f"non-finite loss in {VARIANTS[i][0]}")
+                    raise RuntimeError(f"non-finite loss in {variants[i][0]}")
                 if time.perf_counter() - t0 >= min_seconds:
                     break
             times[i].append((time.perf_counter() - t0) / n)
     rows = []
     base = None
-    for (name, bf16, patch, cl, is_base), ts in zip(VARIANTS, times):
+    for (name, bf16, patch, cl, is_base), ts, r in zip(variants, times, runners):
         dt = statistics.median(ts)
         px = batch_size * patch * patch / dt
         if is_base:
             base = px
         rows.append({"variant": name, "bf16": bf16, "patch": patch, "channels_last": cl,
                      "batch_size": batch_size, "s_per_step": dt, "pixels_per_s": px,
-                     "images_per_s": batch_size / dt})
+                     "images_per_s": batch_size / dt,
+                     "params": sum(q.numel() for q in r.model.parameters()),
+                     "fp16_mb": sum(q.numel() for q in r.model.parameters()) * 2 / 1e6})
     for r in rows:
         r["speedup"] = r["pixels_per_s"] / base
     return {"rows": rows, "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -120,14 +135,16 @@ def run(rounds=3, batch_size=16, min_seconds=2.0, threads=0):
 
 
 def markdown(result):
-    lines = [f"Training step of the 2.25 M-parameter VDM U-Net, batch "
+    lines = [f"Training step of the VDM U-Net, batch "
              f"{result['rows'][0]['batch_size']}, torch {result['torch']}, "
              f"{result['threads']} threads (median of {result['rounds']} interleaved rounds)",
              "",
-             "| variant | s / step | images / s | pixels / s | vs baseline |",
-             "|---|---:|---:|---:|---:|"]
+             "| variant | parameters | weights, fp16 (MB) | s / step | images / s | pixels / s "
+             "| vs first |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
-        lines.append(f"| {r['variant']} | {r['s_per_step']:.3f} | {r['images_per_s']:.1f} | "
+        lines.append(f"| {r['variant']} | {r['params'] / 1e6:.2f} M | {r['fp16_mb']:.1f} | "
+                     f"{r['s_per_step']:.3f} | {r['images_per_s']:.1f} | "
                      f"{r['pixels_per_s']:,.0f} | {r['speedup']:.2f}× |")
     return "\n".join(lines)
 
@@ -139,9 +156,11 @@ def main(argv=None):
     p.add_argument("--min-seconds", type=float, default=2.0,
                    help="minimum timed seconds per variant and round")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--widths", type=int, nargs="*", default=None,
+                   help="time the recipe at these U-Net base widths instead of the variants")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = p.parse_args(argv)
-    result = run(args.rounds, args.batch_size, args.min_seconds, args.threads)
+    result = run(args.rounds, args.batch_size, args.min_seconds, args.threads, args.widths)
     print(markdown(result))
     if args.json:
         from mrirecon_vdm._atomic import atomic_write_text

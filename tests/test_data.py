@@ -82,7 +82,40 @@ def test_preprocess_rejects_empty_volume_and_bad_orientation():
         preprocess_volume(np.zeros((20, 20, 20), np.float32), (2, 2, 2))
     vol, zooms = _head()
     with pytest.raises(ValueError, match="orientation"):
-        preprocess_volume(vol, zooms, orientation="sagittal")
+        preprocess_volume(vol, zooms, orientation="oblique")
+
+
+def test_preprocess_orientations_cut_along_the_right_axis():
+    # a box-shaped head, 100 x 80 x 60 mm (R-L x A-P x S-I) at 2 mm: each orientation
+    # cuts along its own axis (slice count) and shows the other two in the image
+    vol = np.zeros((50, 40, 30), np.float32)
+    vol[5:45, 5:35, 5:25] = 1.0
+    vol[5:45, 30:35, 5:25] = 2.0                        # anterior band, brighter
+    zooms = np.array([2.0, 2.0, 2.0])
+    n = {}
+    for o in ("axial", "coronal", "sagittal"):
+        images, _ = preprocess_volume(vol, zooms, orientation=o, min_foreground=0.01)
+        n[o] = len(images)
+        head = images[len(images) // 2] > 0.1
+        rows, cols = np.nonzero(head)
+        n[o + "_hw"] = (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
+    assert n["axial"] == 20 and n["coronal"] == 30 and n["sagittal"] == 40
+    assert n["axial_hw"] == (30, 40)        # rows A-P, cols R-L
+    assert n["coronal_hw"] == (20, 40)      # rows S-I, cols R-L
+    assert n["sagittal_hw"] == (20, 30)     # rows S-I, cols A-P
+    # axial: anterior at the top
+    images, _ = preprocess_volume(vol, zooms, orientation="axial", min_foreground=0.01)
+    mid = images[len(images) // 2]
+    rows = np.nonzero(mid.max(axis=1) > 0.1)[0]
+    assert mid[rows.min()].max() > mid[rows.max()].max()
+
+
+def test_build_dataset_checks_orientations():
+    from mrirecon_vdm.data.build import _check_orientations
+    assert _check_orientations("sagittal,axial") == ("axial", "sagittal")
+    for bad in ("axial,oblique", "coronal", "", "axial,axial"):
+        with pytest.raises(ValueError, match="orientations"):
+            data.build_dataset(out="/nonexistent/x.h5", orientations=bad)
 
 
 def test_shipped_slices_are_real_held_out_brains():
@@ -106,7 +139,9 @@ def test_sources_split_roles_disjoint():
     assert len({s.name for s in data.SOURCES}) == len(data.SOURCES)
     from mrirecon_vdm.data.build import PEOPLE_RECIPES
     assert {r[0] for r in PEOPLE_RECIPES} <= {s.name for s in data.SOURCES if s.role == "train"}
-    assert [s.name for s in data.sources.sources_for("val")] == ["robex_ref"]
+    assert [s.name for s in data.sources.sources_for("val")] == ["robex_ref", "heudiconv_t2"]
+    from mrirecon_vdm.data.build import CONTRAST_SOURCES
+    assert set(CONTRAST_SOURCES) <= {s.name for s in data.SOURCES if s.role == "train"}
     with pytest.raises(ValueError, match="role"):
         data.sources.sources_for("validation")
 
@@ -203,14 +238,23 @@ def test_built_dataset_if_present():
         pytest.skip("data set not built here (mrirecon-vdm data build)")
     with h5py.File(path, "r") as f:
         prov = json.loads(f.attrs["provenance"])
-    from mrirecon_vdm.data.build import PEOPLE_RECIPES
+    from mrirecon_vdm.data.build import CONTRAST_SOURCES, PEOPLE_RECIPES
     extra = prov.get("train_extra_slices") or {"sources": []}
     people = {r[0] for r in PEOPLE_RECIPES}
     volumes = {s.name for s in data.SOURCES
-               if not s.member.endswith("slice.jpg") and s.name not in people}
+               if not s.member.endswith("slice.jpg") and s.name not in people
+               and s.name not in CONTRAST_SOURCES}
+    if "val_t2" not in prov:               # built before the non-T1 person was added
+        volumes.discard("heudiconv_t2")
     assert {s["name"] for s in prov["sources"]} == (volumes | set(extra["sources"])
-                                                   | set(prov.get("train_extra_people") or ()))
+                                                   | set(prov.get("train_extra_people") or ())
+                                                   | set(prov.get("train_extra_contrasts")
+                                                         or ()))
     for split in data.SPLITS:
+        if split == "val_t2" and "val_t2" not in prov:
+            with pytest.raises(KeyError, match="val_t2"):
+                data.load_split(split)
+            continue
         x = data.load_split(split)
         assert x.shape[1:] == (128, 128) and len(x) > 5 and x.max() <= 1
 

@@ -29,7 +29,8 @@ def load_split(split, path=None):
     """Images of one split of the built data set, (n, 128, 128) float32 in [0, 1].
 
     Args:
-        split (str): one of ``train``, ``val``, ``val_person``, ``test``, ``test_coronal``.
+        split (str): one of ``train``, ``val``, ``val_person``, ``val_t2`` (the non-T1
+            held-out person), ``test``, ``test_coronal``.
         path (path or None): the HDF5 file (default :func:`default_dataset_path`).
     """
     import h5py
@@ -42,7 +43,9 @@ def load_split(split, path=None):
     try:
         with h5py.File(path, "r") as f:
             if f"{split}/images" not in f:
-                raise KeyError(f"{path}: no dataset '{split}/images'; available: {sorted(f.keys())}")
+                raise KeyError(f"{path}: no dataset '{split}/images'; available: "
+                               f"{sorted(f.keys())} (built by an older version: rebuild with "
+                               f"`mrirecon-vdm data build --force`)")
             return f[f"{split}/images"][()].astype(np.float32, copy=False)
     except OSError as e:
         raise ValueError(f"{path}: could not read the data set ({e}); rebuild it with "

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from mrirecon_vdm.prior.augment import AugmentConfig, augment_patches, sharpen
+from mrirecon_vdm.prior.augment import (AugmentConfig, augment_patches, remap_contrast,
+                                        sharpen)
 
 
 def test_shapes_and_determinism():
@@ -79,3 +80,37 @@ def test_sharpen_gain_and_range():
         AugmentConfig(sharpen_max=-1.0)
     with pytest.raises(ValueError, match="interp"):
         AugmentConfig(interp="nearest")
+
+
+def test_remap_contrast_keeps_background_and_order_when_monotone():
+    g = torch.Generator().manual_seed(0)
+    x = torch.linspace(0, 1, 101).repeat(8, 1, 101, 1)          # a ramp in every image
+    mono = torch.tensor([True] * 4 + [False] * 4)
+    y = remap_contrast(x, 6, mono, g)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert float(y[..., 0].abs().max()) == 0.0                 # background stays 0
+    assert float(y.min()) >= 0 and float(y.amax((1, 2, 3)).min()) == pytest.approx(1.0)
+    d = torch.diff(y[:, 0, 0], dim=-1)
+    assert (d[:4] >= -1e-6).all()                              # monotone maps keep order
+    assert (d[4:] < -1e-3).any()                               # free maps reorder tissues
+    # piecewise linear: within a knot interval the texture is kept up to the slope
+    x2 = 0.5 + 0.01 * torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y2 = remap_contrast(x2, 3, torch.tensor([True, False]), torch.Generator().manual_seed(2))
+    for b in range(2):
+        c = torch.corrcoef(torch.stack([x2[b].flatten(), y2[b].flatten()]))[0, 1]
+        assert abs(float(c)) > 0.99
+
+
+def test_contrast_augmentation_is_seeded_and_off_by_default():
+    x = torch.rand(6, 1, 32, 32)
+    cfg = AugmentConfig(contrast_prob=1.0)
+    a = augment_patches(x, 16, cfg, torch.Generator().manual_seed(3))
+    b = augment_patches(x, 16, cfg, torch.Generator().manual_seed(3))
+    c = augment_patches(x, 16, AugmentConfig(), torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert AugmentConfig().contrast_prob == 0.0
+    assert AugmentConfig.from_dict({"hflip_prob": 0.5}).contrast_prob == 0.0   # old configs
+    with pytest.raises(ValueError, match="contrast_knots"):
+        AugmentConfig(contrast_knots=1)
+    with pytest.raises(ValueError, match="contrast_prob"):
+        AugmentConfig(contrast_prob=1.5)
