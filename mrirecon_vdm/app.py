@@ -28,7 +28,12 @@ from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataCon
 from .backend import from_torch, to_torch
 from .linop import CropFourier
 
-__all__ = ["GuidedVDMRecon", "estimate_scale"]
+__all__ = ["GuidedVDMRecon", "estimate_scale", "DEFAULT_BATCH_SIZE"]
+
+#: Images per network call on the CPU when ``batch_size=None`` (``benchmarks/batching.py``,
+#: ``docs/results.md``): on the 2-core machine, one torch thread, the time per image is
+#: flat from 1 to 16 images per call and 1.4x higher at 64; on a GPU None means all at once.
+DEFAULT_BATCH_SIZE = 4
 
 
 def estimate_scale(y, A, per_image=None, percentile=100.0):
@@ -182,7 +187,8 @@ class GuidedVDMRecon(sp.app.App):
     def __init__(self, y, A, prior, lamda=1.0, num_steps=None, sampler="fast", num_samples=1,
                  sigma=None, eta=1.0, time_grid=None, t_start=1.0, dc_variance="flat",
                  scale=None, seed=None, device=sp.cpu_device, batch_size=None, bf16=True,
-                 dc_max_iter=None, dc_tol=1e-6, phase=None, show_pbar=True, leave_pbar=True):
+                 dc_max_iter=None, dc_tol=1e-6, phase=None, slice_correlation=0.0,
+                 preceding_noise=None, calibration="auto", show_pbar=True, leave_pbar=True):
         # -- checks before any work
         if sampler not in SAMPLERS:
             raise ValueError(f"GuidedVDMRecon: sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -208,9 +214,15 @@ class GuidedVDMRecon(sp.app.App):
         if not _is_int(num_steps) or num_steps < 1:
             raise ValueError(f"GuidedVDMRecon: num_steps must be an integer >= 1, got "
                              f"{num_steps!r}")
-        if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
-            raise ValueError(f"GuidedVDMRecon: batch_size must be None or an integer >= 1, "
-                             f"got {batch_size!r}")
+        if batch_size not in (None, "all") and (not _is_int(batch_size) or batch_size < 1):
+            raise ValueError(f"GuidedVDMRecon: batch_size must be None, 'all' or an integer "
+                             f">= 1, got {batch_size!r}")
+        check_in_range("GuidedVDMRecon slice_correlation", slice_correlation, 0.0, 1.0)
+        if preceding_noise is not None and not callable(preceding_noise):
+            raise ValueError(f"GuidedVDMRecon: preceding_noise must be None or a callable "
+                             f"shape -> array, got {type(preceding_noise).__name__}")
+        from .calibration import check_calibration
+        check_calibration("GuidedVDMRecon calibration", calibration)
         if not 0.0 < t_start <= 1.0:
             raise ValueError(f"GuidedVDMRecon: t_start must be in (0, 1], got {t_start!r}")
         if sigma is not None and not (np.ndim(sigma) == 0 and math.isfinite(float(sigma))
@@ -267,7 +279,15 @@ class GuidedVDMRecon(sp.app.App):
         self.prior = prior
         self.sigma = float(sigma)
         self.num_samples = int(num_samples)
-        self.batch_size = batch_size
+        if batch_size is None:
+            batch_size = DEFAULT_BATCH_SIZE if self.device.id < 0 else "all"
+        self.batch_size = None if batch_size == "all" else int(batch_size)
+        # the slice axis of the state (K, *A.ishape): the first axis before the image axes
+        n_lead = len(A.ishape) - 2 - (1 if self.channels > 1 else 0)
+        self.slice_correlation = float(slice_correlation) if n_lead >= 1 else 0.0
+        self.preceding_noise = preceding_noise if n_lead >= 1 else None
+        self.calibration_request = calibration
+        self._sampler = sampler
         self.bf16 = bool(bf16)
         self.seed = seed
         self.generator = torch.Generator(device=self.torch_device)
@@ -283,14 +303,24 @@ class GuidedVDMRecon(sp.app.App):
                         num_steps=int(num_steps), lamda=lamda, eta=eta, time_grid=time_grid,
                         t_start=t_start, dc_variance=dc_variance, randn=self._randn,
                         dtype=np.float32)
-        self.x = self.samples = self.std = self.complex_image = None
+        self.x = self.samples = self.std = self.std_raw = self.complex_image = None
+        self.calibration = None
         super().__init__(alg, show_pbar=show_pbar, leave_pbar=leave_pbar, record_time=False)
 
     # ------------------------------------------------------------ callables
     def _randn(self, shape):
+        """Standard normals for one noise draw of the sampler: independent, or AR(1) along
+        the slice axis with ``slice_correlation`` (:mod:`mrirecon_vdm.slice_noise`)."""
         torch = self._torch
         t = torch.randn(tuple(shape), generator=self.generator, device=self.torch_device,
                         dtype=torch.float32)
+        if self.slice_correlation > 0 or self.preceding_noise is not None:
+            from .slice_noise import ar1_slices
+            prev = None
+            if self.preceding_noise is not None:
+                prev = self.preceding_noise(tuple(shape))
+                prev = None if prev is None else to_torch(prev).to(t.device, t.dtype)
+            t = ar1_slices(t, self.slice_correlation, previous=prev)
         return from_torch(t)
 
     def _gamma(self, t):
@@ -359,9 +389,17 @@ class GuidedVDMRecon(sp.app.App):
                 self.complex_image = self.x.astype(np.complex64)
             else:
                 self.complex_image = (self.x * xp.exp(1j * self.phase)).astype(np.complex64)
-            self.std = self.samples.std(axis=0, ddof=1) if self.num_samples > 1 else None
-            if self.std is not None:
-                self.std = xp.asarray(self.std, dtype=np.float32)
+            self.std_raw = self.samples.std(axis=0, ddof=1) if self.num_samples > 1 else None
+            self.calibration = None
+            self.std = None
+            if self.std_raw is not None:
+                from .calibration import calibration_factor
+                self.std_raw = xp.asarray(self.std_raw, dtype=np.float32)
+                self.calibration = calibration_factor(
+                    self.calibration_request, self.prior, self.A, self._sampler,
+                    self.num_samples)
+                c = 1.0 if self.calibration is None else self.calibration
+                self.std = (c * self.std_raw).astype(np.float32, copy=False)
             return self.x
 
 
