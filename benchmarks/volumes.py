@@ -66,12 +66,13 @@ def test(a, prior):
     from mrirecon_vdm.data import load_split
     from mrirecon_vdm.volume import reconstruct_volume
     x, first = middle(load_split("test_coronal"), 16)
-    out = {"x": x, "first": first, "K4_rho0": samples(x, prior, 4, 0.0)}
+    out = {"x": x, "first": first, "K4_rho0": samples(x, prior, 4, 0.0),
+           f"K4_rho{a.rho}": samples(x, prior, 4, a.rho)}
     t = time.perf_counter()
     v, _ = reconstruct_volume(measure(x), (128, 128), prior, seed=1, show_pbar=False,
                               slice_correlation=a.rho)
     print(f"  volume rho={a.rho}: {time.perf_counter() - t:.0f} s", flush=True)
-    out[f"K1_rho{a.rho}"] = np.asarray(v)[None]
+    out[f"V1_rho{a.rho}"] = np.asarray(v)[None]
     np.savez(pathlib.Path(a.work) / "test_coronal.npz", **out)
     x, first = middle(load_split("test"), 4)
     np.savez(pathlib.Path(a.work) / "test.npz", x=x, first=first,
@@ -113,21 +114,56 @@ def interval_stats(s, x, mask, factor=1.0):
                 max_std=float(factor * sd[mask].max())), ratio
 
 
+def metric_rows(x, d):
+    """(name, through-plane gradient, PSNR, image) rows for the arrays of one npz."""
+    rows = [("zero-filled", zero_filled(x))]
+    for key in sorted(d):
+        if not key[:2] in ("K1", "K4", "K8", "V1"):
+            continue
+        s, rho = d[key], key.split("rho")[1]
+        where = " (reconstruct_volume, 2 runs of 8)" if key.startswith("V1") else ""
+        rows.append((f"one sample, rho {rho}{where}", s[0]))
+        if s.shape[0] >= 4:
+            rows.append((f"mean of 4, rho {rho}", s[:4].mean(0)))
+    return rows
+
+
+def spread_rows(x, d):
+    """Mean ± sd over the individual samples of each multi-sample key."""
+    out = []
+    for key in sorted(d):
+        s = d[key] if key[:1] in "KV" else None
+        if s is None or s.shape[0] < 2:
+            continue
+        g = [through_plane(v, x) for v in s]
+        p = [psnr(v, x) for v in s]
+        out.append((f"one sample, rho {key.split('rho')[1]}: mean ± sd over {len(s)} samples",
+                    f"{np.mean(g):.5f} ± {np.std(g, ddof=1):.5f}",
+                    f"{np.mean(p):.2f} ± {np.std(p, ddof=1):.2f}"))
+    return out
+
+
+def print_metrics(title, x, d, res):
+    print(f"\n{title}\n\n| image | through-plane error gradient | in-plane PSNR (dB) |"
+          f"\n|---|---|---|")
+    rows = metric_rows(x, d)
+    for name, xh in rows:
+        res[name] = dict(grad=through_plane(xh, x), psnr=psnr(xh, x))
+        print(f"| {name} | {res[name]['grad']:.5f} | {res[name]['psnr']:.2f} |")
+    for name, g, p in spread_rows(x, d):
+        res[name] = dict(grad=g, psnr=p)
+        print(f"| {name} | {g} | {p} |")
+    return rows
+
+
 def tables(a):
     w = pathlib.Path(a.work)
-    res = {}
+    res = {"val_person": {}, "test_coronal": {}}
     tune = dict(np.load(w / "tune.npz"))
     x = tune["x"]
-    rows = [("zero-filled", zero_filled(x)), ("one sample, rho 0", tune["K8_rho0"][0]),
-            ("mean of 4, rho 0", tune["K8_rho0"][:4].mean(0))]
-    rows += [(f"one sample, rho {k.split('rho')[1]}", tune[k][0]) for k in sorted(tune)
-             if k.startswith("K1_rho")]
-    print(f"\nval_person, axial slices {int(tune['first'])}..{int(tune['first']) + len(x) - 1}"
-          f" (4x)\n\n| image | through-plane error gradient | in-plane PSNR (dB) |\n|---|---|---|")
-    res["val_person"] = {}
-    for name, xh in rows:
-        res["val_person"][name] = dict(grad=through_plane(xh, x), psnr=psnr(xh, x))
-        print(f"| {name} | {through_plane(xh, x):.5f} | {psnr(xh, x):.2f} |")
+    f0 = int(tune["first"])
+    print_metrics(f"val_person, axial slices {f0}..{f0 + len(x) - 1} (4x)", x, tune,
+                  res["val_person"])
     # calibration on val_person: K = 4 (two disjoint groups of samples) and K = 8
     mask = foreground(x)
     s8 = tune["K8_rho0"]
@@ -147,25 +183,24 @@ def tables(a):
                                      max_std=max(d["max_std"] for d, _ in st))
         print(f"| {k} | {cov:.3f} | {c:.2f} | {corr:.2f} | "
               f"{res['calibration'][k]['max_err']:.3f} | {res['calibration'][k]['max_std']:.3f} |")
+    tests = []
     if (w / "test_coronal.npz").exists():
         cor = dict(np.load(w / "test_coronal.npz"))
         x = cor["x"]
-        rk = [k for k in cor if k.startswith("K1_rho")][0]
-        rows = [("zero-filled", zero_filled(x)), ("one sample, rho 0", cor["K4_rho0"][0]),
-                ("mean of 4, rho 0", cor["K4_rho0"].mean(0)),
-                (f"one sample, rho {rk.split('rho')[1]} (reconstruct_volume, 2 runs)", cor[rk][0])]
-        print(f"\ntest_coronal, slices {int(cor['first'])}..{int(cor['first']) + len(x) - 1} (4x)"
-              f"\n\n| image | through-plane error gradient | in-plane PSNR (dB) |\n|---|---|---|")
-        res["test_coronal"] = {}
-        for name, xh in rows:
-            res["test_coronal"][name] = dict(grad=through_plane(xh, x), psnr=psnr(xh, x))
-            print(f"| {name} | {through_plane(xh, x):.5f} | {psnr(xh, x):.2f} |")
+        f0 = int(cor["first"])
+        rows = print_metrics(f"test_coronal, slices {f0}..{f0 + len(x) - 1} (4x)", x, cor,
+                             res["test_coronal"])
         if a.figure:
-            figure(a.figure, x, rows, int(cor["first"]))
-        tests = [("test_coronal", x, cor["K4_rho0"], [4])]
-        if (w / "test.npz").exists():
-            t = dict(np.load(w / "test.npz"))
-            tests.append(("test", t["x"], t["K8_rho0"], [4, 8]))
+            keep = [r for r in rows if r[0].startswith(("one sample, rho 0", "mean of 4, rho 0"))
+                    and "reconstruct_volume" not in r[0]]
+            figure(a.figure, x, [rows[0]] + keep, f0)
+        for key in sorted(cor):
+            if key.startswith("K4"):
+                tests.append((f"test_coronal (rho {key.split('rho')[1]})", x, cor[key], [4]))
+    if (w / "test.npz").exists():
+        t = dict(np.load(w / "test.npz"))
+        tests.append(("test", t["x"], t["K8_rho0"], [4, 8]))
+    if tests:
         print("\n| person | K | coverage raw | coverage calibrated | corr(std, |err|) |"
               "\n|---|---|---|---|---|")
         res["held_out"] = {}
@@ -202,24 +237,27 @@ def tables(a):
         print(f"wrote {TABLE_PATH}")
 
 
-def figure(path, x, rows, first):
-    """Reformat (a cut across the slices, through the middle column): truth and each row."""
+def figure(path, x, rows, first, row=None):
+    """Reformats across the slices (slice index down, one image row across): the truth and
+    each of ``rows``, with the through-plane error gradient in the titles; 2 mm pixels, 3 mm
+    slices drawn to scale."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    col = x.shape[-1] // 2
+    row = x.shape[-2] // 2 if row is None else row
     panels = [("truth", x)] + [(n, xh) for n, xh in rows]
-    fig, ax = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 3.2))
+    fig, ax = plt.subplots(len(panels), 1, figsize=(6.4, 1.05 * len(panels) + 0.4))
     for a, (n, v) in zip(ax, panels):
-        a.imshow(v[:, :, col].T, cmap="gray", vmin=0, vmax=1, aspect=3.0,
+        a.imshow(v[:, row, :], cmap="gray", vmin=0, vmax=1, aspect=1.5,
                  interpolation="nearest")
-        a.set_title(n.replace(" (reconstruct_volume, 2 runs)", ""), fontsize=8)
+        t = n if n == "truth" else f"{n}: through-plane error gradient {through_plane(v, x):.5f}"
+        a.set_title(t, fontsize=7)
         a.axis("off")
-    fig.suptitle(f"test_coronal slices {first}..{first + len(x) - 1} (3 mm apart), 4x: "
-                 f"reformat through column {col}", fontsize=9)
+    fig.suptitle(f"test_coronal slices {first}..{first + len(x) - 1} (3 mm apart, slice down), "
+                 f"image row {row}, 4x", fontsize=8)
     fig.tight_layout()
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=120)
 
 
 def main():

@@ -32,7 +32,8 @@ __all__ = ["GuidedVDMRecon", "estimate_scale", "DEFAULT_BATCH_SIZE"]
 
 #: Images per network call on the CPU when ``batch_size=None`` (``benchmarks/batching.py``,
 #: ``docs/results.md``): on the 2-core machine, one torch thread, the time per image is
-#: flat from 1 to 16 images per call and 1.4x higher at 64; on a GPU None means all at once.
+#: lowest at 4 images per call (0.90x of one image per call) and grows for larger calls
+#: (1.12x at 16, 1.45x at 64); on a GPU None means all at once (not measured here).
 DEFAULT_BATCH_SIZE = 4
 
 
@@ -149,7 +150,10 @@ class GuidedVDMRecon(sp.app.App):
         seed (int or None): seed of the torch generator of all the noise; same seed, same
             output. None draws fresh entropy. Nothing is seeded globally.
         device (sigpy.Device or int): where to compute (-1 CPU, else a GPU id).
-        batch_size (int or None): images per network call (None: all K × slices at once).
+        batch_size (int, "all" or None): images per network call. None (default):
+            :data:`DEFAULT_BATCH_SIZE` (4) on the CPU, where the time per image grows with
+            larger calls (measured: 1.45x at 64 images per call against 1, one thread), and
+            all K × slices at once on a GPU; ``"all"``: all at once.
         bf16 (bool): run the network under bfloat16 autocast (default). On the 2-core CPU
             this is 1.8x faster than float32 with the same PSNR/SSIM to two decimals
             (shipped prior, 4x, 4 held-out slices); data consistency stays in float32.
@@ -157,6 +161,22 @@ class GuidedVDMRecon(sp.app.App):
             the data consistency for operators without a closed form (None: 8 warm-started
             iterations for Fourier operators with coil maps or a phase, 50 for operators the
             package does not recognise; see :class:`mrirecon_vdm.alg.DataConsistency`).
+        slice_correlation (float): ρ ∈ [0, 1], the correlation of the sampler noise of
+            neighbouring slices along the first axis of ``A.ishape`` before the image axes
+            (:mod:`mrirecon_vdm.slice_noise`: every noise draw is AR(1) along that axis,
+            each slice's noise still N(0, I)), so that one sample is consistent from slice
+            to slice. Default 0 (independent), right for slices that are not neighbours;
+            :func:`mrirecon_vdm.volume.reconstruct_volume` sets it for volumes. No effect
+            without a slice axis.
+        preceding_noise (callable or None): ``preceding_noise(shape)`` -> the noise of the
+            slice before the first one, ``(K, *ishape[1:])``, for each draw of shape
+            ``shape``: how :func:`~mrirecon_vdm.volume.reconstruct_volume` continues the
+            chain across runs (:class:`mrirecon_vdm.slice_noise.PrecedingRuns`).
+        calibration ("auto", None or float): the factor c in ``std = c · std_raw``
+            (:mod:`mrirecon_vdm.calibration`). ``"auto"`` (default): the factor stored for
+            this prior's weights, sampler, operator family (a 4x centre crop) and K (4 or
+            8) in ``mrirecon_vdm/uncertainty_calibration.json``, else none; None: no factor
+            (``std`` is the raw spread); a number: that factor.
         show_pbar (bool), leave_pbar (bool): the tqdm progress bar.
 
     Attributes (after ``run()``):
@@ -164,7 +184,15 @@ class GuidedVDMRecon(sp.app.App):
         complex_image (array): ``x · e^{iφ}`` (complex; ``x`` itself without a phase).
         phase (array or None): φ (radians, ``A.ishape``) that was used.
         samples (array): (K, *A.ishape) the posterior samples (original units).
-        std (array or None): per-pixel standard deviation over the samples (K ≥ 2).
+        std_raw (array or None): per-pixel standard deviation of the K samples (ddof 1;
+            K ≥ 2), the spread of the samples.
+        std (array or None): the uncertainty of ``x``: ``calibration · std_raw``, an
+            estimate of the standard deviation of the error of ``x`` (the mean of the K
+            samples), so that ``x ± 1.96 std`` covers the truth on about 95 % of pixels
+            (measured on head pixels; ``docs/results.md``). Without a calibration factor
+            (``calibration`` None) it equals ``std_raw``, which is too small (coverage far
+            below 95 %).
+        calibration (float or None): the factor that was applied.
         nfe (int): network evaluations per image.
         time (float): wall time of ``run()`` in seconds; ``time_network`` the part inside
             the network, ``time_other`` the rest.
@@ -217,7 +245,10 @@ class GuidedVDMRecon(sp.app.App):
         if batch_size not in (None, "all") and (not _is_int(batch_size) or batch_size < 1):
             raise ValueError(f"GuidedVDMRecon: batch_size must be None, 'all' or an integer "
                              f">= 1, got {batch_size!r}")
-        check_in_range("GuidedVDMRecon slice_correlation", slice_correlation, 0.0, 1.0)
+        if not (isinstance(slice_correlation, (int, float, np.integer, np.floating))
+                and not isinstance(slice_correlation, bool) and 0 <= slice_correlation <= 1):
+            raise ValueError(f"GuidedVDMRecon: slice_correlation must be a number in [0, 1], "
+                             f"got {slice_correlation!r}")
         if preceding_noise is not None and not callable(preceding_noise):
             raise ValueError(f"GuidedVDMRecon: preceding_noise must be None or a callable "
                              f"shape -> array, got {type(preceding_noise).__name__}")

@@ -28,7 +28,7 @@ __all__ = ["reconstruct_volume", "reconstruct_slices", "METHODS", "PNP_OPTIONS",
 #: ρ, the correlation of the sampler noise of neighbouring slices in a volume
 #: (:mod:`mrirecon_vdm.slice_noise`), chosen on the validation person (``docs/results.md``,
 #: "Volumes: slice consistency, batching, calibrated uncertainty").
-DEFAULT_SLICE_CORRELATION = 0.9
+DEFAULT_SLICE_CORRELATION = 0.98
 
 #: The reconstruction methods of :func:`reconstruct_slices`.
 METHODS = ("guided", "pnp")
