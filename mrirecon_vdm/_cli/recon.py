@@ -514,7 +514,9 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
         key (str): HDF5 dataset name.
         axis (int): slice axis of a 3D NIfTI volume.
         png (path or None): PNG of the middle slice.
-        uncertainty (path or None): the per-voxel std (same format as ``out``), needs
+        uncertainty (path or None): the per-voxel uncertainty ``GuidedVDMRecon.std`` (same
+            format as ``out``; the calibrated std of the error of the output where a
+            calibration factor exists, else the spread of the samples), needs
             ``num_samples >= 2``.
         slices_per_run (int): slices per :class:`GuidedVDMRecon` run.
         intensity_scale (str or float): ``"volume"``, ``"slice"`` or a number, see
@@ -896,8 +898,9 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
         voxel_size (tuple of 3 floats or None): (DX, DY, DZ) mm for the NIfTI affine
             (default 1 mm); prints :func:`voxel_size_warning` on stderr when it applies.
         png (path or None): PNG of the middle slice.
-        uncertainty (path or None): the per-voxel std over the samples (guided, needs
-            ``num_samples >= 2``).
+        uncertainty (path or None): the per-voxel uncertainty ``GuidedVDMRecon.std``
+            (guided, needs ``num_samples >= 2``; no calibration factor is stored for
+            undersampled operators, so it is the spread of the samples).
         slices_per_run, intensity_scale, resume, lock: as :func:`recon_file` (the finished
             runs are kept in ``<out>.partial/``).
         **recon_kwargs: for the App through :func:`mrirecon_vdm.volume.reconstruct_slices`
