@@ -14,8 +14,8 @@ sampled exactly as before, marginally) and neighbouring slices correlate with co
 
 :func:`reconstruct_volume` runs a few slices at a time; :class:`PrecedingRuns` continues
 the chain across runs: it replays the innovations η of the earlier runs (from their seeds)
-to get ε of the slice just before a run, so the noise of a volume is the same AR(1) chain
-whatever ``slices_per_run`` is resumed from (exact, deterministic given the seeds).
+to get ε of the slice just before a run, so the noise of the whole volume is one AR(1) chain
+(exact, and deterministic given the seeds, so a resumed job gives the same volume).
 """
 import math
 

@@ -116,7 +116,7 @@ def register(subparsers):
     p.add_argument("--slice-correlation", type=float, default=None,
                    help="correlation ρ in [0, 1] of the sampler noise of neighbouring "
                         "slices, so that one sample is consistent across slices (guided "
-                        "method; default 0.9, 0: independent slices)")
+                        "method; default 0.98, 0: independent slices)")
     p.add_argument("--prior", default=None,
                    help="folder (or prior.safetensors) of an exported prior "
                         "(default: the shipped pretrained prior)")
