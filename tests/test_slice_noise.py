@@ -167,3 +167,11 @@ def test_bad_volume_slice_correlation(rho):
     prior, y = volume_problem(2)
     with pytest.raises(ValueError, match=r"slice_correlation must be a number in \[0, 1\], got"):
         reconstruct_volume(y, (H, H), prior, slice_correlation=rho, show_pbar=False)
+
+
+def test_default_batch_size_on_the_cpu():
+    from mrirecon_vdm.app import DEFAULT_BATCH_SIZE
+    assert app().batch_size == DEFAULT_BATCH_SIZE == 4
+    assert app(batch_size="all").batch_size is None
+    a, b = app(num_samples=3, seed=5, batch_size=1), app(num_samples=3, seed=5, batch_size="all")
+    np.testing.assert_allclose(a.run(), b.run(), rtol=1e-5, atol=1e-6)
