@@ -165,7 +165,7 @@ def main(argv=None):
             t = time.perf_counter()
             x, nfe, app = vm.vdm_recon(y, A, scale, sampler=sampler, num_steps=steps,
                                        lamda=lamda, num_samples=samples)
-            cache[key] = (np.asarray(x), nfe, app.std, time.perf_counter() - t)
+            cache[key] = (np.asarray(x), nfe, app.std_raw, time.perf_counter() - t)
             log(f"  vdm {sampler:5s} {steps:4d} steps λ={lamda:g} K={samples} slice {i} "
                 f"{scale}x: {scores(images[i], cache[key][0], data_range)['psnr']:.2f} dB "
                 f"({cache[key][3]:.1f} s)")

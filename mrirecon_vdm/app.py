@@ -28,7 +28,13 @@ from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataCon
 from .backend import from_torch, to_torch
 from .linop import CropFourier
 
-__all__ = ["GuidedVDMRecon", "estimate_scale"]
+__all__ = ["GuidedVDMRecon", "estimate_scale", "DEFAULT_BATCH_SIZE"]
+
+#: Images per network call on the CPU when ``batch_size=None`` (``benchmarks/batching.py``,
+#: ``docs/results.md``): on the 2-core machine, one torch thread, the time per image is
+#: lowest at 4 images per call (0.90x of one image per call) and grows for larger calls
+#: (1.12x at 16, 1.45x at 64); on a GPU None means all at once (not measured here).
+DEFAULT_BATCH_SIZE = 4
 
 
 def estimate_scale(y, A, per_image=None, percentile=100.0):
@@ -144,7 +150,10 @@ class GuidedVDMRecon(sp.app.App):
         seed (int or None): seed of the torch generator of all the noise; same seed, same
             output. None draws fresh entropy. Nothing is seeded globally.
         device (sigpy.Device or int): where to compute (-1 CPU, else a GPU id).
-        batch_size (int or None): images per network call (None: all K × slices at once).
+        batch_size (int, "all" or None): images per network call. None (default):
+            :data:`DEFAULT_BATCH_SIZE` (4) on the CPU, where the time per image grows with
+            larger calls (measured: 1.45x at 64 images per call against 1, one thread), and
+            all K × slices at once on a GPU; ``"all"``: all at once.
         bf16 (bool): run the network under bfloat16 autocast (default). On the 2-core CPU
             this is 1.8x faster than float32 with the same PSNR/SSIM to two decimals
             (shipped prior, 4x, 4 held-out slices); data consistency stays in float32.
@@ -152,6 +161,22 @@ class GuidedVDMRecon(sp.app.App):
             the data consistency for operators without a closed form (None: 8 warm-started
             iterations for Fourier operators with coil maps or a phase, 50 for operators the
             package does not recognise; see :class:`mrirecon_vdm.alg.DataConsistency`).
+        slice_correlation (float): ρ ∈ [0, 1], the correlation of the sampler noise of
+            neighbouring slices along the first axis of ``A.ishape`` before the image axes
+            (:mod:`mrirecon_vdm.slice_noise`: every noise draw is AR(1) along that axis,
+            each slice's noise still N(0, I)), so that one sample is consistent from slice
+            to slice. Default 0 (independent), right for slices that are not neighbours;
+            :func:`mrirecon_vdm.volume.reconstruct_volume` sets it for volumes. No effect
+            without a slice axis.
+        preceding_noise (callable or None): ``preceding_noise(shape)`` -> the noise of the
+            slice before the first one, ``(K, *ishape[1:])``, for each draw of shape
+            ``shape``: how :func:`~mrirecon_vdm.volume.reconstruct_volume` continues the
+            chain across runs (:class:`mrirecon_vdm.slice_noise.PrecedingRuns`).
+        calibration ("auto", None or float): the factor c in ``std = c · std_raw``
+            (:mod:`mrirecon_vdm.calibration`). ``"auto"`` (default): the factor stored for
+            this prior's weights, sampler, operator family (a 4x centre crop) and K (4 or
+            8) in ``mrirecon_vdm/uncertainty_calibration.json``, else none; None: no factor
+            (``std`` is the raw spread); a number: that factor.
         show_pbar (bool), leave_pbar (bool): the tqdm progress bar.
 
     Attributes (after ``run()``):
@@ -159,7 +184,15 @@ class GuidedVDMRecon(sp.app.App):
         complex_image (array): ``x · e^{iφ}`` (complex; ``x`` itself without a phase).
         phase (array or None): φ (radians, ``A.ishape``) that was used.
         samples (array): (K, *A.ishape) the posterior samples (original units).
-        std (array or None): per-pixel standard deviation over the samples (K ≥ 2).
+        std_raw (array or None): per-pixel standard deviation of the K samples (ddof 1;
+            K ≥ 2), the spread of the samples.
+        std (array or None): the uncertainty of ``x``: ``calibration · std_raw``, an
+            estimate of the standard deviation of the error of ``x`` (the mean of the K
+            samples), so that ``x ± 1.96 std`` covers the truth on about 95 % of pixels
+            (measured on head pixels; ``docs/results.md``). Without a calibration factor
+            (``calibration`` None) it equals ``std_raw``, which is too small (coverage far
+            below 95 %).
+        calibration (float or None): the factor that was applied.
         nfe (int): network evaluations per image.
         time (float): wall time of ``run()`` in seconds; ``time_network`` the part inside
             the network, ``time_other`` the rest.
@@ -182,7 +215,8 @@ class GuidedVDMRecon(sp.app.App):
     def __init__(self, y, A, prior, lamda=1.0, num_steps=None, sampler="fast", num_samples=1,
                  sigma=None, eta=1.0, time_grid=None, t_start=1.0, dc_variance="flat",
                  scale=None, seed=None, device=sp.cpu_device, batch_size=None, bf16=True,
-                 dc_max_iter=None, dc_tol=1e-6, phase=None, show_pbar=True, leave_pbar=True):
+                 dc_max_iter=None, dc_tol=1e-6, phase=None, slice_correlation=0.0,
+                 preceding_noise=None, calibration="auto", show_pbar=True, leave_pbar=True):
         # -- checks before any work
         if sampler not in SAMPLERS:
             raise ValueError(f"GuidedVDMRecon: sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -208,9 +242,18 @@ class GuidedVDMRecon(sp.app.App):
         if not _is_int(num_steps) or num_steps < 1:
             raise ValueError(f"GuidedVDMRecon: num_steps must be an integer >= 1, got "
                              f"{num_steps!r}")
-        if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
-            raise ValueError(f"GuidedVDMRecon: batch_size must be None or an integer >= 1, "
-                             f"got {batch_size!r}")
+        if batch_size not in (None, "all") and (not _is_int(batch_size) or batch_size < 1):
+            raise ValueError(f"GuidedVDMRecon: batch_size must be None, 'all' or an integer "
+                             f">= 1, got {batch_size!r}")
+        if not (isinstance(slice_correlation, (int, float, np.integer, np.floating))
+                and not isinstance(slice_correlation, bool) and 0 <= slice_correlation <= 1):
+            raise ValueError(f"GuidedVDMRecon: slice_correlation must be a number in [0, 1], "
+                             f"got {slice_correlation!r}")
+        if preceding_noise is not None and not callable(preceding_noise):
+            raise ValueError(f"GuidedVDMRecon: preceding_noise must be None or a callable "
+                             f"shape -> array, got {type(preceding_noise).__name__}")
+        from .calibration import check_calibration
+        check_calibration("GuidedVDMRecon calibration", calibration)
         if not 0.0 < t_start <= 1.0:
             raise ValueError(f"GuidedVDMRecon: t_start must be in (0, 1], got {t_start!r}")
         if sigma is not None and not (np.ndim(sigma) == 0 and math.isfinite(float(sigma))
@@ -267,7 +310,15 @@ class GuidedVDMRecon(sp.app.App):
         self.prior = prior
         self.sigma = float(sigma)
         self.num_samples = int(num_samples)
-        self.batch_size = batch_size
+        if batch_size is None:
+            batch_size = DEFAULT_BATCH_SIZE if self.device.id < 0 else "all"
+        self.batch_size = None if batch_size == "all" else int(batch_size)
+        # the slice axis of the state (K, *A.ishape): the first axis before the image axes
+        n_lead = len(A.ishape) - 2 - (1 if self.channels > 1 else 0)
+        self.slice_correlation = float(slice_correlation) if n_lead >= 1 else 0.0
+        self.preceding_noise = preceding_noise if n_lead >= 1 else None
+        self.calibration_request = calibration
+        self._sampler = sampler
         self.bf16 = bool(bf16)
         self.seed = seed
         self.generator = torch.Generator(device=self.torch_device)
@@ -283,14 +334,24 @@ class GuidedVDMRecon(sp.app.App):
                         num_steps=int(num_steps), lamda=lamda, eta=eta, time_grid=time_grid,
                         t_start=t_start, dc_variance=dc_variance, randn=self._randn,
                         dtype=np.float32)
-        self.x = self.samples = self.std = self.complex_image = None
+        self.x = self.samples = self.std = self.std_raw = self.complex_image = None
+        self.calibration = None
         super().__init__(alg, show_pbar=show_pbar, leave_pbar=leave_pbar, record_time=False)
 
     # ------------------------------------------------------------ callables
     def _randn(self, shape):
+        """Standard normals for one noise draw of the sampler: independent, or AR(1) along
+        the slice axis with ``slice_correlation`` (:mod:`mrirecon_vdm.slice_noise`)."""
         torch = self._torch
         t = torch.randn(tuple(shape), generator=self.generator, device=self.torch_device,
                         dtype=torch.float32)
+        if self.slice_correlation > 0 or self.preceding_noise is not None:
+            from .slice_noise import ar1_slices
+            prev = None
+            if self.preceding_noise is not None:
+                prev = self.preceding_noise(tuple(shape))
+                prev = None if prev is None else to_torch(prev).to(t.device, t.dtype)
+            t = ar1_slices(t, self.slice_correlation, previous=prev)
         return from_torch(t)
 
     def _gamma(self, t):
@@ -359,9 +420,17 @@ class GuidedVDMRecon(sp.app.App):
                 self.complex_image = self.x.astype(np.complex64)
             else:
                 self.complex_image = (self.x * xp.exp(1j * self.phase)).astype(np.complex64)
-            self.std = self.samples.std(axis=0, ddof=1) if self.num_samples > 1 else None
-            if self.std is not None:
-                self.std = xp.asarray(self.std, dtype=np.float32)
+            self.std_raw = self.samples.std(axis=0, ddof=1) if self.num_samples > 1 else None
+            self.calibration = None
+            self.std = None
+            if self.std_raw is not None:
+                from .calibration import calibration_factor
+                self.std_raw = xp.asarray(self.std_raw, dtype=np.float32)
+                self.calibration = calibration_factor(
+                    self.calibration_request, self.prior, self.A, self._sampler,
+                    self.num_samples)
+                c = 1.0 if self.calibration is None else self.calibration
+                self.std = (c * self.std_raw).astype(np.float32, copy=False)
             return self.x
 
 

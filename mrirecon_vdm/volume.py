@@ -22,7 +22,13 @@ from ._checks import as_shape, check_array, check_seed, differing_keys
 from .app import GuidedVDMRecon, _is_int, _prior_percentile, estimate_scale
 from .linop import CropFourier
 
-__all__ = ["reconstruct_volume", "reconstruct_slices", "METHODS", "PNP_OPTIONS"]
+__all__ = ["reconstruct_volume", "reconstruct_slices", "METHODS", "PNP_OPTIONS",
+           "DEFAULT_SLICE_CORRELATION"]
+
+#: ρ, the correlation of the sampler noise of neighbouring slices in a volume
+#: (:mod:`mrirecon_vdm.slice_noise`), chosen on the validation person (``docs/results.md``,
+#: "Volumes: slice consistency, batching, calibrated uncertainty").
+DEFAULT_SLICE_CORRELATION = 0.98
 
 #: The reconstruction methods of :func:`reconstruct_slices`.
 METHODS = ("guided", "pnp")
@@ -32,7 +38,8 @@ PNP_OPTIONS = ("num_steps", "lamda_start", "lamda_end", "phase", "sigma", "bf16"
 
 
 def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed=None,
-                       show_pbar=True, progress_dir=None, resume=False, **kwargs):
+                       show_pbar=True, progress_dir=None, resume=False,
+                       slice_correlation=DEFAULT_SLICE_CORRELATION, **kwargs):
     """Super-resolve a stack of low-resolution k-space slices, a few slices per run.
 
     Args:
@@ -56,6 +63,13 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
             for other inputs raises ``ValueError``); False starts afresh. With ``seed=None``
             the resumed runs draw fresh noise, so the result differs from an uninterrupted
             run as two unseeded runs do.
+        slice_correlation (float): ρ ∈ [0, 1], the correlation of the sampler noise of
+            neighbouring slices (:mod:`mrirecon_vdm.slice_noise`), so that one sample is
+            consistent from slice to slice (default :data:`DEFAULT_SLICE_CORRELATION`; 0:
+            independent slices, the behaviour before). The chain continues across runs (the
+            first slice of a run is correlated with the last one of the run before), exactly
+            and deterministically given ``seed``, so resuming gives the same volume. The
+            slices must be consecutive and in order.
         **kwargs: passed to :class:`GuidedVDMRecon` (``sampler``, ``num_steps``,
             ``num_samples``, ``lamda``, ``sigma``, ``device``, ...).
 
@@ -67,6 +81,7 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
         raise ValueError(f"reconstruct_volume: expected y of shape (S, m1, m2), got {y.shape}")
     _check_slices_per_run("reconstruct_volume", slices_per_run)
     check_seed("reconstruct_volume seed", seed)
+    _check_rho("reconstruct_volume", slice_correlation)
     hr_shape = as_shape("reconstruct_volume hr_shape", hr_shape)
     if len(hr_shape) != 2:
         raise ValueError(f"reconstruct_volume: hr_shape must be (N1, N2), got {hr_shape}")
@@ -79,14 +94,16 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
     fingerprint = None
     if progress_dir is not None:
         fingerprint = _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed,
-                                          kwargs)
+                                          kwargs, slice_correlation)
     return _run_slices(y, operator, prior, "guided", slices_per_run, scale, seed, show_pbar,
-                       progress_dir, resume, fingerprint, kwargs, image_shape=hr_shape)
+                       progress_dir, resume, fingerprint, kwargs, image_shape=hr_shape,
+                       slice_correlation=slice_correlation)
 
 
 def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, scale="slice",
                        seed=None, show_pbar=True, progress_dir=None, resume=False,
-                       operator_fingerprint=None, **kwargs):
+                       operator_fingerprint=None,
+                       slice_correlation=DEFAULT_SLICE_CORRELATION, **kwargs):
     """Reconstruct a stack of slices through any per-slice operator, a few slices per run.
 
     The sibling of :func:`reconstruct_volume` for other measurements (undersampled k-space
@@ -104,9 +121,9 @@ def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, sc
         method (str): ``"guided"`` (:class:`mrirecon_vdm.app.GuidedVDMRecon`) or ``"pnp"``
             (:class:`mrirecon_vdm.pnp.PnPVDMRecon`; the slices of a run in one call, each with
             its own intensity scale and noise schedule by default).
-        slices_per_run, scale, seed, show_pbar, progress_dir, resume: as
-            :func:`reconstruct_volume` (``seed`` is unused by ``"pnp"``, which draws no
-            noise).
+        slices_per_run, scale, seed, show_pbar, progress_dir, resume, slice_correlation: as
+            :func:`reconstruct_volume` (``seed`` and ``slice_correlation`` are unused by
+            ``"pnp"``, which draws no noise).
         operator_fingerprint (dict or None): a JSON-able description of the operator (e.g.
             digests of its mask and maps) for the progress record; needed with
             ``progress_dir``, since a callable cannot be compared between two jobs.
@@ -130,6 +147,7 @@ def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, sc
         raise ValueError(f"{name}: expected y with a leading slice axis, (S, H, W) or "
                          f"(S, C, H, W), got shape {getattr(y, 'shape', None)}")
     check_seed(f"{name} seed", seed)
+    _check_rho(name, slice_correlation)
     if not callable(operator):
         raise ValueError(f"{name}: operator must be a callable (start, stop) -> Linop, got "
                          f"{type(operator).__name__}")
@@ -146,10 +164,18 @@ def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, sc
     scale = _resolve_scale(name, scale, y, checked, prior)
     fingerprint = None
     if progress_dir is not None:
+        extra = {} if method == "pnp" else {"slice_correlation": float(slice_correlation)}
         fingerprint = _fingerprint(y, prior, slices_per_run, scale, seed, kwargs,
-                                   method=method, operator=operator_fingerprint)
+                                   method=method, operator=operator_fingerprint, **extra)
     return _run_slices(y, checked, prior, method, slices_per_run, scale, seed, show_pbar,
-                       progress_dir, resume, fingerprint, kwargs)
+                       progress_dir, resume, fingerprint, kwargs,
+                       slice_correlation=slice_correlation)
+
+
+def _check_rho(name, rho):
+    ok = isinstance(rho, (int, float, np.integer, np.floating)) and not isinstance(rho, bool)
+    if not ok or not 0.0 <= float(rho) <= 1.0:
+        raise ValueError(f"{name}: slice_correlation must be a number in [0, 1], got {rho!r}")
 
 
 def _check_slices_per_run(name, slices_per_run):
@@ -195,16 +221,18 @@ def _resolve_scale(name, scale, y, operator, prior):
 
 
 def _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pbar,
-                progress_dir, resume, fingerprint, kwargs, image_shape=(None, None)):
+                progress_dir, resume, fingerprint, kwargs, image_shape=(None, None),
+                slice_correlation=0.0):
     """The runs of :func:`reconstruct_volume` / :func:`reconstruct_slices` (``image_shape``:
     (H, W) of the output when known, to check the kept runs against)."""
     n_slices = y.shape[0]
     xp = sp.get_device(y).xp
     starts = list(range(0, n_slices, slices_per_run))
-    seeds = [None] * len(starts)
-    if seed is not None:
-        children = np.random.SeedSequence(seed).spawn(len(starts))
-        seeds = [int(c.generate_state(1)[0]) for c in children]
+    sizes = [min(slices_per_run, n_slices - a) for a in starts]
+    # child seeds of the master seed (fresh entropy without one: the slice-noise chain
+    # needs every run's seed to continue across runs)
+    children = np.random.SeedSequence(seed).spawn(len(starts))
+    seeds = [int(c.generate_state(1)[0]) for c in children]
     progress = None
     if progress_dir is not None:
         progress = _VolumeProgress(progress_dir, fingerprint, resume)
@@ -225,7 +253,14 @@ def _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pb
         if method == "guided":
             yb = y[start:stop]
             A = operator(start, stop)
-            app = GuidedVDMRecon(yb, A, prior, scale=sb, seed=s, show_pbar=show_pbar, **kwargs)
+            before = None
+            if slice_correlation > 0 and k > 0:
+                from .slice_noise import PrecedingRuns
+                before = PrecedingRuns(seeds[:k], sizes[:k], slice_correlation,
+                                       _torch_device(out_device))
+            app = GuidedVDMRecon(yb, A, prior, scale=sb, seed=s, show_pbar=show_pbar,
+                                 slice_correlation=slice_correlation, preceding_noise=before,
+                                 **kwargs)
             xs.append(app.run())
             stds.append(app.std)
         else:
@@ -237,6 +272,11 @@ def _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pb
     x = xo.concatenate(xs)
     std = None if stds[0] is None else xo.concatenate(stds)
     return x, std
+
+
+def _torch_device(device):
+    import torch
+    return torch.device("cpu") if device.id < 0 else torch.device("cuda", device.id)
 
 
 def _pnp_run(y, operator, start, stop, prior, scale, show_pbar, kwargs):
@@ -253,10 +293,11 @@ def _pnp_run(y, operator, start, stop, prior, scale, show_pbar, kwargs):
                        **kw).run()
 
 
-def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs):
+def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs,
+                        slice_correlation):
     """JSON-able description of a :func:`reconstruct_volume` job (what a resume must match)."""
     return _fingerprint(y, prior, slices_per_run, scale, seed, kwargs,
-                        hr_shape=list(hr_shape))
+                        hr_shape=list(hr_shape), slice_correlation=float(slice_correlation))
 
 
 def _fingerprint(y, prior, slices_per_run, scale, seed, kwargs, **extra):

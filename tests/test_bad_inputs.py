@@ -241,6 +241,7 @@ ROWS = [
     Row("recon-samples-zero", recon("--samples", "0"), ["--samples"]),
     Row("recon-lamda", recon("--lamda", "2"), ["--lamda"]),
     Row("recon-eta", recon("--eta", "-1"), ["--eta"]),
+    Row("recon-slice-correlation", recon("--slice-correlation", "1.5"), ["--slice-correlation"]),
     Row("recon-sigma-nan", recon("--sigma", "nan"), ["--sigma"]),
     Row("recon-slices-per-run", recon("--slices-per-run", "0"), ["--slices-per-run"]),
     Row("recon-intensity-scale", recon("--intensity-scale", "bright"), ["--intensity-scale"]),

@@ -108,7 +108,15 @@ def register(subparsers):
     p.add_argument("--seed", type=int, default=None, help="seed of the sampler's noise")
     p.add_argument("--png", default=None, help="also save the middle slice as a PNG")
     p.add_argument("--uncertainty", default=None,
-                   help="also save the per-voxel posterior std (needs --samples >= 2)")
+                   help="also save the per-voxel uncertainty (needs --samples >= 2): the std "
+                        "of the error of the output, calibrated so that output ± 1.96 std "
+                        "covers the truth on about 95 %% of head voxels (shipped prior, fast "
+                        "sampler, 4x, 4 or 8 samples; else the raw spread of the samples, see "
+                        "docs/usage.md)")
+    p.add_argument("--slice-correlation", type=float, default=None,
+                   help="correlation ρ in [0, 1] of the sampler noise of neighbouring "
+                        "slices, so that one sample is consistent across slices (guided "
+                        "method; default 0.98, 0: independent slices)")
     p.add_argument("--prior", default=None,
                    help="folder (or prior.safetensors) of an exported prior "
                         "(default: the shipped pretrained prior)")
@@ -148,7 +156,8 @@ def register(subparsers):
                    help="slice axis of a 3D NIfTI volume (default 2)")
     p.add_argument("--device", type=int, default=-1, help="-1 for CPU (default), else GPU id")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="images per network call (default: all slices x samples of a run)")
+                   help="images per network call (default: 4 on the CPU, all slices x "
+                        "samples of a run on a GPU; docs/results.md)")
     p.add_argument("--slices-per-run", type=int, default=8,
                    help="slices reconstructed together (default 8)")
     p.add_argument("--intensity-scale", default="slice",
@@ -244,7 +253,9 @@ def _check_common(args):
             ("--batch-size", args.batch_size, args.batch_size is None or args.batch_size >= 1,
              "an integer >= 1"),
             ("--slices-per-run", args.slices_per_run, args.slices_per_run >= 1,
-             "an integer >= 1")):
+             "an integer >= 1"),
+            ("--slice-correlation", args.slice_correlation, args.slice_correlation is None
+             or 0.0 <= args.slice_correlation <= 1.0, "a number in [0, 1]")):
         if not ok:
             raise ValueError(f"recon: {opt}: expected {want}, got {value}")
     _check_outputs(args.out, args.png, args.uncertainty)
@@ -275,6 +286,8 @@ def _run(args):
     intensity = _intensity(args)
     _check_common(args)
     extra = {} if args.phase is None else {"phase": args.phase}
+    if args.slice_correlation is not None:
+        extra["slice_correlation"] = args.slice_correlation
     kw = dict(sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
               lamda=args.lamda, sigma=args.sigma, eta=args.eta, seed=args.seed,
               device=args.device, batch_size=args.batch_size, bf16=args.bf16,
@@ -299,7 +312,8 @@ def _run_undersampled(args):
     guided_only = [opt for opt, changed in (
         ("--sampler", args.sampler != "fast"), ("--lamda", args.lamda != 1.0),
         ("--eta", args.eta != 1.0), ("--batch-size", args.batch_size is not None),
-        ("--samples", args.samples != 1), ("--uncertainty", args.uncertainty is not None))
+        ("--samples", args.samples != 1), ("--uncertainty", args.uncertainty is not None),
+        ("--slice-correlation", args.slice_correlation is not None))
         if changed]
     if args.method is None:
         args.method = "guided" if guided_only else "pnp"
@@ -307,7 +321,8 @@ def _run_undersampled(args):
         guided_only = [opt for opt, changed in (
             ("--sampler", args.sampler != "fast"), ("--lamda", args.lamda != 1.0),
             ("--eta", args.eta != 1.0), ("--batch-size", args.batch_size is not None),
-            ("--samples", args.samples != 1), ("--uncertainty", args.uncertainty is not None))
+            ("--samples", args.samples != 1), ("--uncertainty", args.uncertainty is not None),
+            ("--slice-correlation", args.slice_correlation is not None))
             if changed]
         if guided_only:
             raise ValueError(f"recon: {', '.join(guided_only)} apply to --method guided; "
@@ -318,6 +333,8 @@ def _run_undersampled(args):
         kw = dict(sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
                   lamda=args.lamda, sigma=args.sigma, eta=args.eta, phase=args.phase,
                   device=args.device, batch_size=args.batch_size, bf16=args.bf16)
+        if args.slice_correlation is not None:
+            kw["slice_correlation"] = args.slice_correlation
     intensity = _intensity(args)
     voxel = _voxel_size(args.voxel_size)
     _check_common(args)
@@ -497,7 +514,9 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
         key (str): HDF5 dataset name.
         axis (int): slice axis of a 3D NIfTI volume.
         png (path or None): PNG of the middle slice.
-        uncertainty (path or None): the per-voxel std (same format as ``out``), needs
+        uncertainty (path or None): the per-voxel uncertainty ``GuidedVDMRecon.std`` (same
+            format as ``out``; the calibrated std of the error of the output where a
+            calibration factor exists, else the spread of the samples), needs
             ``num_samples >= 2``.
         slices_per_run (int): slices per :class:`GuidedVDMRecon` run.
         intensity_scale (str or float): ``"volume"``, ``"slice"`` or a number, see
@@ -879,8 +898,9 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
         voxel_size (tuple of 3 floats or None): (DX, DY, DZ) mm for the NIfTI affine
             (default 1 mm); prints :func:`voxel_size_warning` on stderr when it applies.
         png (path or None): PNG of the middle slice.
-        uncertainty (path or None): the per-voxel std over the samples (guided, needs
-            ``num_samples >= 2``).
+        uncertainty (path or None): the per-voxel uncertainty ``GuidedVDMRecon.std``
+            (guided, needs ``num_samples >= 2``; no calibration factor is stored for
+            undersampled operators, so it is the spread of the samples).
         slices_per_run, intensity_scale, resume, lock: as :func:`recon_file` (the finished
             runs are kept in ``<out>.partial/``).
         **recon_kwargs: for the App through :func:`mrirecon_vdm.volume.reconstruct_slices`
