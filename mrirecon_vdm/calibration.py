@@ -12,7 +12,7 @@ under-disperse. :class:`~mrirecon_vdm.app.GuidedVDMRecon` reports
 i.e. ``std`` is the standard deviation of the error of the reported image x̂ (the mean of
 the K samples), and x̂ ± 1.96·std is a 95 % interval for the true pixel value. The factor
 c is learned per method m (sampler, operator family and scale factor) and per K on the
-validation person (foreground pixels; ``benchmarks/calibration.py``) and stored, tied to the
+validation person (foreground pixels; ``benchmarks/volumes.py``) and stored, tied to the
 SHA-256 of the prior's weights, in ``uncertainty_calibration.json`` beside this module.
 Methods, K or priors without an entry get no factor (``std == std_raw``,
 ``calibration`` None).
