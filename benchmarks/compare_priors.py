@@ -58,6 +58,17 @@ def compare(runs, method):
     return rows, scores
 
 
+def labelled(specs, what="PATH"):
+    """``[(label, path), ...]`` from ``LABEL=PATH`` arguments; ``ValueError`` naming a bad one."""
+    out = []
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not path:
+            raise ValueError(f"expected LABEL={what}, got {spec!r}")
+        out.append((label, path))
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="LABEL=bench_slices.csv (repeat a label for "
@@ -66,11 +77,12 @@ def main(argv=None):
     p.add_argument("--names", nargs="*", default=None, help="names of the people, in order")
     args = p.parse_args(argv)
     runs = {}
-    for spec in args.runs:
-        label, sep, path = spec.partition("=")
-        if not sep:
-            print(f"compare_priors: error: expected LABEL=PATH, got {spec!r}", file=sys.stderr)
-            return 2
+    try:
+        specs = labelled(args.runs)
+    except ValueError as e:
+        print(f"compare_priors: error: {e}", file=sys.stderr)
+        return 2
+    for label, path in specs:
         runs.setdefault(label, []).append(read_slices(path))
     rows, scores = compare(runs, args.method)
     names = args.names or [f"person {i}" for i in range(max(len(v) for v in runs.values()))]

@@ -87,13 +87,13 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    priors = {}
-    for spec in args.priors:
-        label, sep, path = spec.partition("=")
-        if not sep:
-            print(f"prior_report: error: expected LABEL=FOLDER, got {spec!r}", file=sys.stderr)
-            return 2
-        priors[label] = path
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    from compare_priors import labelled
+    try:
+        priors = dict(labelled(args.priors, "FOLDER"))
+    except ValueError as e:
+        print(f"prior_report: error: {e}", file=sys.stderr)
+        return 2
     table = bounds(priors, args.splits, args.stride, args.data)
     print(f"| prior | " + " | ".join(f"{s} (bits/dim)" for s in args.splits) + " |")
     print("|---|" + "---:|" * len(args.splits))
