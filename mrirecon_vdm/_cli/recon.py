@@ -318,12 +318,6 @@ def _run_undersampled(args):
     if args.method is None:
         args.method = "guided" if guided_only else "pnp"
     if args.method == "pnp":
-        guided_only = [opt for opt, changed in (
-            ("--sampler", args.sampler != "fast"), ("--lamda", args.lamda != 1.0),
-            ("--eta", args.eta != 1.0), ("--batch-size", args.batch_size is not None),
-            ("--samples", args.samples != 1), ("--uncertainty", args.uncertainty is not None),
-            ("--slice-correlation", args.slice_correlation is not None))
-            if changed]
         if guided_only:
             raise ValueError(f"recon: {', '.join(guided_only)} apply to --method guided; "
                              f"--method pnp gives one deterministic reconstruction")

@@ -337,9 +337,9 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
     if resample not in RESAMPLE_METHODS:
         raise ValueError(f"build_dataset: resample must be one of {RESAMPLE_METHODS}, "
                          f"got {resample!r}")
+    orientations = _check_orientations(orientations)
     if out is None:
         out = default_dataset_path(cache_dir)
-        orientations = _check_orientations(orientations)
         tags = ((["people"] if extra_people else [])
                 + (["contrasts"] if extra_contrasts else [])
                 + (["ori-" + "".join(o[0] for o in orientations)]
@@ -348,7 +348,6 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
                 + (["slices"] if extra_slices else []))
         if tags:
             out = out.with_name(f"{out.stem}_{'_'.join(tags)}{out.suffix}")
-    orientations = _check_orientations(orientations)
     out = pathlib.Path(out)
     if out.exists() and not force:
         if verbose:
