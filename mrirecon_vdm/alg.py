@@ -228,6 +228,13 @@ class DataConsistency:
         tol (float): CG stopping tolerance, relative to ‖b‖ of each system.
         warm_start (bool): reuse the previous correction as the CG start (Fourier
             structures only).
+        min_lam (float): the smallest weight of ‖x − x̂‖² in the CG normal equations
+            (``"cg"`` only; 0: none). Through a phase the real normal operator
+            Re AᴴA has eigenvalues close to 0 (a line whose mirror line is not sampled is
+            only half-known, and the phase mixes the halves): an exact projection amplifies
+            the data's small inconsistencies along them without bound (plug-and-play with
+            many steps diverged on a Gaussian-prior test); a floor of ε leaves the
+            directions whose eigenvalue is below ε to the prior.
 
     Attributes:
         method (str): ``"closed-form"`` or ``"cg"``.
@@ -238,9 +245,14 @@ class DataConsistency:
     ``(K, *A.ishape)``, ``y`` is ``A.oshape`` or ``(K, *A.oshape)``.
     """
 
-    def __init__(self, A, sigma=0.0, weights=None, max_iter=None, tol=1e-6, warm_start=True):
+    def __init__(self, A, sigma=0.0, weights=None, max_iter=None, tol=1e-6, warm_start=True,
+                 min_lam=0.0):
         from .linop import fourier_structure
 
+        if not (np.isfinite(min_lam) and min_lam >= 0):
+            raise ValueError(f"DataConsistency: min_lam must be finite and >= 0, got "
+                             f"{min_lam!r}")
+        self.min_lam = float(min_lam)
         self.A = A
         self.ishape = tuple(A.ishape)
         self.oshape = tuple(A.oshape)
@@ -292,6 +304,17 @@ class DataConsistency:
         if self.support is not None and sp.get_device(self.support) != device:
             self.support = sp.to_device(self.support, device)
 
+    def set_phase(self, phase):
+        """Replace the phase e^{iφ} of the operator (unit-modulus complex, the image shape;
+        e.g. :func:`mrirecon_vdm.phase.refine_phase`); the cached Aᴴy and warm start go."""
+        st = self.structure
+        if st is None or st.phase is None:
+            raise ValueError("DataConsistency.set_phase: the operator has no phase "
+                             "(A * Phase(...)) to replace")
+        st.phase = phase
+        self._aty = None
+        self._delta = None
+
     def forward(self, x):
         """A x for a batch of images, ``(K, *ishape) -> (K, *oshape)``."""
         # complex in: SigPy's FFT would cast real float64 to complex64
@@ -312,15 +335,21 @@ class DataConsistency:
 
     def _kappa(self, v):
         w = self.weights
-        if self._sigma_is_zero or v is None or not np.isfinite(v):
+        if self._sigma_is_zero or v is None or (np.ndim(v) == 0 and not np.isfinite(v)):
             return w
         return w * v / (v + w * self.sigma ** 2 / 2.0)
 
     def _lam(self, v):
-        """σ²/(2v), the weight of ‖x − x̂‖² in the normal equations (0: a projection)."""
-        if self._sigma_is_zero or v is None or not np.isfinite(v):
-            return 0.0
-        return self.sigma ** 2 / (2.0 * float(v))
+        """σ²/(2v), the weight of ‖x − x̂‖² in the normal equations (0: a projection), at
+        least ``min_lam``."""
+        if self._sigma_is_zero or v is None or (np.ndim(v) == 0 and not np.isfinite(v)):
+            return self.min_lam
+        if np.ndim(v) == 0:
+            v = float(v)
+        lam = self.sigma ** 2 / (2.0 * v)
+        if np.ndim(lam) == 0:
+            return max(float(lam), self.min_lam)
+        return lam if self.min_lam == 0 else sp.get_device(lam).xp.maximum(lam, self.min_lam)
 
     def project(self, x, y):
         """The real least-squares projection of ``x`` onto {A x = y} (σ ignored)."""
@@ -332,7 +361,10 @@ class DataConsistency:
         Args:
             x (array): (K, *ishape) real estimates x̂.
             y (array): ``oshape`` or (K, *oshape) complex measurement.
-            v (float or None): variance attached to x̂ (None or inf: projection).
+            v (float, array or None): variance attached to x̂ (None or inf: projection); an
+                array gives one per image, broadcastable to ``(K, *ishape)`` (e.g.
+                ``ishape[:-2] + (1, 1)``), on the device of ``x``, and needs a Fourier
+                structure.
 
         Returns:
             array: (K, *ishape) real, dtype of ``x``.
@@ -351,7 +383,8 @@ class DataConsistency:
             lam = self._lam(v)
             if self.structure is None:
                 if not isinstance(lam, float):
-                    raise ValueError("DataConsistency: an array sigma needs a Fourier operator")
+                    raise ValueError("DataConsistency: an array sigma or variance needs a "
+                                     "Fourier operator")
                 out = xp.empty_like(x)
                 yb = xp.broadcast_to(y, x.shape[:1] + self.oshape)
                 for k in range(x.shape[0]):

@@ -207,3 +207,22 @@ def test_a_nan_metric_in_the_journal_is_refused(tmp_path, dying_method, capsys):
     assert journal._entry_problem(entry, 3) == ""
     assert journal._entry_problem({**entry, "psnr": float("inf")}, 3) == ""   # exact: fine
     assert "outside" in journal._entry_problem({**entry, "slice": 3}, 3)
+
+
+def test_registered_settings_make_entries_stale():
+    """A learned method's registered settings (its algorithm version) are part of its
+    journal settings: a new version runs its slices again."""
+    from mrirecon_vdm.bench import registry
+    from mrirecon_vdm.bench.registry import register_method
+    try:
+        register_method("toy-versioned", lambda y, A, s: A.H(y).real, settings={"v": 1})
+        assert journal.method_settings("toy-versioned", 4) == {"v": 1}
+        register_method("toy-versioned", lambda y, A, s: A.H(y).real, settings={"v": 2},
+                        replace=True)
+        assert journal.method_settings("toy-versioned", 4) == {"v": 2}
+        with pytest.raises(ValueError, match="settings must be a dict"):
+            register_method("toy-bad", lambda y, A, s: y, settings=[1])
+    finally:
+        registry.METHODS.pop("toy-versioned", None)
+    from mrirecon_vdm.bench import vdm_methods  # noqa: F401  (registers vdm-pnp)
+    assert registry.METHODS["vdm-pnp"].settings == {"pnp_version": vdm_methods.PNP_VERSION}

@@ -172,9 +172,9 @@ def method_settings(name, scale, kind="sr"):
     """What a journal entry of ``name`` at ``scale`` depends on besides the data.
 
     The tuned ``lamda`` / ``max_iter`` of the regularised classical methods
-    (``mrirecon_vdm/baselines_defaults.json``) and, for learned methods (NFE > 0), the
-    prior's SHA-256 (:func:`prior_fingerprint`). A re-tuned baseline or another prior makes
-    its old entries stale.
+    (``mrirecon_vdm/baselines_defaults.json``), for learned methods (NFE > 0) the prior's
+    SHA-256 (:func:`prior_fingerprint`), and the method's registered ``settings``. A
+    re-tuned baseline, another prior or a changed algorithm makes its old entries stale.
     """
     from .. import baselines as B
     from .registry import METHODS
@@ -182,9 +182,12 @@ def method_settings(name, scale, kind="sr"):
     if name in B.REGULARISED:
         return {"lamda": B.default_lamda(name, scale, kind),
                 "max_iter": B.default_max_iter(name, scale, kind)}
+    out = {}
     if name in METHODS and METHODS[name].nfe > 0:
-        return prior_fingerprint()
-    return {}
+        out = prior_fingerprint()
+    if name in METHODS and METHODS[name].settings:
+        out.update(METHODS[name].settings)
+    return out
 
 
 def prior_fingerprint():

@@ -49,6 +49,9 @@ class Method:
         description (str): one line for ``--help`` and the docs.
         needs_crop (bool): the method only applies to centre-crop super-resolution (it is
             skipped, with a note, on the undersampling tasks).
+        settings (dict or None): JSON-able defaults the results depend on (a learned
+            method's algorithm version and options); recorded in the benchmark journal, so
+            entries made with other settings are run again on resume.
     """
 
     name: str
@@ -57,6 +60,7 @@ class Method:
     requires_bart: bool = False
     description: str = ""
     needs_crop: bool = False
+    settings: dict = None
 
 
 #: The registry: name -> :class:`Method`, in registration order. Add methods with
@@ -65,7 +69,7 @@ METHODS = {}
 
 
 def register_method(name, fn, nfe=0, requires_bart=False, description="", replace=False,
-                    needs_crop=False):
+                    needs_crop=False, settings=None):
     """Add a method to :data:`METHODS` (``ValueError`` on a taken name unless ``replace``).
 
     Example:
@@ -81,8 +85,11 @@ def register_method(name, fn, nfe=0, requires_bart=False, description="", replac
     if name in METHODS and not replace:
         raise ValueError(f"register_method: {name!r} is already registered "
                          "(pass replace=True to replace it)")
+    if settings is not None and not isinstance(settings, dict):
+        raise ValueError(f"register_method: settings must be a dict or None, got "
+                         f"{type(settings).__name__}")
     METHODS[name] = Method(name, fn, int(nfe), bool(requires_bart), description,
-                           bool(needs_crop))
+                           bool(needs_crop), None if settings is None else dict(settings))
     return METHODS[name]
 
 

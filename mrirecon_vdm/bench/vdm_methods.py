@@ -9,8 +9,8 @@ name               what                                                    NFE p
 ``vdm-fast-N``     the fast sampler (x̂₀ data consistency + DDIM), N steps  N (10, 25, 50, 100)
 ``vdm-mean4``      mean of 4 fast-sampler samples (50 steps, one batch)    4 × 50 = 200
 ``vdm-mean8``      mean of 8 fast-sampler samples (50 steps, one batch)    8 × 50 = 400
-``vdm-pnp``        plug-and-play: the VDM denoiser in SigPy's proximal     30
-                   gradient, DPIR schedule (:mod:`mrirecon_vdm.pnp`)
+``vdm-pnp``        plug-and-play: the VDM denoiser with an exact data     30
+                   step, DPIR schedule (:mod:`mrirecon_vdm.pnp`)
 =================  ======================================================  ==============
 
 Also importable by its old name ``mrirecon_vdm.vdm_methods`` (the same module object).
@@ -201,6 +201,9 @@ def _pnp(y, A, scale, **opts):
 
 #: Iterations (= network evaluations) of the registered plug-and-play method.
 PNP_STEPS = 30
+#: Version of the plug-and-play algorithm (2: the exact data step and the phase refinement).
+PNP_VERSION = 2
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
-                description=f"VDM denoiser in SigPy's proximal gradient (plug-and-play, DPIR "
-                            f"schedule), {PNP_STEPS} steps")
+                description=f"VDM denoiser with an exact data step (plug-and-play, "
+                            f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps",
+                settings={"pnp_version": PNP_VERSION})
