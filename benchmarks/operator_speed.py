@@ -69,7 +69,9 @@ def main(argv=None):
                 app.run()
                 total += time.perf_counter() - start
                 net += app.time_network
-                dc = getattr(getattr(app, "dc", None), "method", "prox")
+                dc = getattr(getattr(app, "dc", None), "method", "gradient")
+                if method == "pnp":
+                    dc = app.data_step + (f", {app.dc.method}" if app.dc is not None else "")
             row = {"task": name, "method": method, "seconds_per_slice": total / len(xs),
                    "share_outside_network": 1 - net / total, "data_consistency": dc,
                    "nfe": app.nfe, "slices": len(xs)}

@@ -401,7 +401,7 @@ class DataConsistency:
         st = self.structure
 
         def normal(u):
-            out = xp.real(st.adjoint(st.forward(u))).astype(u.dtype, copy=False)
+            out = xp.real(st.normal(u)).astype(u.dtype, copy=False)
             if not (isinstance(lam, float) and lam == 0):
                 out = out + lam * u
             return out

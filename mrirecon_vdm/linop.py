@@ -413,6 +413,45 @@ class FourierStructure:
         return _sampling_adjoint(y, self.mask, self.maps, self.phase,
                                  self.hr_shape if self.crop is not None else None)
 
+    def normal(self, x):
+        """Aᴴ A x (complex), over any leading axes. For a mask made of whole lines (the
+        same along one image axis: 1D Cartesian sampling) the FFT along the lines cancels,
+        F_aᴴ F_bᴴ M F_b F_a = F_bᴴ M F_b, and only 1D FFTs across the lines are done (half the
+        work of :meth:`forward` then :meth:`adjoint`)."""
+        axis = self._line_axis()
+        if axis is None:
+            return self.adjoint(self.forward(x))
+        device = sp.get_device(x)
+        with device:
+            c = _as_complex(x)
+            if self.phase is not None:
+                c = c * _move(self.phase, device)
+            maps = _move(self.maps, device)
+            if maps is not None:
+                c = c[..., None, :, :] * maps
+            k = sp.fft(c, axes=(axis,), center=True) * _move(self._lines, device)
+            c = sp.ifft(k, axes=(axis,), center=True)
+            if maps is not None:
+                c = (c * maps.conj()).sum(axis=-3)
+            if self.phase is not None:
+                c = c * _move(self.phase, device).conj()
+            return c
+
+    def _line_axis(self):
+        """-1 or -2 when the mask is the same along the other image axis (whole lines
+        across that axis), else None (cached)."""
+        if getattr(self, "_lines_for", None) is not self.mask:
+            self._lines_for, self._lines, self._axis = self.mask, None, None
+            if self.crop is None and self.mask is not None:
+                m = self.mask
+                xp = sp.get_device(m).xp
+                for along, across in ((-2, -1), (-1, -2)):
+                    first = xp.take(m, xp.asarray([0]), axis=along)
+                    if bool(xp.all(m == first)):
+                        self._lines, self._axis = first, across
+                        break
+        return self._axis
+
     def full_mask(self, device=sp.cpu_device):
         """The sampling pattern on the full grid, ``(..., H, W)`` 0/1 float32."""
         device = sp.Device(device)

@@ -138,7 +138,8 @@ def test_per_slice_scales_equal_separate_calls():
 def test_both_data_steps_land_on_the_posterior_mean(data_step):
     """The exact data step (half-quadratic splitting) and SigPy's proximal gradient both
     reach the Gaussian posterior mean on noiseless data; ``auto`` is the exact one for a
-    Fourier operator and the gradient one for an operator the package does not know."""
+    mask (or a phase, coil maps) and the gradient one for a plain crop and for an operator
+    the package does not know."""
     prior = make_prior()
     x = prior.sample(1, seed=3)[0].astype(np.float32)
     A = FourierSampling((H, H), cartesian_mask((H, H), 3, center=4, seed=0))
@@ -149,6 +150,11 @@ def test_both_data_steps_land_on_the_posterior_mean(data_step):
     assert app.data_step == data_step and app.nfe == 20
     assert np.linalg.norm(r - pm) < 0.05 * np.linalg.norm(pm - x)
     assert PnPVDMRecon(y, A, prior, bf16=False).data_step == "prox"
+    C = CropFourier((H, H), (8, 8))
+    yc = C(x).astype(np.complex64)
+    assert PnPVDMRecon(yc, C, prior, bf16=False).data_step == "gradient"
+    assert PnPVDMRecon(yc, C, prior, phase=np.zeros((H, H), np.float32),
+                       bf16=False).data_step == "prox"
     B = sp.linop.Multiply((H, H), np.linspace(0.5, 1.0, H * H).reshape(H, H))
     assert PnPVDMRecon(B(x).astype(np.complex64), B, prior, bf16=False).data_step == "gradient"
 
@@ -224,6 +230,7 @@ def test_data_step_errors():
     with pytest.raises(ValueError, match="refine_phase=True needs a phase"):
         PnPVDMRecon(y, A, prior, refine_phase=True)
     with pytest.raises(ValueError, match="refine_phase needs the exact data step"):
-        PnPVDMRecon(y, A, prior, phase="auto", data_step="gradient")
+        PnPVDMRecon(y, A, prior, phase="auto", data_step="gradient", refine_phase=True)
+    assert not PnPVDMRecon(y, A, prior, phase="auto", data_step="gradient").refine_phase
     with pytest.raises(ValueError, match="refine_phase must be"):
         PnPVDMRecon(y, A, prior, refine_phase="yes")

@@ -201,8 +201,9 @@ def _pnp(y, A, scale, **opts):
 
 #: Iterations (= network evaluations) of the registered plug-and-play method.
 PNP_STEPS = 30
-#: Version of the plug-and-play algorithm (2: the exact data step and the phase refinement).
-PNP_VERSION = 2
+#: Version of the plug-and-play algorithm (2: the exact data step and the phase refinement;
+#: 3: "auto" keeps the gradient step for a plain crop; 4: 1D normal operator for line masks).
+PNP_VERSION = 4
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
                 description=f"VDM denoiser with an exact data step (plug-and-play, "
                             f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps",
