@@ -383,6 +383,9 @@ def Phase(ishape, phase):
     return P
 
 
+_UNSET = object()
+
+
 class FourierStructure:
     """What :func:`fourier_structure` reads out of an operator.
 
@@ -440,7 +443,7 @@ class FourierStructure:
     def _line_axis(self):
         """-1 or -2 when the mask is the same along the other image axis (whole lines
         across that axis), else None (cached)."""
-        if getattr(self, "_lines_for", None) is not self.mask:
+        if getattr(self, "_lines_for", _UNSET) is not self.mask:
             self._lines_for, self._lines, self._axis = self.mask, None, None
             if self.crop is None and self.mask is not None:
                 m = self.mask
