@@ -12,6 +12,8 @@ the data range is the split's maximum, torch runs with one thread. The tables of
         --variant '{"data_step": "gradient"}' --variant '{"data_step": "prox"}'
     python benchmarks/pnp_validation.py cart4 poisson8 sr4 sr2 --offset 4 --stride 8 \\
         --count 11 --variant '{"data_step": "gradient"}' --variant '{"data_step": "prox"}'
+    python benchmarks/pnp_validation.py cart8coils8 --variant '{"lamda_start": 0.03}' \\
+        --variant '{"lamda_start": 0.3}'          # and with --offset 4 --stride 8 --count 11
 
 Never point it at the test people: the choices it supports are made on validation data.
 """

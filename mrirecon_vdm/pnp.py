@@ -58,8 +58,8 @@ from ._checks import check_measurement
 __all__ = ["PnPVDMRecon", "HalfQuadraticSplitting", "DEFAULT_PNP", "DATA_STEPS"]
 
 #: The defaults, chosen on the validation person (``docs/sampler.md``).
-DEFAULT_PNP = {"num_steps": 30, "lamda_start": 3e-2, "lamda_end": 1e-4, "data_step": "auto",
-               "prox_variance": 4.0, "min_lam": 1e-4}
+DEFAULT_PNP = {"num_steps": 30, "lamda_start": 3e-2, "lamda_start_coils": 0.3,
+               "lamda_end": 1e-4, "data_step": "auto", "prox_variance": 4.0, "min_lam": 1e-4}
 #: How the data enter each iteration (``data_step``).
 DATA_STEPS = ("auto", "prox", "gradient")
 
@@ -132,7 +132,10 @@ class PnPVDMRecon(sp.app.App):
         A (sigpy.linop.Linop): forward operator on real images ``(..., H, W)``.
         prior: the prior (protocol of ``docs/architecture.md``).
         num_steps (int): iterations = network evaluations.
-        lamda_start, lamda_end (float): the schedule of λ_k / s² (geometric).
+        lamda_start, lamda_end (float): the schedule of λ_k / s² (geometric). None:
+            ``DEFAULT_PNP`` (``lamda_start`` 0.03, or 0.3 for an operator with coil maps:
+            +0.40 dB on 11 validation slices with 8 noisy coils at 8×, where single-coil
+            undersampling did not gain from a higher start; ``lamda_end`` 1e-4).
         phase (None, str or array): as :class:`mrirecon_vdm.app.GuidedVDMRecon`.
         sigma (float or None): k-space noise std; the schedule does not go below it, and the
             exact data step weighs the data by it. None:
@@ -177,7 +180,12 @@ class PnPVDMRecon(sp.app.App):
         if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) \
                 or num_steps < 1:
             raise ValueError(f"PnPVDMRecon: num_steps must be an int >= 1, got {num_steps!r}")
-        l0 = DEFAULT_PNP["lamda_start"] if lamda_start is None else float(lamda_start)
+        structure = fourier_structure(A)
+        if lamda_start is None:
+            coils = structure is not None and structure.maps is not None
+            l0 = DEFAULT_PNP["lamda_start_coils" if coils else "lamda_start"]
+        else:
+            l0 = float(lamda_start)
         l1 = DEFAULT_PNP["lamda_end"] if lamda_end is None else float(lamda_end)
         if not (math.isfinite(l0) and math.isfinite(l1) and l0 > 0 and l1 > 0):
             raise ValueError(f"PnPVDMRecon: lamda_start and lamda_end must be finite and > 0, "
@@ -194,7 +202,6 @@ class PnPVDMRecon(sp.app.App):
         if refine_phase not in (None, True, False):
             raise ValueError(f"PnPVDMRecon: refine_phase must be None, True or False, got "
                              f"{refine_phase!r}")
-        structure = fourier_structure(A)
         phase_req = resolve_phase("PnPVDMRecon", phase, A)
         if data_step == "auto":
             data_step = _auto_data_step(structure, phase_req)

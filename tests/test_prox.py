@@ -234,3 +234,19 @@ def test_data_step_errors():
     assert not PnPVDMRecon(y, A, prior, phase="auto", data_step="gradient").refine_phase
     with pytest.raises(ValueError, match="refine_phase must be"):
         PnPVDMRecon(y, A, prior, refine_phase="yes")
+
+
+def test_default_schedule_starts_higher_with_coil_maps():
+    from mrirecon_vdm.coils import birdcage_maps
+    from mrirecon_vdm.pnp import DEFAULT_PNP
+    prior = make_prior()
+    x = prior.sample(1, seed=7)[0].astype(np.float32)
+    mask = cartesian_mask((H, H), 2, center=6, seed=0)
+    for maps, key in ((None, "lamda_start"), (birdcage_maps((H, H), 2), "lamda_start_coils")):
+        A = FourierSampling((H, H), mask, maps=maps)
+        app = PnPVDMRecon(A(x).astype(np.complex64), A, prior, phase="none", sigma=0.0,
+                          bf16=False)
+        s2 = float(np.asarray(app.scale).ravel()[0]) ** 2
+        assert np.allclose(app.proxg.lamdas[0] / s2, DEFAULT_PNP[key])
+        assert np.allclose(app.proxg.lamdas[-1] / s2, DEFAULT_PNP["lamda_end"])
+    assert DEFAULT_PNP["lamda_start_coils"] > DEFAULT_PNP["lamda_start"]

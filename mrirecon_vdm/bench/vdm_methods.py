@@ -202,8 +202,9 @@ def _pnp(y, A, scale, **opts):
 #: Iterations (= network evaluations) of the registered plug-and-play method.
 PNP_STEPS = 30
 #: Version of the plug-and-play algorithm (2: the exact data step and the phase refinement;
-#: 3: "auto" keeps the gradient step for a plain crop; 4: 1D normal operator for line masks).
-PNP_VERSION = 4
+#: 3: "auto" keeps the gradient step for a plain crop; 4: 1D normal operator for line masks;
+#: 5: the schedule starts at 0.3 with coil maps).
+PNP_VERSION = 5
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
                 description=f"VDM denoiser with an exact data step (plug-and-play, "
                             f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps",
