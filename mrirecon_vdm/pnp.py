@@ -156,6 +156,8 @@ class PnPVDMRecon(sp.app.App):
             only); None: yes when ``phase`` is ``"auto"`` and the data step is exact.
         dc_max_iter (int or None): CG iterations of each exact data step (coil maps, a
             phase); None: :data:`mrirecon_vdm.alg.DEFAULT_CG_ITER`.
+        min_lam (float or None): the Tikhonov floor of the exact data step's CG
+            (:class:`mrirecon_vdm.alg.DataConsistency`); None: ``DEFAULT_PNP`` (1e-4).
         bf16 (bool): bfloat16 autocast for the network.
         show_pbar (bool): SigPy's progress bar.
 
