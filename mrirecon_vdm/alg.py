@@ -556,9 +556,12 @@ class GuidedVDM(sp.alg.Alg):
 
     def __init__(self, denoise, gamma, y, dc, shape, sampler="fast", num_steps=None, lamda=1.0,
                  eta=1.0, time_grid=None, t_start=1.0, dc_variance="flat", randn=None,
-                 dtype=np.float32):
+                 dtype=np.float32, before_dc=None):
         if sampler not in SAMPLERS:
             raise ValueError(f"GuidedVDM: sampler must be one of {SAMPLERS}, got {sampler!r}")
+        if before_dc is not None and sampler != "fast":
+            raise ValueError("GuidedVDM: before_dc needs the fast sampler")
+        self.before_dc = before_dc
         num_steps = DEFAULT_NUM_STEPS[sampler] if num_steps is None else num_steps
         if int(num_steps) != num_steps or num_steps < 1:
             raise ValueError(f"GuidedVDM: num_steps must be an integer >= 1, got {num_steps!r}")
@@ -679,7 +682,10 @@ class GuidedVDM(sp.alg.Alg):
         # 1. ε̂_θ(z_t; t) and x̂₀ = (z_t − σ_t ε̂)/α_t
         eps_hat = self._eps(z, t)
         x0 = (z - s_t * eps_hat) / a_t
-        # 2. data consistency: x̂₀' = x̂₀ − λ (x̂₀ − prox(x̂₀; ŷ_0, v_t))
+        # 2. data consistency: x̂₀' = x̂₀ − λ (x̂₀ − prox(x̂₀; ŷ_0, v_t)) (before_dc: a hook
+        #    that may update the data consistency from x̂₀, e.g. refine the phase)
+        if self.before_dc is not None and i > 0:
+            self.before_dc(x0)
         if self.lamda > 0:
             v = math.exp(g_t) if self.dc_variance == "flat" else s_t ** 2
             x0 = x0 - self.lamda * (x0 - self.dc.prox(x0, self.y, v))
