@@ -29,3 +29,18 @@ def test_registered_method_with_nfe(phantom):  # noqa: F811
         np.testing.assert_allclose(x, 3 * B.ZeroFillRecon(y, A).run(), atol=1e-5)
     finally:
         del R.METHODS["test-double-zf"]
+
+
+def test_refine_phase_plugin_registers_a_versioned_method():
+    import sys
+    from pathlib import Path
+
+    from mrirecon_vdm.bench import registry
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import refine_phase_plugin  # noqa: F401
+        m = registry.METHODS["vdm-mean4-refine"]
+        assert m.nfe == 200 and m.settings == {"refine_phase": True}
+    finally:
+        sys.path.pop(0)
+        registry.METHODS.pop("vdm-mean4-refine", None)
