@@ -315,6 +315,23 @@ class DataConsistency:
         self._aty = None
         self._delta = None
 
+    def refine_phase(self, y, x, window):
+        """Refine the operator's phase from a magnitude estimate ``x`` (the image shape) with
+        :func:`mrirecon_vdm.phase.refine_phase` and use it from now on; returns e^{iφ'}."""
+        from .phase import refine_phase
+
+        self.set_phase(refine_phase(y, self.structure, x, window))
+        return self.structure.phase
+
+    def set_sigma(self, sigma):
+        """Replace the noise level σ (a number ≥ 0, units of y)."""
+        sigma = float(sigma)
+        if not (np.isfinite(sigma) and sigma >= 0):
+            raise ValueError(f"DataConsistency.set_sigma: sigma must be finite and >= 0, got "
+                             f"{sigma!r}")
+        self.sigma = sigma
+        self._sigma_is_zero = sigma == 0
+
     def forward(self, x):
         """A x for a batch of images, ``(K, *ishape) -> (K, *oshape)``."""
         # complex in: SigPy's FFT would cast real float64 to complex64

@@ -437,21 +437,17 @@ class GuidedVDMRecon(sp.app.App):
         the samples' x̂₀, then (σ not given) re-estimate σ against the refined phase."""
         from .linop import Phase
         from .noise import estimate_sigma
-        from .phase import refine_phase, refine_window
+        from .phase import refine_window
 
         dc, y = self.dc, self.y
         window = refine_window(y, dc.structure)
 
         def hook(x0):
             with self.device:
-                xp = self.device.xp
-                e = refine_phase(y, dc.structure, x0.mean(axis=0), window)
-                dc.set_phase(e)
+                e = dc.refine_phase(y, x0.mean(axis=0), window)
                 if not sigma_given:
-                    s = estimate_sigma(y, A0 * Phase(A0.ishape, e))
-                    dc.sigma = float(s)
-                    dc._sigma_is_zero = s == 0
-                    self.sigma = float(s) * float(xp.mean(self.scale))
+                    dc.set_sigma(estimate_sigma(y, A0 * Phase(A0.ishape, e)))
+                    self.sigma = dc.sigma * float(self.device.xp.mean(self.scale))
         return hook
 
     def _output(self):

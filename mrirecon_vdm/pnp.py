@@ -93,18 +93,19 @@ class HalfQuadraticSplitting(sp.alg.Alg):
         variances (list): v_k per iteration, the last repeated (None: a projection; an
             array: one per image, ``A.ishape[:-2] + (1, 1)``).
         max_iter (int): iterations (denoiser calls).
-        phase_window (array or None): refine the phase of ``dc``'s operator before each data
-            step after the first (:func:`mrirecon_vdm.phase.refine_phase` with this k-space
-            window); None: keep it.
+        before_dc (callable or None): called with the current image before each data step
+            after the first (e.g. a phase refinement,
+            :meth:`mrirecon_vdm.alg.DataConsistency.refine_phase`), as the guided sampler's
+            hook of the same name.
 
     Attributes:
         x (array): the current image (real).
     """
 
-    def __init__(self, dc, y, denoiser, variances, max_iter, phase_window=None):
+    def __init__(self, dc, y, denoiser, variances, max_iter, before_dc=None):
         self.dc, self.y, self.denoiser = dc, y, denoiser
         self.variances = list(variances) or [None]
-        self.phase_window = phase_window
+        self.before_dc = before_dc
         device = sp.get_device(y)
         with device:
             self.x = device.xp.zeros(tuple(dc.ishape), dtype=np.float32)
@@ -116,10 +117,8 @@ class HalfQuadraticSplitting(sp.alg.Alg):
             v = self.variances[min(self.iter, len(self.variances) - 1)]
             if v is not None and np.ndim(v) > 0:
                 v = sp.to_device(v, device)
-            if self.phase_window is not None and self.iter > 0:
-                from .phase import refine_phase
-                self.dc.set_phase(refine_phase(self.y, self.dc.structure, self.x,
-                                               self.phase_window))
+            if self.before_dc is not None and self.iter > 0:
+                self.before_dc(self.x)
             z = self.dc.prox(self.x[None], self.y, v)[0]
             self.x = self.denoiser(1.0, z)
 
@@ -263,10 +262,14 @@ class PnPVDMRecon(sp.app.App):
             # v_k = c λ_{k-1}: the variance of the previous denoiser's input noise
             variances = [None] + [(float(c) * np.reshape(lam, per_image)).astype(np.float32)
                                   for lam in lamdas[:-1]]
-            window = sp.to_device(refine_window(y, self.dc.structure), self.device) \
-                if refine else None
+            before_dc = None
+            if refine:
+                dc, window = self.dc, refine_window(y, self.dc.structure)
+
+                def before_dc(x):
+                    dc.refine_phase(y, x, window)
             alg = HalfQuadraticSplitting(self.dc, y, self.proxg, variances, int(num_steps),
-                                         phase_window=window)
+                                         before_dc=before_dc)
         self.refine_phase = refine
         self._alg = alg
         self._setup = time.perf_counter() - start
