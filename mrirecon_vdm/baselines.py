@@ -63,7 +63,7 @@ import numpy as np
 import sigpy as sp
 
 from ._checks import check_measurement
-from .linop import CropFourier, kspace_to_lowres_image
+from .linop import CropFourier, kspace_to_lowres_image, max_eig
 
 __all__ = ["ZeroFillRecon", "BicubicRecon", "L1WaveletRecon", "TVRecon", "BartPicsRecon",
            "operator_kind", "KINDS", "default_lamda", "default_max_iter", "scale_factor",
@@ -364,7 +364,7 @@ class L1WaveletRecon(_SigPyCS):
     with ``W`` the orthogonal Daubechies wavelet transform (SigPy ``Wavelet``, ``db4``) on the
     last two axes, solved with accelerated proximal gradient (FISTA) from zero. For a
     ``CropFourier`` the step size is 1 (:math:`A^H A` is a projection); for other linops it is
-    estimated by power iteration.
+    estimated by a seeded power iteration (:func:`~mrirecon_vdm.linop.max_eig`).
 
     Args:
         y (array): k-space, complex, shape ``A.oshape``.
@@ -387,7 +387,8 @@ class L1WaveletRecon(_SigPyCS):
             W = sp.linop.Wavelet(A.ishape, axes=(-2, -1), wave_name=wave_name)
             proxg = sp.prox.UnitaryTransform(
                 sp.prox.L1Reg(W.oshape, self.lamda * self.data_scale), W)
-            alpha = 1.0 if isinstance(A, CropFourier) else None
+            alpha = 1.0 if isinstance(A, CropFourier) else 1.0 / max_eig(
+                A, dtype=y.dtype, device=self.device)
             self._lls = sp.app.LinearLeastSquares(
                 A, y, proxg=proxg, max_iter=self.max_iter, alpha=alpha, show_pbar=False)
         super().__init__(self._lls.alg, show_pbar, time.perf_counter() - start)
@@ -404,7 +405,8 @@ class TVRecon(_SigPyCS):
     anisotropic (entrywise) L1 norm, as SigPy's ``TotalVariationRecon``; solved with PDHG
     (Chambolle & Pock 2011) from zero. For a ``CropFourier`` the step sizes are
     :math:`\\sigma = 1`, :math:`\\tau = 1/9` (:math:`\\|A\\|^2 + \\|\\nabla\\|^2 \\le 1 + 8`);
-    for other linops they are estimated by power iteration.
+    for other linops :math:`\sigma = 1` and :math:`\tau = 1/\|[A; \nabla]\|^2`, by a seeded
+    power iteration (:func:`~mrirecon_vdm.linop.max_eig`).
 
     Args:
         y (array): k-space, complex, shape ``A.oshape``.
@@ -425,7 +427,9 @@ class TVRecon(_SigPyCS):
         with self.device:
             G = sp.linop.FiniteDifference(A.ishape, axes=(-2, -1))
             proxg = sp.prox.L1Reg(G.oshape, self.lamda * self.data_scale)
-            tau, sigma = (1.0 / 9, 1.0) if isinstance(A, CropFourier) else (None, None)
+            tau = 1.0 / 9 if isinstance(A, CropFourier) else 1.0 / max_eig(
+                A, G, dtype=y.dtype, device=self.device)
+            sigma = 1.0
             self._lls = sp.app.LinearLeastSquares(
                 A, y, proxg=proxg, G=G, max_iter=self.max_iter, tau=tau, sigma=sigma,
                 show_pbar=False)

@@ -37,7 +37,7 @@ import sigpy as sp
 from ._checks import as_shape, check_array, check_finite, check_shape
 
 __all__ = ["CropFourier", "ZeroFillIFFT", "FourierSampling", "Phase", "FourierStructure",
-           "fourier_structure", "lowres_image_to_kspace", "kspace_to_lowres_image",
+           "fourier_structure", "max_eig", "lowres_image_to_kspace", "kspace_to_lowres_image",
            "zero_filled"]
 
 
@@ -384,6 +384,50 @@ def Phase(ishape, phase):
 
 
 _UNSET = object()
+
+
+def max_eig(A, G=None, dtype=np.complex64, device=None, max_iter=30, seed=0):
+    """The largest eigenvalue of ``AᴴA`` (plus ``GᴴG``): ``‖A‖²``, for a gradient step size.
+
+    SigPy's ``MaxEig`` starts its power iteration from an unseeded random vector, so two runs
+    of the same reconstruction could take different step sizes (and, for a slow solver,
+    reach visibly different images). This is the same power iteration
+    (:class:`sigpy.alg.PowerMethod`, ``max_iter`` iterations) from a seeded start, so a
+    reconstruction is a function of its inputs.
+
+    Args:
+        A (Linop): the operator.
+        G (Linop or None): a second operator on the same input (TV's finite differences);
+            the result is then ``‖[A; G]‖²``.
+        dtype: the dtype of the start vector.
+        device: the device to run on (default: the CPU).
+        max_iter (int): power iterations.
+        seed (int): the seed of the start vector.
+
+    Returns:
+        float: the eigenvalue, > 0.
+
+    Raises:
+        ValueError: ``G`` has another input shape, or ``AᴴA`` is zero (an all-zero operator).
+    """
+    if G is not None and tuple(G.ishape) != tuple(A.ishape):
+        raise ValueError(f"max_eig: G acts on {tuple(G.ishape)}, A on {tuple(A.ishape)}")
+    AHA = A.H * A if G is None else A.H * A + G.H * G
+    device = sp.Device(device if device is not None else sp.cpu_device)
+    rng = np.random.default_rng(seed)
+    x0 = rng.standard_normal(tuple(A.ishape))
+    if np.issubdtype(np.dtype(dtype), np.complexfloating):
+        x0 = x0 + 1j * rng.standard_normal(tuple(A.ishape))
+    with device:
+        x = sp.to_device(x0.astype(dtype), device)
+        alg = sp.alg.PowerMethod(AHA, x, max_iter=int(max_iter))
+        while not alg.done():
+            alg.update()
+        lam = float(alg.max_eig)
+    if not np.isfinite(lam) or lam <= 0:
+        raise ValueError(f"max_eig: the operator's largest eigenvalue is {lam!r}; expected > 0 "
+                         "(an all-zero operator or mask?)")
+    return lam
 
 
 class FourierStructure:

@@ -17,7 +17,8 @@ for single-coil Fourier sampling, batched warm-started CG with coil maps or a ph
 σ = 0 the projection onto the data), c = ``prox_variance``.
 
 ``"gradient"`` (SigPy's proximal gradient, :class:`sigpy.app.LinearLeastSquares` with the
-denoiser as ``proxg``; the step is 1/‖A‖²):
+denoiser as ``proxg``; the step is 1/‖A‖², 1 for a recognised Fourier operator and a seeded
+power iteration, :func:`mrirecon_vdm.linop.max_eig`, otherwise):
 
 .. math::
     x_{k+1} = D_{\\sigma_k}\\big(x_k - \\alpha A^H (A x_k - y)\\big), \\qquad
@@ -171,7 +172,7 @@ class PnPVDMRecon(sp.app.App):
                  refine_phase=None, dc_max_iter=None, min_lam=None, bf16=True,
                  show_pbar=False):
         from .app import _prior_percentile, estimate_scale
-        from .linop import fourier_structure
+        from .linop import fourier_structure, max_eig
         from .phase import apply_phase, resolve_phase
         from .prox import VDMDenoiser
 
@@ -247,7 +248,8 @@ class PnPVDMRecon(sp.app.App):
         self._lls = self.dc = None
         self._phase = phase
         if data_step == "gradient":
-            alpha = 1.0 if structure is not None else None
+            alpha = 1.0 if structure is not None else 1.0 / max_eig(
+                A, dtype=y.dtype, device=sp.get_device(y))
             self._lls = sp.app.LinearLeastSquares(A, y, proxg=self.proxg,
                                                   max_iter=int(num_steps), alpha=alpha,
                                                   show_pbar=False)

@@ -432,3 +432,20 @@ def test_fourier_structure_normal_equals_adjoint_of_forward(kind, coils, slices)
     assert out.shape == ref.shape
     np.testing.assert_allclose(out, ref, atol=1e-5 * float(np.abs(ref).max()))
     assert st._line_axis() == {"lines": -1, "lines-axis0": -2, "poisson": None}[kind]
+
+
+def test_max_eig_is_seeded_and_exact():
+    """‖A‖² by a seeded power iteration: the same number on every call, and the known value
+    for a masked FFT (1), a scaled identity (c²) and a stacked pair (‖A‖² + ‖G‖² here)."""
+    from mrirecon_vdm.linop import max_eig
+
+    mask = (np.random.default_rng(1).random((16, 12)) < 0.5).astype(np.float32)
+    A = sp.linop.Multiply((16, 12), mask) * sp.linop.FFT((16, 12), center=True)
+    assert max_eig(A) == max_eig(A)
+    assert max_eig(A) == pytest.approx(1.0, rel=1e-3)
+    assert max_eig(sp.linop.Identity((5, 4)) * 3.0) == pytest.approx(9.0, rel=1e-5)
+    assert max_eig(A, sp.linop.Identity((16, 12)) * 2.0) == pytest.approx(5.0, rel=1e-3)
+    with pytest.raises(ValueError, match="G acts on"):
+        max_eig(A, sp.linop.Identity((4, 4)))
+    with pytest.raises(ValueError, match="all-zero"):
+        max_eig(sp.linop.Multiply((4, 4), np.zeros((4, 4), np.float32)))
