@@ -405,12 +405,13 @@ def test_fourier_structure_returns_none_for_other_operators():
         assert fourier_structure(A) is None, name
 
 
-@pytest.mark.parametrize("kind", ["lines", "lines-axis0", "poisson"])
+@pytest.mark.parametrize("kind", ["lines", "lines-axis0", "poisson", "crop"])
 @pytest.mark.parametrize("coils", [None, 4])
 @pytest.mark.parametrize("slices", [None, 3])
 def test_fourier_structure_normal_equals_adjoint_of_forward(kind, coils, slices):
-    """AᴴA by 1D FFTs across whole lines (1D Cartesian masks) equals Aᴴ(A x); other masks
-    take the 2D path. Odd and non-square sizes, coil maps, a phase, per-slice masks."""
+    """AᴴA (plain FFTs with an ifftshifted mask; 1D FFTs across whole lines for 1D Cartesian
+    masks) equals Aᴴ(A x) through the centred FFTs; other masks and the crop take the 2D
+    path. Odd and non-square sizes, coil maps, a phase, per-slice masks."""
     from mrirecon_vdm.coils import birdcage_maps
     from mrirecon_vdm.linop import Phase, fourier_structure
     from mrirecon_vdm.phase import smooth_phase
@@ -422,16 +423,22 @@ def test_fourier_structure_normal_equals_adjoint_of_forward(kind, coils, slices)
         if kind == "poisson":
             return poisson_mask(hw, 3, seed=seed)
         return cartesian_mask(hw, 3, center=6, seed=seed, axis=-2 if kind == "lines-axis0" else -1)
-    m = mask(0) if slices is None else np.stack([mask(s) for s in range(slices)])
-    maps = birdcage_maps(hw, coils) if coils else None
-    A = FourierSampling(shape, m, maps=maps) * Phase(shape, smooth_phase(shape, seed=1))
+    if kind == "crop":
+        if coils:
+            pytest.skip("CropFourier has no coil maps")
+        A = CropFourier(shape, shape[:-2] + (15, 10)) * Phase(shape, smooth_phase(shape, seed=1))
+    else:
+        m = mask(0) if slices is None else np.stack([mask(s) for s in range(slices)])
+        maps = birdcage_maps(hw, coils) if coils else None
+        A = FourierSampling(shape, m, maps=maps) * Phase(shape, smooth_phase(shape, seed=1))
     st = fourier_structure(A)
     x = np.random.default_rng(0).standard_normal((2,) + shape).astype(np.float32)
     ref = st.adjoint(st.forward(x))
     out = st.normal(x)
-    assert out.shape == ref.shape
+    assert out.shape == ref.shape and out.dtype == np.complex64
     np.testing.assert_allclose(out, ref, atol=1e-5 * float(np.abs(ref).max()))
-    assert st._line_axis() == {"lines": -1, "lines-axis0": -2, "poisson": None}[kind]
+    assert st._line_axis() == {"lines": -1, "lines-axis0": -2, "poisson": None,
+                               "crop": None}[kind]
 
 
 def test_max_eig_is_seeded_and_exact():
