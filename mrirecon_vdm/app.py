@@ -177,16 +177,17 @@ class GuidedVDMRecon(sp.app.App):
             this prior's weights, sampler, operator family (a 4x centre crop) and K (4 or
             8) in ``mrirecon_vdm/uncertainty_calibration.json``, else none; None: no factor
             (``std`` is the raw spread); a number: that factor.
-        refine_phase (bool): refine the phase at every step of the fast sampler from the
-            mean of the samples' x̂₀ (:func:`mrirecon_vdm.phase.refine_phase`, as
-            plug-and-play does by default) and, when σ is not given, re-estimate σ against
-            the refined phase. On five validation slices (Cartesian 4×, smooth phase, one
-            sample) 29.55 dB against 29.03 dB without (29.74 dB for the same masks without
-            a phase); 8 coils 25.95 against 25.85 dB. Keeping σ = 0 instead gained more
-            there (30.01 dB) but went far off on a 16 × 16 Gaussian-prior test whose phase
-            the refinement could not pin down (``docs/sampler.md``). Off by default: the
-            benchmark tables have not been rerun with it. ``.phase`` is then the refined
-            phase, ``.sigma`` the last estimate.
+        refine_phase (bool or None): refine the phase at every step of the fast sampler
+            from the mean of the samples' x̂₀ (:func:`mrirecon_vdm.phase.refine_phase`, as
+            plug-and-play does) and, when σ is not given, re-estimate σ against the refined
+            phase. None (default): yes for an estimated phase (``"auto"``) with the fast
+            sampler, no for a given phase. On 11 validation slices (Cartesian 4×, smooth
+            phase, mean of 4) 31.70 dB against 31.17 dB without; on five (one sample) 29.55
+            against 29.03 dB (29.74 dB for the same masks without a phase). Keeping σ = 0
+            instead gained more there (30.01 dB) but went far off on a 16 × 16
+            Gaussian-prior test whose phase the refinement could not pin down
+            (``docs/sampler.md``). ``.phase`` is then the refined phase, ``.sigma`` the last
+            estimate.
         show_pbar (bool), leave_pbar (bool): the tqdm progress bar.
 
     Attributes (after ``run()``):
@@ -226,7 +227,7 @@ class GuidedVDMRecon(sp.app.App):
                  sigma=None, eta=1.0, time_grid=None, t_start=1.0, dc_variance="flat",
                  scale=None, seed=None, device=sp.cpu_device, batch_size=None, bf16=True,
                  dc_max_iter=None, dc_tol=1e-6, phase=None, slice_correlation=0.0,
-                 preceding_noise=None, calibration="auto", refine_phase=False, show_pbar=True,
+                 preceding_noise=None, calibration="auto", refine_phase=None, show_pbar=True,
                  leave_pbar=True):
         # -- checks before any work
         if sampler not in SAMPLERS:
@@ -341,9 +342,12 @@ class GuidedVDMRecon(sp.app.App):
             self.generator.seed()
 
         self.dc = DataConsistency(A, sigma_scaled, max_iter=dc_max_iter, tol=dc_tol)
-        if refine_phase not in (True, False):
-            raise ValueError(f"GuidedVDMRecon: refine_phase must be True or False, got "
+        if refine_phase not in (None, True, False):
+            raise ValueError(f"GuidedVDMRecon: refine_phase must be None, True or False, got "
                              f"{refine_phase!r}")
+        if refine_phase is None:  # an estimated phase, with the fast sampler
+            refine_phase = isinstance(phase, str) and self.phase is not None \
+                and sampler == "fast"
         if refine_phase and (self.phase is None or sampler != "fast"):
             raise ValueError("GuidedVDMRecon: refine_phase=True needs a phase ('auto' or an "
                              "array) and the fast sampler")

@@ -56,11 +56,16 @@ import sigpy as sp
 
 from ._checks import check_measurement
 
-__all__ = ["PnPVDMRecon", "HalfQuadraticSplitting", "DEFAULT_PNP", "DATA_STEPS"]
+__all__ = ["PnPVDMRecon", "HalfQuadraticSplitting", "DEFAULT_PNP", "DEFAULT_PNP_COILS",
+           "DATA_STEPS"]
 
-#: The defaults, chosen on the validation person (``docs/sampler.md``).
-DEFAULT_PNP = {"num_steps": 30, "lamda_start": 3e-2, "lamda_start_coils": 0.3,
-               "lamda_end": 1e-4, "data_step": "auto", "prox_variance": 4.0, "min_lam": 1e-4}
+#: The defaults, chosen on the validation people (``docs/sampler.md``); ``dc_max_iter``
+#: None is :data:`mrirecon_vdm.alg.DEFAULT_CG_ITER`.
+DEFAULT_PNP = {"num_steps": 30, "lamda_start": 3e-2, "lamda_end": 1e-4, "data_step": "auto",
+               "prox_variance": 4.0, "dc_max_iter": None, "min_lam": 1e-4}
+#: What changes for an operator with coil maps (multi-coil, noisy: more steps, a higher
+#: start of the schedule, more CG iterations per data step; ``docs/sampler.md``).
+DEFAULT_PNP_COILS = {"num_steps": 45, "lamda_start": 0.3, "dc_max_iter": 12}
 #: How the data enter each iteration (``data_step``).
 DATA_STEPS = ("auto", "prox", "gradient")
 
@@ -131,11 +136,11 @@ class PnPVDMRecon(sp.app.App):
         y (array): measurement, ``A.oshape``, complex (k-space).
         A (sigpy.linop.Linop): forward operator on real images ``(..., H, W)``.
         prior: the prior (protocol of ``docs/architecture.md``).
-        num_steps (int): iterations = network evaluations.
+        num_steps (int or None): iterations = network evaluations; None: ``DEFAULT_PNP``
+            (30), or ``DEFAULT_PNP_COILS`` (45) for an operator with coil maps.
         lamda_start, lamda_end (float): the schedule of λ_k / s² (geometric). None:
-            ``DEFAULT_PNP`` (``lamda_start`` 0.03, or 0.3 for an operator with coil maps:
-            +0.40 dB on 11 validation slices with 8 noisy coils at 8×, where single-coil
-            undersampling did not gain from a higher start; ``lamda_end`` 1e-4).
+            ``DEFAULT_PNP`` (``lamda_start`` 0.03, ``lamda_end`` 1e-4), ``lamda_start`` 0.3
+            with coil maps (``DEFAULT_PNP_COILS``).
         phase (None, str or array): as :class:`mrirecon_vdm.app.GuidedVDMRecon`.
         sigma (float or None): k-space noise std; the schedule does not go below it, and the
             exact data step weighs the data by it. None:
@@ -155,7 +160,14 @@ class PnPVDMRecon(sp.app.App):
         refine_phase (bool or None): refine the phase at every iteration (exact data step
             only); None: yes when ``phase`` is ``"auto"`` and the data step is exact.
         dc_max_iter (int or None): CG iterations of each exact data step (coil maps, a
-            phase); None: :data:`mrirecon_vdm.alg.DEFAULT_CG_ITER`.
+            phase); None: :data:`mrirecon_vdm.alg.DEFAULT_CG_ITER` (8), 12 with coil maps
+            (``DEFAULT_PNP_COILS``).
+
+    The defaults with coil maps come from 8 noisy coils at 8× (ESPIRiT maps) on 11 + 12
+    slices of the two validation people (``docs/sampler.md``): the schedule's start 0.3
+    (+0.40 dB over 0.03 on the first person; single-coil undersampling did not gain from a
+    higher start), then 45 steps (+0.22 / +0.19 dB over 30; 60 steps +0.30 / +0.28 dB at
+    twice the time) with 12 CG iterations (a further +0.10 / +0.22 dB).
         min_lam (float or None): the Tikhonov floor of the exact data step's CG
             (:class:`mrirecon_vdm.alg.DataConsistency`); None: ``DEFAULT_PNP`` (1e-4).
         bf16 (bool): bfloat16 autocast for the network.
@@ -178,16 +190,16 @@ class PnPVDMRecon(sp.app.App):
 
         start = time.perf_counter()
         check_measurement("PnPVDMRecon", y, A)
-        num_steps = DEFAULT_PNP["num_steps"] if num_steps is None else num_steps
+        structure = fourier_structure(A)
+        defaults = dict(DEFAULT_PNP)
+        if structure is not None and structure.maps is not None:
+            defaults.update(DEFAULT_PNP_COILS)
+        if num_steps is None:
+            num_steps = defaults["num_steps"]
         if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) \
                 or num_steps < 1:
             raise ValueError(f"PnPVDMRecon: num_steps must be an int >= 1, got {num_steps!r}")
-        structure = fourier_structure(A)
-        if lamda_start is None:
-            coils = structure is not None and structure.maps is not None
-            l0 = DEFAULT_PNP["lamda_start_coils" if coils else "lamda_start"]
-        else:
-            l0 = float(lamda_start)
+        l0 = defaults["lamda_start"] if lamda_start is None else float(lamda_start)
         l1 = DEFAULT_PNP["lamda_end"] if lamda_end is None else float(lamda_end)
         if not (math.isfinite(l0) and math.isfinite(l1) and l0 > 0 and l1 > 0):
             raise ValueError(f"PnPVDMRecon: lamda_start and lamda_end must be finite and > 0, "
@@ -257,7 +269,8 @@ class PnPVDMRecon(sp.app.App):
         else:
             from .alg import DataConsistency
             from .phase import refine_window
-            self.dc = DataConsistency(A, float(sigma), max_iter=dc_max_iter,
+            self.dc = DataConsistency(A, float(sigma), max_iter=defaults["dc_max_iter"]
+                                      if dc_max_iter is None else dc_max_iter,
                                       min_lam=DEFAULT_PNP["min_lam"] if min_lam is None
                                       else min_lam)
             per_image = tuple(A.ishape[:-2]) + (1, 1)

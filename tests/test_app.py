@@ -478,15 +478,20 @@ def test_noisy_multi_coil_data_are_safe_with_the_default_sigma():
 
 
 def test_refine_phase_in_the_fast_sampler(phased):
-    """refine_phase=True: the phase is refined at every step (closer to the truth than the
-    estimate) and σ re-estimated against it; the result stays as close to the truth as
-    without refinement; bad uses are refused."""
+    """refine_phase (the default for an estimated phase with the fast sampler): the phase is
+    refined at every step (closer to the truth than the estimate) and σ re-estimated
+    against it; the result stays as close to the truth as without refinement; a given
+    phase and the paper sampler are not refined by default; bad uses are refused."""
     from mrirecon_vdm.phase import estimate_phase
     prior, A, y, x, phi = phased
-    plain = recon(y, A, prior, phase="auto", seed=0, num_steps=10).run()
-    app = recon(y, A, prior, phase="auto", seed=0, num_steps=10, refine_phase=True)
+    plain = recon(y, A, prior, phase="auto", seed=0, num_steps=10, refine_phase=False).run()
+    app = recon(y, A, prior, phase="auto", seed=0, num_steps=10)
     out = app.run()
     assert app.refine_phase and np.all(np.isfinite(out))
+    np.testing.assert_array_equal(
+        out, recon(y, A, prior, phase="auto", seed=0, num_steps=10, refine_phase=True).run())
+    assert not recon(y, A, prior, phase=phi, seed=0, num_steps=10).refine_phase
+    assert not recon(y, A, prior, phase="auto", sampler="paper", num_steps=10).refine_phase
 
     def err(p):
         return float(np.abs(np.angle(np.exp(1j * (p - phi)))).mean())
@@ -496,5 +501,5 @@ def test_refine_phase_in_the_fast_sampler(phased):
         recon(y, A, prior, refine_phase=True)
     with pytest.raises(ValueError, match="refine_phase=True needs a phase"):
         recon(y, A, prior, phase="auto", sampler="paper", refine_phase=True)
-    with pytest.raises(ValueError, match="refine_phase must be True or False"):
+    with pytest.raises(ValueError, match="refine_phase must be None, True or False"):
         recon(y, A, prior, phase="auto", refine_phase="yes")

@@ -39,8 +39,8 @@ def test_refine_phase_plugin_registers_a_versioned_method():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     try:
         import refine_phase_plugin  # noqa: F401
-        m = registry.METHODS["vdm-mean4-refine"]
-        assert m.nfe == 200 and m.settings == {"refine_phase": True}
+        m = registry.METHODS["vdm-mean4-norefine"]
+        assert m.nfe == 200 and m.settings == {"refine_phase": False}
     finally:
         sys.path.pop(0)
-        registry.METHODS.pop("vdm-mean4-refine", None)
+        registry.METHODS.pop("vdm-mean4-norefine", None)

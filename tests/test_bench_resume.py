@@ -226,3 +226,6 @@ def test_registered_settings_make_entries_stale():
         registry.METHODS.pop("toy-versioned", None)
     from mrirecon_vdm.bench import vdm_methods  # noqa: F401  (registers vdm-pnp)
     assert registry.METHODS["vdm-pnp"].settings == {"pnp_version": vdm_methods.PNP_VERSION}
+    for name in ("vdm-fast-50", "vdm-mean4"):
+        assert registry.METHODS[name].settings == {"guided_version": vdm_methods.GUIDED_VERSION}
+    assert registry.METHODS["vdm-paper"].settings is None

@@ -159,6 +159,33 @@ def test_both_data_steps_land_on_the_posterior_mean(data_step):
     assert PnPVDMRecon(B(x).astype(np.complex64), B, prior, bf16=False).data_step == "gradient"
 
 
+def test_default_steps_and_schedule_start_depend_on_coil_maps():
+    """Without options: 30 iterations, 8 CG iterations and the schedule's start 0.03 for a
+    single coil; 45, 12 and 0.3 with coil maps (chosen on both validation people with 8
+    noisy coils); explicit values win."""
+    from mrirecon_vdm.alg import DEFAULT_CG_ITER
+    from mrirecon_vdm.coils import birdcage_maps
+    from mrirecon_vdm.pnp import DEFAULT_PNP, DEFAULT_PNP_COILS
+
+    prior = make_prior()
+    x = prior.sample(1, seed=3)[0].astype(np.float32)
+    mask = cartesian_mask((H, H), 3, center=4, seed=0)
+    for maps, d in ((None, dict(DEFAULT_PNP, dc_max_iter=DEFAULT_CG_ITER)),
+                    (birdcage_maps((H, H), 4), dict(DEFAULT_PNP, **DEFAULT_PNP_COILS))):
+        A = FourierSampling((H, H), mask, maps=maps)
+        y = A(x).astype(np.complex64)
+        app = PnPVDMRecon(y, A, prior, sigma=1e-3, bf16=False)
+        app.run()
+        assert app.nfe == d["num_steps"] and app.dc.max_iter == d["dc_max_iter"]
+        s2 = float(np.asarray(app.scale).ravel()[0]) ** 2
+        assert np.allclose(app.proxg.lamdas[0] / s2, d["lamda_start"])
+        assert np.allclose(app.proxg.lamdas[-1] / s2, d["lamda_end"])
+        app = PnPVDMRecon(y, A, prior, num_steps=7, dc_max_iter=3, sigma=1e-3, bf16=False)
+        app.run()
+        assert app.nfe == 7 and app.dc.max_iter == 3
+    assert DEFAULT_PNP_COILS == {"num_steps": 45, "lamda_start": 0.3, "dc_max_iter": 12}
+
+
 def test_exact_data_step_through_a_known_phase_and_with_noise():
     """With a known phase in the operator the exact step comes close to the posterior mean
     of the phase-carrying problem, much closer than the gradient step, and stays there with
@@ -234,19 +261,3 @@ def test_data_step_errors():
     assert not PnPVDMRecon(y, A, prior, phase="auto", data_step="gradient").refine_phase
     with pytest.raises(ValueError, match="refine_phase must be"):
         PnPVDMRecon(y, A, prior, refine_phase="yes")
-
-
-def test_default_schedule_starts_higher_with_coil_maps():
-    from mrirecon_vdm.coils import birdcage_maps
-    from mrirecon_vdm.pnp import DEFAULT_PNP
-    prior = make_prior()
-    x = prior.sample(1, seed=7)[0].astype(np.float32)
-    mask = cartesian_mask((H, H), 2, center=6, seed=0)
-    for maps, key in ((None, "lamda_start"), (birdcage_maps((H, H), 2), "lamda_start_coils")):
-        A = FourierSampling((H, H), mask, maps=maps)
-        app = PnPVDMRecon(A(x).astype(np.complex64), A, prior, phase="none", sigma=0.0,
-                          bf16=False)
-        s2 = float(np.asarray(app.scale).ravel()[0]) ** 2
-        assert np.allclose(app.proxg.lamdas[0] / s2, DEFAULT_PNP[key])
-        assert np.allclose(app.proxg.lamdas[-1] / s2, DEFAULT_PNP["lamda_end"])
-    assert DEFAULT_PNP["lamda_start_coils"] > DEFAULT_PNP["lamda_start"]

@@ -54,7 +54,7 @@ from .registry import register_method
 
 __all__ = ["set_prior", "get_prior", "vdm_recon", "pnp_recon", "slice_seed", "PRIOR_ENV",
            "BASE_SEED", "BF16", "THREADS", "FAST_STEPS", "MEAN_SAMPLES", "PAPER_STEPS",
-           "PNP_STEPS", "VDM_METHODS"]
+           "PNP_STEPS", "PNP_VERSION", "GUIDED_VERSION", "VDM_METHODS"]
 
 #: Environment variable naming an exported prior (folder or ``prior.safetensors``).
 PRIOR_ENV = "MRIRECON_VDM_PRIOR"
@@ -175,8 +175,14 @@ for _k in MEAN_SAMPLES:
         dict(sampler="fast", num_steps=MEAN_STEPS, num_samples=_k), _k * MEAN_STEPS,
         f"guided VDM, mean of {_k} fast-sampler samples ({MEAN_STEPS} steps, one batch)")
 
+#: Version of the fast guided sampler's defaults (2: the phase refinement is on for an
+#: estimated phase; earlier journal entries carry no version and are run again on resume).
+GUIDED_VERSION = 2
+
 for _name, (_opts, _nfe, _desc) in VDM_METHODS.items():
-    register_method(_name, _method(**_opts), nfe=_nfe, description=_desc, replace=True)
+    register_method(_name, _method(**_opts), nfe=_nfe, description=_desc, replace=True,
+                    settings={"guided_version": GUIDED_VERSION}
+                    if _opts["sampler"] == "fast" else None)
 
 
 def pnp_recon(y, A, scale=None, num_steps=None, bf16=None, **opts):
@@ -203,9 +209,11 @@ def _pnp(y, A, scale, **opts):
 PNP_STEPS = 30
 #: Version of the plug-and-play algorithm (2: the exact data step and the phase refinement;
 #: 3: "auto" keeps the gradient step for a plain crop; 4: 1D normal operator for line masks;
-#: 5: the schedule starts at 0.3 with coil maps).
-PNP_VERSION = 5
+#: 5: the schedule starts at 0.3 with coil maps; 6: 45 steps with coil maps, the
+#: shift-free normal operator, the refinement window up to 63 lines).
+PNP_VERSION = 6
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
                 description=f"VDM denoiser with an exact data step (plug-and-play, "
-                            f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps",
+                            f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps "
+                            f"(45 with coil maps)",
                 settings={"pnp_version": PNP_VERSION})
