@@ -153,7 +153,8 @@ def test_entries_with_other_settings_run_again(tmp_path, dying_method, monkeypat
     real = journal.method_settings
     assert real("sigpy-tv", 4).keys() == {"lamda", "max_iter"}    # the tuned weights
     monkeypatch.setattr(runner, "method_settings",
-                        lambda m, s, k="sr": {"v": 2} if m == "test-dying" else real(m, s, k))
+                        lambda m, s, k="sr", o=None: {"v": 2} if m == "test-dying"
+                        else real(m, s, k, o))
     dying_method.update(calls=0)
     assert bench.main(argv(data, out, "--resume")) == 0
     assert dying_method["calls"] == 2 * (1 + 3)                   # both factors again
@@ -220,12 +221,19 @@ def test_registered_settings_make_entries_stale():
         register_method("toy-versioned", lambda y, A, s: A.H(y).real, settings={"v": 2},
                         replace=True)
         assert journal.method_settings("toy-versioned", 4) == {"v": 2}
-        with pytest.raises(ValueError, match="settings must be a dict"):
+        register_method("toy-versioned", lambda y, A, s: A.H(y).real, replace=True,
+                        settings=lambda opts: {"v": 3} if opts.get("phase") else {})
+        assert journal.method_settings("toy-versioned", 4) == {}
+        assert journal.method_settings("toy-versioned", 4, opts={"phase": "auto"}) == {"v": 3}
+        with pytest.raises(ValueError, match="settings must be a dict, a callable"):
             register_method("toy-bad", lambda y, A, s: y, settings=[1])
     finally:
         registry.METHODS.pop("toy-versioned", None)
     from mrirecon_vdm.bench import vdm_methods  # noqa: F401  (registers vdm-pnp)
     assert registry.METHODS["vdm-pnp"].settings == {"pnp_version": vdm_methods.PNP_VERSION}
+    # the guided sampler's version is recorded only where it matters: an estimated phase
     for name in ("vdm-fast-50", "vdm-mean4"):
-        assert registry.METHODS[name].settings == {"guided_version": vdm_methods.GUIDED_VERSION}
-    assert registry.METHODS["vdm-paper"].settings is None
+        m = registry.METHODS[name]
+        assert m.settings_for({"phase": "auto"}) == {"guided_version": vdm_methods.GUIDED_VERSION}
+        assert m.settings_for({}) == {} and m.settings_for(None) == {}
+    assert registry.METHODS["vdm-paper"].settings_for({"phase": "auto"}) == {}

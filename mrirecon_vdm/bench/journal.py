@@ -168,13 +168,15 @@ def fingerprint(images, data_range, sigma, seed, plugins=(), task=None):
     return fp
 
 
-def method_settings(name, scale, kind="sr"):
+def method_settings(name, scale, kind="sr", opts=None):
     """What a journal entry of ``name`` at ``scale`` depends on besides the data.
 
     The tuned ``lamda`` / ``max_iter`` of the regularised classical methods
     (``mrirecon_vdm/baselines_defaults.json``), for learned methods (NFE > 0) the prior's
-    SHA-256 (:func:`prior_fingerprint`), and the method's registered ``settings``. A
-    re-tuned baseline, another prior or a changed algorithm makes its old entries stale.
+    SHA-256 (:func:`prior_fingerprint`), and the method's registered ``settings`` for the
+    options ``opts`` the benchmark passes it (:meth:`~mrirecon_vdm.bench.registry.Method.
+    settings_for`). A re-tuned baseline, another prior or a changed algorithm makes its old
+    entries stale.
     """
     from .. import baselines as B
     from .registry import METHODS
@@ -185,8 +187,8 @@ def method_settings(name, scale, kind="sr"):
     out = {}
     if name in METHODS and METHODS[name].nfe > 0:
         out = prior_fingerprint()
-    if name in METHODS and METHODS[name].settings:
-        out.update(METHODS[name].settings)
+    if name in METHODS:
+        out.update(METHODS[name].settings_for(opts))
     return out
 
 

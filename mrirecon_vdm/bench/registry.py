@@ -49,9 +49,12 @@ class Method:
         description (str): one line for ``--help`` and the docs.
         needs_crop (bool): the method only applies to centre-crop super-resolution (it is
             skipped, with a note, on the undersampling tasks).
-        settings (dict or None): JSON-able defaults the results depend on (a learned
-            method's algorithm version and options); recorded in the benchmark journal, so
-            entries made with other settings are run again on resume.
+        settings (dict, callable or None): JSON-able defaults the results depend on (a
+            learned method's algorithm version and options); recorded in the benchmark
+            journal, so entries made with other settings are run again on resume. A callable
+            takes the options the benchmark passes to the method (``{"phase": "auto"}`` on a
+            task with a phase, else ``{}``) and returns the dict: for a change that only
+            matters with some options.
     """
 
     name: str
@@ -60,7 +63,14 @@ class Method:
     requires_bart: bool = False
     description: str = ""
     needs_crop: bool = False
-    settings: dict = None
+    settings: object = None
+
+    def settings_for(self, opts=None):
+        """The settings dict for a run with ``opts`` (``{}`` without settings)."""
+        if self.settings is None:
+            return {}
+        out = self.settings(dict(opts or {})) if callable(self.settings) else self.settings
+        return dict(out or {})
 
 
 #: The registry: name -> :class:`Method`, in registration order. Add methods with
@@ -85,11 +95,12 @@ def register_method(name, fn, nfe=0, requires_bart=False, description="", replac
     if name in METHODS and not replace:
         raise ValueError(f"register_method: {name!r} is already registered "
                          "(pass replace=True to replace it)")
-    if settings is not None and not isinstance(settings, dict):
-        raise ValueError(f"register_method: settings must be a dict or None, got "
-                         f"{type(settings).__name__}")
+    if settings is not None and not isinstance(settings, dict) and not callable(settings):
+        raise ValueError(f"register_method: settings must be a dict, a callable or None, "
+                         f"got {type(settings).__name__}")
     METHODS[name] = Method(name, fn, int(nfe), bool(requires_bart), description,
-                           bool(needs_crop), None if settings is None else dict(settings))
+                           bool(needs_crop),
+                           dict(settings) if isinstance(settings, dict) else settings)
     return METHODS[name]
 
 

@@ -124,7 +124,7 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=No
     from .registry import reconstruct
 
     ops = A if isinstance(A, (list, tuple)) else [A] * len(ys)
-    settings = method_settings(name, scale, kind) if journal is not None else None
+    settings = method_settings(name, scale, kind, opts) if journal is not None else None
     done = journal.done(name, scale, settings) if journal is not None else {}
     todo = [i for i in range(len(ys)) if i not in done]
     if warmup and todo:
@@ -251,7 +251,8 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
         for m in runnable:
             learned = METHODS[m].nfe > 0
             pending = (journal is None
-                       or len(journal.done(m, scale, method_settings(m, scale, kind)))
+                       or len(journal.done(m, scale, method_settings(
+                           m, scale, kind, learned_opts if learned else None)))
                        < len(ys))
             if learned and pending and not warmed and LEARNED_WARMUP in METHODS:
                 reconstruct(LEARNED_WARMUP, ys[0], ops[0], scale, **learned_opts)

@@ -175,14 +175,19 @@ for _k in MEAN_SAMPLES:
         dict(sampler="fast", num_steps=MEAN_STEPS, num_samples=_k), _k * MEAN_STEPS,
         f"guided VDM, mean of {_k} fast-sampler samples ({MEAN_STEPS} steps, one batch)")
 
-#: Version of the fast guided sampler's defaults (2: the phase refinement is on for an
-#: estimated phase; earlier journal entries carry no version and are run again on resume).
+#: Version of the fast guided sampler's defaults with an estimated phase (2: the phase
+#: refinement is on). Only runs with ``phase="auto"`` record it, so only their earlier
+#: journal entries (no version) are run again on resume.
 GUIDED_VERSION = 2
+
+
+def _guided_settings(opts):
+    return {"guided_version": GUIDED_VERSION} if opts.get("phase") == "auto" else {}
+
 
 for _name, (_opts, _nfe, _desc) in VDM_METHODS.items():
     register_method(_name, _method(**_opts), nfe=_nfe, description=_desc, replace=True,
-                    settings={"guided_version": GUIDED_VERSION}
-                    if _opts["sampler"] == "fast" else None)
+                    settings=_guided_settings if _opts["sampler"] == "fast" else None)
 
 
 def pnp_recon(y, A, scale=None, num_steps=None, bf16=None, **opts):
