@@ -132,8 +132,10 @@ def estimate_sigma(y, A):
 
     Args:
         y (array): ``A.oshape`` complex k-space.
-        A (sigpy.linop.Linop): a Fourier sampling operator
-            (:func:`mrirecon_vdm.linop.fourier_structure`).
+        A (sigpy.linop.Linop or FourierStructure): a Fourier sampling operator
+            (:func:`mrirecon_vdm.linop.fourier_structure`), or its structure (the samplers'
+            phase refinement passes the data consistency's, whose calibration region is then
+            found once, not at every step).
 
     Returns:
         float: σ̂ in the units of ``y``; 0.0 where nothing can be compared (a single coil
@@ -143,10 +145,10 @@ def estimate_sigma(y, A):
     Raises:
         ValueError: a mask without a fully sampled centre of at least 4 x 4 lines.
     """
-    from .linop import fourier_structure
+    from .linop import FourierStructure, fourier_structure
     from .sampling import calibration_shape
 
-    st = fourier_structure(A)
+    st = A if isinstance(A, FourierStructure) else fourier_structure(A)
     if st is None or (st.maps is None and st.phase is None):
         return 0.0
     device = sp.get_device(y)
@@ -157,8 +159,13 @@ def estimate_sigma(y, A):
             cal = tuple(st.crop)
             k = sp.resize(y, y.shape[:-2] + hr)
         else:
-            m = np.asarray(sp.to_device(st.full_mask())).reshape((-1,) + hr).min(axis=0)
-            cal = calibration_shape(m)
+            cached = getattr(st, "_sigma_cal", None)
+            if cached is not None and cached[0] is st.mask:
+                cal = cached[1]
+            else:
+                m = np.asarray(sp.to_device(st.full_mask())).reshape((-1,) + hr).min(axis=0)
+                cal = calibration_shape(m)
+                st._sigma_cal = (st.mask, cal)
             k = y
         if min(cal) < 4:
             raise ValueError(f"estimate_sigma: the mask samples only {cal} lines at the k-space "

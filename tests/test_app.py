@@ -399,6 +399,7 @@ def test_multi_coil_default_with_espirit_maps():
     app = recon(y, A, prior, seed=0, num_steps=10)
     out = app.run()
     assert app.phase is not None and app.phase.shape == (h, h)
+    assert not app.refine_phase          # the refinement is a single-coil default
     assert app.sigma > 0.01              # noise plus the mismatch of the estimated maps
     assert np.all(np.isfinite(out)) and np.all(np.isfinite(app.complex_image))
     assert rel(out, x) < 0.4             # measured 0.25 (0.13 with the true maps)

@@ -222,7 +222,7 @@ def test_registered_settings_make_entries_stale():
                         replace=True)
         assert journal.method_settings("toy-versioned", 4) == {"v": 2}
         register_method("toy-versioned", lambda y, A, s: A.H(y).real, replace=True,
-                        settings=lambda opts: {"v": 3} if opts.get("phase") else {})
+                        settings=lambda opts, kind: {"v": 3} if opts.get("phase") else {})
         assert journal.method_settings("toy-versioned", 4) == {}
         assert journal.method_settings("toy-versioned", 4, opts={"phase": "auto"}) == {"v": 3}
         with pytest.raises(ValueError, match="settings must be a dict, a callable"):
@@ -232,8 +232,12 @@ def test_registered_settings_make_entries_stale():
     from mrirecon_vdm.bench import vdm_methods  # noqa: F401  (registers vdm-pnp)
     assert registry.METHODS["vdm-pnp"].settings == {"pnp_version": vdm_methods.PNP_VERSION}
     # the guided sampler's version is recorded only where it matters: an estimated phase
+    # of a single coil
+    v2 = {"guided_version": vdm_methods.GUIDED_VERSION}
     for name in ("vdm-fast-50", "vdm-mean4"):
         m = registry.METHODS[name]
-        assert m.settings_for({"phase": "auto"}) == {"guided_version": vdm_methods.GUIDED_VERSION}
-        assert m.settings_for({}) == {} and m.settings_for(None) == {}
-    assert registry.METHODS["vdm-paper"].settings_for({"phase": "auto"}) == {}
+        assert m.settings_for({"phase": "auto"}, "mask") == v2
+        assert m.settings_for({"phase": "auto"}, "sr") == v2
+        assert m.settings_for({}, "sense") == {} and m.settings_for({"phase": "auto"}, "sense") == {}
+        assert m.settings_for({}, "mask") == {} and m.settings_for(None) == {}
+    assert registry.METHODS["vdm-paper"].settings_for({"phase": "auto"}, "sense") == {}

@@ -140,6 +140,28 @@ def test_estimate_sigma_single_coil_with_a_phase():
     assert est / sigma == pytest.approx(1.0, rel=0.15)
 
 
+def test_estimate_sigma_takes_the_structure_and_caches_the_calibration():
+    """The samplers' refinement passes the data consistency's FourierStructure: the same σ̂
+    as from the operator, the calibration region found once per mask (and again for a new
+    mask), the phase read at every call."""
+    from mrirecon_vdm.linop import fourier_structure
+    _, _, mask, img = coil_problem(2)
+    phi = smooth_phase((H, H), seed=0, amplitude=1.0)
+    A = FourierSampling((H, H), mask) * Phase((H, H), phi)
+    y = noisy(A(np.abs(img)).astype(np.complex64), 0.05, 0, mask)
+    st = fourier_structure(A)
+    assert estimate_sigma(y, st) == pytest.approx(estimate_sigma(y, A), rel=1e-6)
+    first = st._sigma_cal
+    assert estimate_sigma(y, st) == pytest.approx(estimate_sigma(y, A), rel=1e-6)
+    assert st._sigma_cal is first
+    st.phase = np.exp(1j * smooth_phase((H, H), seed=5, amplitude=1.0)).astype(np.complex64)
+    other = FourierSampling((H, H), mask) * Phase((H, H), np.angle(st.phase))
+    assert estimate_sigma(y, st) == pytest.approx(estimate_sigma(y, other), rel=1e-5)
+    st.mask = st.mask.copy()
+    estimate_sigma(y, st)
+    assert st._sigma_cal is not first and st._sigma_cal[1] == first[1]
+
+
 def test_estimate_sigma_is_zero_for_single_coil_operators():
     mask = cartesian_mask((16, 16), 2, center=4, seed=0)
     rng = np.random.default_rng(0)

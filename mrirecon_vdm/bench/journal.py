@@ -188,7 +188,7 @@ def method_settings(name, scale, kind="sr", opts=None):
     if name in METHODS and METHODS[name].nfe > 0:
         out = prior_fingerprint()
     if name in METHODS:
-        out.update(METHODS[name].settings_for(opts))
+        out.update(METHODS[name].settings_for(opts, kind))
     return out
 
 

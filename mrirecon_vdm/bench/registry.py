@@ -52,9 +52,10 @@ class Method:
         settings (dict, callable or None): JSON-able defaults the results depend on (a
             learned method's algorithm version and options); recorded in the benchmark
             journal, so entries made with other settings are run again on resume. A callable
-            takes the options the benchmark passes to the method (``{"phase": "auto"}`` on a
-            task with a phase, else ``{}``) and returns the dict: for a change that only
-            matters with some options.
+            ``settings(opts, kind)`` takes the options the benchmark passes to the method
+            (``{"phase": "auto"}`` on a task with a phase, else ``{}``) and the operator kind
+            (:func:`mrirecon_vdm.baselines.operator_kind`: ``"sr"``, ``"mask"``,
+            ``"sense"``) and returns the dict: for a change that only matters on some tasks.
     """
 
     name: str
@@ -65,11 +66,13 @@ class Method:
     needs_crop: bool = False
     settings: object = None
 
-    def settings_for(self, opts=None):
-        """The settings dict for a run with ``opts`` (``{}`` without settings)."""
+    def settings_for(self, opts=None, kind="sr"):
+        """The settings dict for a run with ``opts`` on an operator of ``kind`` (``{}``
+        without settings)."""
         if self.settings is None:
             return {}
-        out = self.settings(dict(opts or {})) if callable(self.settings) else self.settings
+        out = (self.settings(dict(opts or {}), kind) if callable(self.settings)
+               else self.settings)
         return dict(out or {})
 
 

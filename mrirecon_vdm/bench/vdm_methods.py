@@ -175,14 +175,16 @@ for _k in MEAN_SAMPLES:
         dict(sampler="fast", num_steps=MEAN_STEPS, num_samples=_k), _k * MEAN_STEPS,
         f"guided VDM, mean of {_k} fast-sampler samples ({MEAN_STEPS} steps, one batch)")
 
-#: Version of the fast guided sampler's defaults with an estimated phase (2: the phase
-#: refinement is on). Only runs with ``phase="auto"`` record it, so only their earlier
-#: journal entries (no version) are run again on resume.
+#: Version of the fast guided sampler's defaults with an estimated single-coil phase (2: the
+#: phase refinement is on). Only those runs record it (``phase="auto"`` without coil maps),
+#: so only their earlier journal entries (no version) are run again on resume.
 GUIDED_VERSION = 2
 
 
-def _guided_settings(opts):
-    return {"guided_version": GUIDED_VERSION} if opts.get("phase") == "auto" else {}
+def _guided_settings(opts, kind):
+    if opts.get("phase") == "auto" and kind != "sense":
+        return {"guided_version": GUIDED_VERSION}
+    return {}
 
 
 for _name, (_opts, _nfe, _desc) in VDM_METHODS.items():
