@@ -36,7 +36,12 @@ def _paths(path):
     return p, p.with_suffix(".json")
 
 
-def export_pretrained(checkpoint_path, out_dir, provenance):
+#: Storage dtypes of :func:`export_pretrained` (the model always runs in float32).
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16,
+                  "bfloat16": torch.bfloat16}
+
+
+def export_pretrained(checkpoint_path, out_dir, provenance, dtype="float32"):
     """Write the EMA weights of a training checkpoint as ``prior.safetensors`` +
     ``prior.json`` in ``out_dir`` (both written atomically).
 
@@ -46,6 +51,10 @@ def export_pretrained(checkpoint_path, out_dir, provenance):
         provenance (dict): JSON-serialisable facts to record (data set, sources, licence,
             command line, ...). Step, images seen, training time, the last validation bound
             and the training configuration are added from the checkpoint.
+        dtype (str): storage dtype of the weights, ``"float32"``, ``"float16"`` (half the
+            size: a 64-channel U-Net's 9 M parameters in 18 MB) or ``"bfloat16"``;
+            :func:`load_pretrained` returns float32 either way. Recorded as
+            ``weights_dtype``.
 
     Returns:
         tuple: (weights path, metadata path) as ``pathlib.Path``.
@@ -55,14 +64,18 @@ def export_pretrained(checkpoint_path, out_dir, provenance):
     if not isinstance(provenance, dict):
         raise ValueError(f"export_pretrained: expected provenance to be a dict, got "
                          f"{type(provenance).__name__}")
+    if dtype not in STORAGE_DTYPES:
+        raise ValueError(f"export_pretrained: dtype must be one of {sorted(STORAGE_DTYPES)}, "
+                         f"got {dtype!r}")
     state = load_checkpoint(checkpoint_path)
     config = VDMConfig.from_dict(state["model_config"])
     model = VDM(config)
     model.load_state_dict(state["ema"])           # checks keys and shapes
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous()
+    tensors = {k: v.detach().to("cpu", STORAGE_DTYPES[dtype]).contiguous()
                for k, v in model.state_dict().items()}
     blob = st_save(tensors, metadata={"format": FORMAT})
     prov = dict(provenance)
+    prov["weights_dtype"] = dtype
     prov.setdefault("step", int(state["step"]))
     prov.setdefault("images_seen", state.get("images_seen"))
     prov.setdefault("train_wall_time_s", state.get("wall_time_s"))
@@ -185,7 +198,8 @@ def load_pretrained(device="cpu", path=None):
         raise ValueError(f"load_pretrained: weights {str(wpath)!r} do not fit the model config "
                          f"in {str(mpath)!r} ({mismatch}){fields}")
     try:
-        model.load_state_dict(tensors)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in tensors.items()})
     except RuntimeError as e:
         raise ValueError(f"load_pretrained: weights {str(wpath)!r} do not fit the model "
                          f"config in {str(mpath)!r}: {str(e).splitlines()[0]}") from None

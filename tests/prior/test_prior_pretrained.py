@@ -32,6 +32,25 @@ def test_export_load_roundtrip(tiny_train_config, tmp_path):
         load_pretrained(path=str(out))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_export_in_half_precision(tiny_train_config, tmp_path, dtype):
+    """Half-precision storage (the ≤ 20 MB limit for a wider net): about half the bytes, the
+    dtype recorded, loaded back as a float32 model equal to the weights rounded once."""
+    res = train(tiny_train_config.replace(steps=2))
+    full, _ = export_pretrained(res.checkpoint, tmp_path / "f32", {"data": "toy"})
+    half, mpath = export_pretrained(res.checkpoint, tmp_path / dtype, {"data": "toy"},
+                                    dtype=dtype)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert json.loads(mpath.read_text())["provenance"]["weights_dtype"] == dtype
+    m = load_pretrained(path=str(tmp_path / dtype))
+    td = getattr(torch, dtype)
+    for a, b in zip(m.state_dict().values(), res.ema.state_dict().values()):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b.to(td).float(), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        export_pretrained(res.checkpoint, tmp_path / "x", {"data": "toy"}, dtype="int8")
+
+
 def test_missing_default_weights(monkeypatch, tmp_path):
     monkeypatch.setattr(pretrained, "default_weights_path",
                         lambda: tmp_path / "none" / "prior.safetensors")
