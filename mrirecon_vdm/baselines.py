@@ -405,7 +405,7 @@ class TVRecon(_SigPyCS):
     anisotropic (entrywise) L1 norm, as SigPy's ``TotalVariationRecon``; solved with PDHG
     (Chambolle & Pock 2011) from zero. For a ``CropFourier`` the step sizes are
     :math:`\\sigma = 1`, :math:`\\tau = 1/9` (:math:`\\|A\\|^2 + \\|\\nabla\\|^2 \\le 1 + 8`);
-    for other linops :math:`\sigma = 1` and :math:`\tau = 1/\|[A; \nabla]\|^2`, by a seeded
+    for other linops :math:`\\sigma = 1` and :math:`\\tau = 1/\\|[A; \\nabla]\\|^2`, by a seeded
     power iteration (:func:`~mrirecon_vdm.linop.max_eig`).
 
     Args:

@@ -162,16 +162,16 @@ class PnPVDMRecon(sp.app.App):
         dc_max_iter (int or None): CG iterations of each exact data step (coil maps, a
             phase); None: :data:`mrirecon_vdm.alg.DEFAULT_CG_ITER` (8), 12 with coil maps
             (``DEFAULT_PNP_COILS``).
+        min_lam (float or None): the Tikhonov floor of the exact data step's CG
+            (:class:`mrirecon_vdm.alg.DataConsistency`); None: ``DEFAULT_PNP`` (1e-4).
+        bf16 (bool): bfloat16 autocast for the network.
+        show_pbar (bool): SigPy's progress bar.
 
     The defaults with coil maps come from 8 noisy coils at 8× (ESPIRiT maps) on 11 + 12
     slices of the two validation people (``docs/sampler.md``): the schedule's start 0.3
     (+0.40 dB over 0.03 on the first person; single-coil undersampling did not gain from a
     higher start), then 45 steps (+0.22 / +0.19 dB over 30; 60 steps +0.30 / +0.28 dB at
     twice the time) with 12 CG iterations (a further +0.10 / +0.22 dB).
-        min_lam (float or None): the Tikhonov floor of the exact data step's CG
-            (:class:`mrirecon_vdm.alg.DataConsistency`); None: ``DEFAULT_PNP`` (1e-4).
-        bf16 (bool): bfloat16 autocast for the network.
-        show_pbar (bool): SigPy's progress bar.
 
     Attributes (after ``run()``): ``x`` (real, ``A.ishape``), ``data_step`` (``"prox"`` or
     ``"gradient"``), ``phase`` (radians, the refined one when refined; None without),
