@@ -167,21 +167,25 @@ def main(argv=None):
         "Defaults of mrirecon_vdm.baselines: lamda (relative to max|A^H y|) and max_iter per "
         "method and scale factor, the best mean PSNR on validation slices. Written by "
         "benchmarks/tune_baselines.py; do not edit by hand.")
+    # the grids of the methods tuned now replace theirs; the others' records are kept
+    gkey = "grid_psnr [lamda, max_iter, psnr]"
     if kind != "sr":
         old = table.get("tuning", {})
-        old.setdefault("tasks", {})[f"{kind} {args.task}"] = {
+        prev = old.setdefault("tasks", {}).get(f"{kind} {args.task}", {})
+        old["tasks"][f"{kind} {args.task}"] = {
             "split": args.split, "slice_indices": idx.tolist(), "coils": args.coils,
             "center_fraction": args.center_fraction, "sigma": task.sigma,
             "minutes": round((time.perf_counter() - start) / 60, 2),
-            "grid_psnr [lamda, max_iter, psnr]": grids}
+            gkey: {**prev.get(gkey, {}), **grids}}
         table["tuning"] = old
     else:
-        table["tuning"] = {**table.get("tuning", {}), "split": args.split,
+        prev = table.get("tuning", {})
+        table["tuning"] = {**prev, "split": args.split,
                            "slice_indices": idx.tolist(), "sigma": args.sigma,
                            "criterion": "mean PSNR, data range = max of the slices",
                            "lamda_grid": LAMDAS, "refine_factor": REFINE,
                            "iters_grid": ITERS, "minutes": round(minutes, 2),
-                           "grid_psnr [lamda, max_iter, psnr]": grids}
+                           gkey: {**prev.get(gkey, {}), **grids}}
     text = json.dumps(table, indent=1) + "\n"
     # one line per [lamda, max_iter, psnr] triple
     text = re.sub(r"\[\s+([^\[\]]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]",

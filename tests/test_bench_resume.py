@@ -151,7 +151,8 @@ def test_entries_with_other_settings_run_again(tmp_path, dying_method, monkeypat
     assert bench.main(argv(data, out)) == 0
     first = results(out)
     real = journal.method_settings
-    assert real("sigpy-tv", 4).keys() == {"lamda", "max_iter"}    # the tuned weights
+    assert real("sigpy-tv", 4).keys() == {"lamda", "max_iter", "solver"}  # tuned weights
+    assert real("bart-tv", 4).keys() == {"lamda", "max_iter"}
     monkeypatch.setattr(runner, "method_settings",
                         lambda m, s, k="sr", o=None: {"v": 2} if m == "test-dying"
                         else real(m, s, k, o))

@@ -172,7 +172,8 @@ def method_settings(name, scale, kind="sr", opts=None):
     """What a journal entry of ``name`` at ``scale`` depends on besides the data.
 
     The tuned ``lamda`` / ``max_iter`` of the regularised classical methods
-    (``mrirecon_vdm/baselines_defaults.json``), for learned methods (NFE > 0) the prior's
+    (``mrirecon_vdm/baselines_defaults.json``) and their solver version where it changed
+    (``baselines.SOLVER_VERSIONS``), for learned methods (NFE > 0) the prior's
     SHA-256 (:func:`prior_fingerprint`), and the method's registered ``settings`` for the
     options ``opts`` the benchmark passes it (:meth:`~mrirecon_vdm.bench.registry.Method.
     settings_for`). A re-tuned baseline, another prior or a changed algorithm makes its old
@@ -182,8 +183,11 @@ def method_settings(name, scale, kind="sr", opts=None):
     from .registry import METHODS
 
     if name in B.REGULARISED:
-        return {"lamda": B.default_lamda(name, scale, kind),
-                "max_iter": B.default_max_iter(name, scale, kind)}
+        out = {"lamda": B.default_lamda(name, scale, kind),
+               "max_iter": B.default_max_iter(name, scale, kind)}
+        if name in B.SOLVER_VERSIONS:
+            out["solver"] = B.SOLVER_VERSIONS[name]
+        return out
     out = {}
     if name in METHODS and METHODS[name].nfe > 0:
         out = prior_fingerprint()
