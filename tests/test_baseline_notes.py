@@ -1,6 +1,7 @@
-"""The measurement scripts behind two notes of docs/results.md: the CG's normal operator
-(benchmarks/normal_operator_speed.py) and the SigPy TV step balance
-(benchmarks/tv_pdhg_balance.py)."""
+"""The scripts behind notes of docs/results.md and docs/baselines.md: the CG's normal operator
+(benchmarks/normal_operator_speed.py), the SigPy TV step balance
+(benchmarks/tv_pdhg_balance.py) and the tuning of the classical weights
+(benchmarks/tune_baselines.py)."""
 import numpy as np
 import sigpy as sp
 
@@ -29,3 +30,28 @@ def test_balanced_pdhg_converges_faster_than_the_baseline_iteration():
     slow = metrics.psnr(x, mod.tv_balanced(y, A, 1e-3, 200, 1.0))
     fast = metrics.psnr(x, mod.tv_balanced(y, A, 1e-3, 200, np.sqrt(8)))
     assert fast > slow + 1.5
+
+
+def test_tuning_one_method_keeps_the_others_records(tmp_path, monkeypatch):
+    """benchmarks/tune_baselines.py --methods M replaces M's defaults and grid only: the other
+    methods' defaults and grid records stay (a re-tune of sigpy-tv once dropped them)."""
+    import json
+
+    import mrirecon_vdm.data as data
+    from skimage.data import shepp_logan_phantom
+    from skimage.transform import resize
+    x = resize(shepp_logan_phantom(), (32, 32), anti_aliasing=True).astype(np.float32)
+    monkeypatch.setattr(data, "load_split", lambda split: np.stack([x, x[::-1].copy()]))
+    out = tmp_path / "defaults.json"
+    gkey = "grid_psnr [lamda, max_iter, psnr]"
+    old = {"methods": {"bart-tv": {"4": {"lamda": 0.005, "max_iter": 50, "val_psnr": 1.0}}},
+           "tuning": {gkey: {"bart-tv 4": [[0.005, 50, 1.0]]}}}
+    out.write_text(json.dumps(old))
+    mod = load_benchmark("tune_baselines")
+    assert mod.main(["--methods", "sigpy-wavelet", "--scales", "4", "--slices", "2",
+                     "--out", str(out)]) == 0
+    new = json.loads(out.read_text())
+    assert new["methods"]["bart-tv"] == old["methods"]["bart-tv"]
+    assert new["tuning"][gkey]["bart-tv 4"] == [[0.005, 50, 1.0]]
+    assert {"lamda", "max_iter", "val_psnr"} <= new["methods"]["sigpy-wavelet"]["4"].keys()
+    assert len(new["tuning"][gkey]["sigpy-wavelet 4"]) >= 35
