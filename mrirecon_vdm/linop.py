@@ -481,15 +481,15 @@ class FourierStructure:
         A centred FFT is ``S F S⁻¹`` (S = fftshift), so ``F_cᴴ M F_c = S (F⁻¹ M' F) S⁻¹``
         with ``M' = ifftshift(M)``; ``F⁻¹ M' F`` is a circular convolution, which commutes
         with the circular shift S, so ``F_cᴴ M F_c = F⁻¹ M' F`` for every size, odd ones
-        included: plain FFTs (:func:`_plain_fft`) and a shifted mask, no shifts per call. For a mask made of
-        whole lines (the same along one image axis: 1D Cartesian sampling) the FFT along
-        the lines cancels as well, and only 1D FFTs across the lines are done. A crop is the
-        mask of its central block."""
+        included: plain FFTs (:func:`_plain_fft`) and a shifted mask, no shifts per call.
+        For a mask made of whole lines (the same along one image axis: 1D Cartesian
+        sampling) the FFT along the lines cancels as well, and only 1D FFTs across the lines
+        are done. A crop is the mask of its central block. A real ``x`` multiplies the maps
+        (or the phase) as it is, and the conjugate maps are kept between calls."""
         axes, mshift = self._normal_mask()
         device = sp.get_device(x)
         with device:
-            xp = device.xp
-            c = _as_complex(x)
+            c = x if (self.phase is not None or self.maps is not None) else _as_complex(x)
             if self.phase is not None:
                 c = c * _move(self.phase, device)
             maps = _move(self.maps, device)
@@ -498,7 +498,9 @@ class FourierStructure:
             k = _plain_fft(c, axes) * _move(mshift, device)
             c = _plain_fft(k, axes, inverse=True)
             if maps is not None:
-                c = (c * maps.conj()).sum(axis=-3)
+                if getattr(self, "_conj_for", None) is not maps:
+                    self._conj_for, self._maps_conj = maps, maps.conj()
+                c = (c * self._maps_conj).sum(axis=-3)
             if self.phase is not None:
                 c = c * _move(self.phase, device).conj()
             return c.astype(np.result_type(c.dtype, np.complex64), copy=False)
