@@ -3,7 +3,6 @@ import operator
 import os
 
 import numpy as np
-import sigpy as sp
 
 __all__ = ["check_shape", "check_finite", "check_complex", "check_real", "check_in_range",
            "check_array", "check_measurement", "check_seed", "check_output_path",
@@ -52,6 +51,8 @@ def check_shape(name, x, expected):
 
 def check_finite(name, x):
     """Raise ``ValueError`` when ``x`` holds NaN or Inf."""
+    import sigpy as sp  # here, not at import: training (the prior) runs without SigPy
+
     xp = sp.get_device(x).xp
     if not bool(xp.all(xp.isfinite(x))):
         n = int(xp.sum(~xp.isfinite(x)))
@@ -90,6 +91,8 @@ def check_measurement(name, y, A, complex_required=True):
     Linop (``TypeError``), ``y`` a numeric array of shape ``A.oshape``, complex (k-space:
     a real array is far more often a low-resolution *image* passed by mistake) unless
     ``complex_required`` is False, and finite."""
+    import sigpy as sp
+
     if not isinstance(A, sp.linop.Linop):
         raise TypeError(f"{name}: A must be a sigpy Linop (e.g. CropFourier), got "
                         f"{type(A).__name__}")

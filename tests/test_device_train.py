@@ -25,9 +25,14 @@ def test_pack_then_train_then_half_precision_weights(tmp_path):
         assert z["train"].dtype == np.float16 and z["train"].shape == (6, 32, 32)
         assert z["val"].shape == (2, 32, 32)
     out = tmp_path / "out"
+    # the device image has no SigPy or PyWavelets: training must not import them
+    for mod in ("sigpy", "pywt"):
+        (tmp_path / "block" / mod).mkdir(parents=True)
+        (tmp_path / "block" / mod / "__init__.py").write_text(
+            f"raise ImportError('{mod} is not on the device image')\n")
     env = dict(os.environ, OUT=str(out), RUN_DIR=str(tmp_path / "run"), DATA=str(pack),
                CONFIG="mrirecon_vdm/prior/configs/tiny.json", PYTHON=sys.executable,
-               STEPS="3", BUDGET_S="300")
+               STEPS="3", BUDGET_S="300", PYTHONPATH=str(tmp_path / "block"))
     subprocess.run(["bash", str(ROOT / "benchmarks/device_train.sh")], check=True, cwd=ROOT,
                    env=env, capture_output=True)
     meta = json.loads((out / "prior" / "prior.json").read_text())
