@@ -537,6 +537,19 @@ class FourierStructure:
                         break
         return self._axis
 
+    def calibration(self):
+        """The calibration size ``(c1, c2)``: the crop, or the largest fully sampled centred
+        rectangle of the mask, sampled in every slice (cached per mask)."""
+        if self.crop is not None:
+            return tuple(self.crop)
+        if getattr(self, "_cal_for", _UNSET) is not self.mask:
+            from .sampling import calibration_shape
+
+            m = np.asarray(sp.to_device(self.full_mask()))
+            self._cal_for = self.mask
+            self._cal = calibration_shape(m.reshape((-1,) + self.hr_shape).min(axis=0))
+        return self._cal
+
     def full_mask(self, device=sp.cpu_device):
         """The sampling pattern on the full grid, ``(..., H, W)`` 0/1 float32."""
         device = sp.Device(device)

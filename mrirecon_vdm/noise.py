@@ -146,7 +146,6 @@ def estimate_sigma(y, A):
         ValueError: a mask without a fully sampled centre of at least 4 x 4 lines.
     """
     from .linop import FourierStructure, fourier_structure
-    from .sampling import calibration_shape
 
     st = A if isinstance(A, FourierStructure) else fourier_structure(A)
     if st is None or (st.maps is None and st.phase is None):
@@ -155,18 +154,8 @@ def estimate_sigma(y, A):
     with device:
         xp = device.xp
         hr = st.hr_shape
-        if st.crop is not None:
-            cal = tuple(st.crop)
-            k = sp.resize(y, y.shape[:-2] + hr)
-        else:
-            cached = getattr(st, "_sigma_cal", None)
-            if cached is not None and cached[0] is st.mask:
-                cal = cached[1]
-            else:
-                m = np.asarray(sp.to_device(st.full_mask())).reshape((-1,) + hr).min(axis=0)
-                cal = calibration_shape(m)
-                st._sigma_cal = (st.mask, cal)
-            k = y
+        k = sp.resize(y, y.shape[:-2] + hr) if st.crop is not None else y
+        cal = st.calibration()
         if min(cal) < 4:
             raise ValueError(f"estimate_sigma: the mask samples only {cal} lines at the k-space "
                              f"centre; the noise level is estimated from a fully sampled "

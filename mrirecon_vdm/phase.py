@@ -39,15 +39,7 @@ def _hann(n, width, xp, symmetric=False):
 def _calibration(st, calib=None):
     """The calibration size of a Fourier structure: the crop, or the largest fully sampled
     centred rectangle of the mask (sampled in every slice)."""
-    from .sampling import calibration_shape
-
-    if calib is not None:
-        return tuple(calib)
-    if st.crop is not None:
-        return tuple(st.crop)
-    m = np.asarray(sp.to_device(st.full_mask()))
-    m = m.reshape((-1,) + st.hr_shape).min(axis=0)
-    return calibration_shape(m)
+    return tuple(calib) if calib is not None else st.calibration()
 
 
 def estimate_phase(y, A, calib=None):
