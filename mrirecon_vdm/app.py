@@ -154,9 +154,13 @@ class GuidedVDMRecon(sp.app.App):
             :data:`DEFAULT_BATCH_SIZE` (4) on the CPU, where the time per image grows with
             larger calls (measured: 1.45x at 64 images per call against 1, one thread), and
             all K × slices at once on a GPU; ``"all"``: all at once.
-        bf16 (bool): run the network under bfloat16 autocast (default). On the 2-core CPU
-            this is 1.8x faster than float32 with the same PSNR/SSIM to two decimals
-            (shipped prior, 4x, 4 held-out slices); data consistency stays in float32.
+        bf16 (bool): run the network under bfloat16 autocast (default) where the device
+            runs it fast (:func:`mrirecon_vdm.precision.fast_bf16`: a GPU with bfloat16, a CPU
+            with AVX-512 or ARM bf16), in float32 elsewhere; False: float32. On a 2-core
+            AVX-512 CPU bfloat16 was 1.8x faster than float32 with the same PSNR/SSIM to two
+            decimals (shipped prior, 4x, 4 held-out slices); on an AVX2-only CPU it would be
+            about 120x slower. Data consistency stays in float32. The choice made is
+            ``self.bf16``.
         dc_max_iter (int or None), dc_tol (float): CG iterations and relative tolerance of
             the data consistency for operators without a closed form (None: 8 warm-started
             iterations for Fourier operators with coil maps or a phase, 50 for operators the
@@ -334,7 +338,8 @@ class GuidedVDMRecon(sp.app.App):
         self.preceding_noise = preceding_noise if n_lead >= 1 else None
         self.calibration_request = calibration
         self._sampler = sampler
-        self.bf16 = bool(bf16)
+        from .precision import use_bf16
+        self.bf16 = use_bf16(bf16, self.torch_device, "GuidedVDMRecon: bf16")
         self.seed = seed
         self.generator = torch.Generator(device=self.torch_device)
         if seed is not None:

@@ -164,7 +164,10 @@ class PnPVDMRecon(sp.app.App):
             (``DEFAULT_PNP_COILS``).
         min_lam (float or None): the Tikhonov floor of the exact data step's CG
             (:class:`mrirecon_vdm.alg.DataConsistency`); None: ``DEFAULT_PNP`` (1e-4).
-        bf16 (bool): bfloat16 autocast for the network.
+        bf16 (bool): bfloat16 autocast for the network where the device runs it fast,
+            float32 elsewhere (:func:`mrirecon_vdm.precision.fast_bf16`); False: float32.
+        flip_ensemble (bool): the denoiser averages its predictions for the image and its
+            left-right mirror image (:class:`mrirecon_vdm.prox.VDMDenoiser`).
         show_pbar (bool): SigPy's progress bar.
 
     The defaults with coil maps come from 8 noisy coils at 8× (ESPIRiT maps) on 11 + 12
@@ -182,7 +185,7 @@ class PnPVDMRecon(sp.app.App):
     def __init__(self, y, A, prior, num_steps=None, lamda_start=None, lamda_end=None,
                  phase=None, sigma=None, scale=None, data_step=None, prox_variance=None,
                  refine_phase=None, dc_max_iter=None, min_lam=None, bf16=True,
-                 show_pbar=False):
+                 flip_ensemble=False, show_pbar=False):
         from .app import _prior_percentile, estimate_scale
         from .linop import fourier_structure, max_eig
         from .phase import apply_phase, resolve_phase
@@ -254,7 +257,7 @@ class PnPVDMRecon(sp.app.App):
         frac = np.linspace(0.0, 1.0, int(num_steps))
         lamdas = [np.exp(np.log(start_) + f * (np.log(end_) - np.log(start_))) for f in frac]
         self.proxg = VDMDenoiser(A.ishape, prior, lamda=lamdas, scale=self.scale, mode="real",
-                                 bf16=bf16)
+                                 bf16=bf16, flip_ensemble=flip_ensemble)
         self.A, self.y, self.sigma = A, y, float(sigma)
         self.data_step = data_step
         self._lls = self.dc = None

@@ -69,18 +69,25 @@ class VDMDenoiser(sp.prox.Prox):
         scale (float or array): intensity scale s of the image (a number, or one per image,
             ``shape[:-2] + (1, 1)``, e.g. ``(S, 1, 1)``); each image gets its own noise level
             and network time in the same call.
-        bf16 (bool): bfloat16 autocast for the network.
+        bf16 (bool): bfloat16 autocast for the network where the device runs it fast
+            (:func:`mrirecon_vdm.precision.fast_bf16`), float32 elsewhere; False: float32.
+        flip_ensemble (bool): denoise each image and its left-right mirror image (the last
+            axis) in one network call and average the two predictions, mirrored back
+            (a self-ensemble; the prior was trained with left-right flips). Doubles the
+            network's batch.
 
     Attributes:
         lamdas (list of arrays): the weights, one per call (the last repeated), each with one
             value per image.
-        nfe (int): network evaluations so far (one per ``prox`` call).
+        nfe (int): network evaluations so far (one per ``prox`` call, the mirror image of
+            ``flip_ensemble`` included in the same call).
         time_network (float): seconds spent in the network so far.
         last_sigma (float or array): the noise level (prior units) of the last call (an
             array when it differs between images).
     """
 
-    def __init__(self, shape, prior, lamda=0.05, scale=1.0, mode="real", bf16=True):
+    def __init__(self, shape, prior, lamda=0.05, scale=1.0, mode="real", bf16=True,
+                 flip_ensemble=False):
         shape = as_shape("VDMDenoiser shape", shape, min_ndim=2)
         for name in ("gamma", "predict_eps", "image_channels", "downsample_factor"):
             if not hasattr(prior, name):
@@ -124,7 +131,9 @@ class VDMDenoiser(sp.prox.Prox):
         self.lamdas = lamdas
         self.mode = mode
         self.scale = scale
-        self.bf16 = bool(bf16)
+        from .precision import use_bf16
+        self.bf16 = use_bf16(bf16, _prior_device(prior), "VDMDenoiser: bf16")
+        self.flip_ensemble = bool(flip_ensemble)
         self.nfe = 0
         self.time_network = 0.0
         self.last_sigma = None
@@ -179,8 +188,14 @@ class VDMDenoiser(sp.prox.Prox):
             imgs = z.reshape((-1, 1) + tuple(self.shape[-2:]))
             ctx = (torch.autocast(imgs.device.type, dtype=torch.bfloat16) if self.bf16
                    else _null())
+            n = imgs.shape[0]
+            if self.flip_ensemble:
+                imgs = torch.cat([imgs, imgs.flip(-1)])
+                tt = tt.repeat(2)
             with torch.inference_mode(), ctx:
                 eps = self.prior.predict_eps(imgs, tt).float()
+                if self.flip_ensemble:
+                    eps = 0.5 * (eps[:n] + eps[n:].flip(-1))
             if eps.device.type == "cuda":
                 torch.cuda.synchronize(eps.device)
             self.nfe += 1

@@ -504,3 +504,26 @@ def test_refine_phase_in_the_fast_sampler(phased):
         recon(y, A, prior, phase="auto", sampler="paper", refine_phase=True)
     with pytest.raises(ValueError, match="refine_phase must be None, True or False"):
         recon(y, A, prior, phase="auto", refine_phase="yes")
+
+
+def test_bf16_only_where_it_is_fast(monkeypatch):
+    """bfloat16 autocast is used only where the device has fast kernels: on an AVX2-only CPU
+    a bf16 convolution runs on torch's reference path (about 120x slower than float32)."""
+    from mrirecon_vdm import precision
+    from mrirecon_vdm.prox import VDMDenoiser
+
+    assert isinstance(precision.fast_bf16(torch.device("cpu")), bool)
+    assert precision.use_bf16(False, "cpu") is False
+    with pytest.raises(ValueError, match="bf16 must be True or False, got 'yes'"):
+        precision.use_bf16("yes", "cpu")
+    A = CropFourier((16, 16), (8, 8))
+    y = A(np.ones((16, 16), np.float32)).astype(np.complex64)
+    vdm = tiny_vdm()
+    for fast in (False, True):
+        monkeypatch.setitem(precision._FAST_BF16, "cpu", fast)
+        assert precision.use_bf16(True, torch.device("cpu")) is fast
+        assert GuidedVDMRecon(y, A, vdm, bf16=True, show_pbar=False).bf16 is fast
+        assert VDMDenoiser((16, 16), vdm, bf16=True).bf16 is fast
+        assert GuidedVDMRecon(y, A, vdm, bf16=False, show_pbar=False).bf16 is False
+    with pytest.raises(ValueError, match="GuidedVDMRecon: bf16"):
+        GuidedVDMRecon(y, A, vdm, bf16="yes", show_pbar=False)

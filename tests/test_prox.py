@@ -60,6 +60,21 @@ def test_denoiser_scale_modes_and_schedule():
     assert abs(P.last_sigma - 0.1) < 1e-9 and P.nfe == 3                 # last one repeats
 
 
+def test_flip_ensemble_averages_the_mirrored_prediction():
+    """flip_ensemble: D(v) averaged with the mirror image of D(mirror(v)) (last axis), per
+    image of a stack with its own noise level, in one call (nfe counts calls)."""
+    prior = make_prior()                       # its mean is not mirror-symmetric
+    rng = np.random.default_rng(3)
+    v = (prior.sample(2, seed=4) + 0.1 * rng.standard_normal((2, H, H))).astype(np.float32)
+    lam = [np.array([0.01, 0.04])]
+    plain = VDMDenoiser((2, H, H), prior, lamda=lam, bf16=False)
+    ens = VDMDenoiser((2, H, H), prior, lamda=lam, bf16=False, flip_ensemble=True)
+    out = ens(1.0, v)
+    ref = 0.5 * (plain(1.0, v) + plain(1.0, v[..., ::-1].copy())[..., ::-1])
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    assert ens.nfe == 1 and np.abs(out - plain(1.0, v)).max() > 1e-3
+
+
 def test_denoiser_errors():
     prior = make_prior()
     with pytest.raises(ValueError, match="lamda"):

@@ -85,7 +85,9 @@ class TrainConfig:
             run to anneal a run that was trained at constant ``lr``.
         grad_clip: max gradient norm (network and schedule clipped separately); 0 = off.
         ema_decay: EMA decay of the weights (warm-up min(decay, (1+n)/(10+n))).
-        bf16: run the network under bfloat16 autocast.
+        bf16: run the network under bfloat16 autocast where the device runs it fast
+            (:func:`mrirecon_vdm.precision.fast_bf16`; float32 on an AVX2-only CPU, where
+            bfloat16 convolutions are about 100x slower).
         channels_last: channels-last memory format for weights and activations.
         seed: model initialisation and data seeds (each process gets its own data stream).
         val_fraction: held-out fraction when the data file has no validation split.
@@ -578,7 +580,8 @@ def _train(config, resume, world, rank, local_rank):
     memfmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=memfmt)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
-    compute_dtype = torch.bfloat16 if config.bf16 else None
+    from ..precision import use_bf16
+    compute_dtype = torch.bfloat16 if use_bf16(config.bf16, device, "TrainConfig.bf16") else None
     model.compute_dtype = ema.compute_dtype = compute_dtype
     opt = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr,
                             betas=config.adam_betas, eps=config.adam_eps)
