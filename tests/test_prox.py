@@ -177,7 +177,8 @@ def test_both_data_steps_land_on_the_posterior_mean(data_step):
 def test_default_steps_and_schedule_start_depend_on_coil_maps():
     """Without options: 30 iterations, 8 CG iterations and the schedule's start 0.03 for a
     single coil; 45, 12 and 0.3 with coil maps (chosen on both validation people with 8
-    noisy coils); explicit values win."""
+    noisy coils); no self-ensemble; explicit values win (the self-ensemble: two network
+    images a step)."""
     from mrirecon_vdm.alg import DEFAULT_CG_ITER
     from mrirecon_vdm.coils import birdcage_maps
     from mrirecon_vdm.pnp import DEFAULT_PNP, DEFAULT_PNP_COILS
@@ -191,14 +192,20 @@ def test_default_steps_and_schedule_start_depend_on_coil_maps():
         y = A(x).astype(np.complex64)
         app = PnPVDMRecon(y, A, prior, sigma=1e-3, bf16=False)
         app.run()
-        assert app.nfe == d["num_steps"] and app.dc.max_iter == d["dc_max_iter"]
+        flips = 2 if d["flip_ensemble"] else 1
+        assert app.flip_ensemble is app.proxg.flip_ensemble is d["flip_ensemble"]
+        assert app.nfe == flips * d["num_steps"] and app.proxg.nfe == d["num_steps"]
+        assert app.dc.max_iter == d["dc_max_iter"]
         s2 = float(np.asarray(app.scale).ravel()[0]) ** 2
         assert np.allclose(app.proxg.lamdas[0] / s2, d["lamda_start"])
         assert np.allclose(app.proxg.lamdas[-1] / s2, d["lamda_end"])
-        app = PnPVDMRecon(y, A, prior, num_steps=7, dc_max_iter=3, sigma=1e-3, bf16=False)
+        app = PnPVDMRecon(y, A, prior, num_steps=7, dc_max_iter=3, sigma=1e-3, bf16=False,
+                          flip_ensemble=not d["flip_ensemble"])
         app.run()
-        assert app.nfe == 7 and app.dc.max_iter == 3
+        assert app.nfe == (1 if flips == 2 else 2) * 7 and app.dc.max_iter == 3
     assert DEFAULT_PNP_COILS == {"num_steps": 45, "lamda_start": 0.3, "dc_max_iter": 12}
+    with pytest.raises(ValueError, match="flip_ensemble must be None, True or False"):
+        PnPVDMRecon(y, A, prior, flip_ensemble="yes", bf16=False)
 
 
 def test_exact_data_step_through_a_known_phase_and_with_noise():
