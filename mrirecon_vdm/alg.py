@@ -558,11 +558,15 @@ class GuidedVDM(sp.alg.Alg):
         time_grid (str or None): one of :data:`TIME_GRIDS` (default uniform for paper,
             logsnr for fast).
         t_start (float): first time t_0 ∈ (0, 1]; below 1 a warm start from the noised
-            minimum-norm consistent image (the paper starts from z_1 ~ N(0, I)).
+            minimum-norm consistent image λA⁺y, or from ``x_init`` (the paper starts from
+            z_1 ~ N(0, I)).
         dc_variance (str): v_t of the fast sampler's proximal step, ``"flat"`` or ``"unit"``.
         randn (callable or None): ``randn(shape) -> array`` of standard normals, on the
             device of y (default: a fresh numpy/cupy generator). Zeros give the mean path.
         dtype: real dtype of the state.
+        before_dc (callable or None): called with x̂₀ before each data step (fast sampler).
+        x_init (array or None): the image of the warm start (``ishape``, or one per sample,
+            ``(K, *ishape)``), e.g. a plug-and-play reconstruction; None: λA⁺y.
 
     Attributes:
         z (array): the current state z_t, (K, *ishape).
@@ -573,7 +577,7 @@ class GuidedVDM(sp.alg.Alg):
 
     def __init__(self, denoise, gamma, y, dc, shape, sampler="fast", num_steps=None, lamda=1.0,
                  eta=1.0, time_grid=None, t_start=1.0, dc_variance="flat", randn=None,
-                 dtype=np.float32, before_dc=None):
+                 dtype=np.float32, before_dc=None, x_init=None):
         if sampler not in SAMPLERS:
             raise ValueError(f"GuidedVDM: sampler must be one of {SAMPLERS}, got {sampler!r}")
         if before_dc is not None and sampler != "fast":
@@ -622,6 +626,9 @@ class GuidedVDM(sp.alg.Alg):
             eps = self._randn(shape)
             if sampler == "paper" and self.t[0] == 1.0:
                 self.z = eps                                          # z_1 ~ N(0, I)
+            elif x_init is not None:
+                x_init = xp.broadcast_to(xp.asarray(x_init, dtype=self.dtype), shape)
+                self.z = (a0 * x_init + s0 * eps).astype(self.dtype, copy=False)
             else:
                 x_init = xp.zeros(shape, dtype=self.dtype)
                 if self.lamda > 0:

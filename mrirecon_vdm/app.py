@@ -141,7 +141,10 @@ class GuidedVDMRecon(sp.app.App):
             uniform for "paper", logsnr for "fast").
         t_start (float): first time, in (0, 1]; below 1 the sampler starts from the noised
             minimum-norm consistent image A⁺y (a warm start; the zero-filled image for
-            CropFourier) instead of pure noise.
+            CropFourier), or from ``x_init``, instead of pure noise.
+        x_init (array or None): the warm start's image for ``t_start`` < 1 (real,
+            ``A.ishape``, intensity units), e.g. a :class:`mrirecon_vdm.pnp.PnPVDMRecon`
+            reconstruction; None: A⁺y.
         dc_variance (str): the variance attached to x̂₀ in the fast sampler's noisy data
             consistency: ``"flat"`` (σ_t²/α_t²) or ``"unit"`` (σ_t²).
         scale (float, array or None): intensity scale (None: :func:`estimate_scale`); an
@@ -230,7 +233,8 @@ class GuidedVDMRecon(sp.app.App):
     """
 
     def __init__(self, y, A, prior, lamda=1.0, num_steps=None, sampler="fast", num_samples=1,
-                 sigma=None, eta=1.0, time_grid=None, t_start=1.0, dc_variance="flat",
+                 sigma=None, eta=1.0, time_grid=None, t_start=1.0, x_init=None,
+                 dc_variance="flat",
                  scale=None, seed=None, device=sp.cpu_device, batch_size=None, bf16=True,
                  dc_max_iter=None, dc_tol=1e-6, phase=None, slice_correlation=0.0,
                  preceding_noise=None, calibration="auto", refine_phase=None, show_pbar=True,
@@ -274,6 +278,9 @@ class GuidedVDMRecon(sp.app.App):
         check_calibration("GuidedVDMRecon calibration", calibration)
         if not 0.0 < t_start <= 1.0:
             raise ValueError(f"GuidedVDMRecon: t_start must be in (0, 1], got {t_start!r}")
+        if x_init is not None and t_start >= 1.0:
+            raise ValueError("GuidedVDMRecon: x_init is the warm start of t_start < 1; got "
+                             f"t_start={t_start!r}")
         if sigma is not None and not (np.ndim(sigma) == 0 and math.isfinite(float(sigma))
                                       and float(sigma) >= 0):
             raise ValueError(f"GuidedVDMRecon: sigma must be None or a finite number >= 0, "
@@ -366,10 +373,25 @@ class GuidedVDMRecon(sp.app.App):
         alg = GuidedVDM(self._denoise, self._gamma, self.y, self.dc, shape, sampler=sampler,
                         num_steps=int(num_steps), lamda=lamda, eta=eta, time_grid=time_grid,
                         t_start=t_start, dc_variance=dc_variance, randn=self._randn,
-                        dtype=np.float32, before_dc=before_dc)
+                        dtype=np.float32, before_dc=before_dc,
+                        x_init=self._x_init(x_init, A))
         self.x = self.samples = self.std = self.std_raw = self.complex_image = None
         self.calibration = None
         super().__init__(alg, show_pbar=show_pbar, leave_pbar=leave_pbar, record_time=False)
+
+    def _x_init(self, x_init, A):
+        """The warm-start image in the sampler's units (divided by the scale), or None."""
+        if x_init is None:
+            return None
+        with self.device:
+            xp = self.device.xp
+            x = sp.to_device(x_init, self.device)
+            if np.iscomplexobj(x) or tuple(x.shape) != tuple(A.ishape):
+                raise ValueError(f"GuidedVDMRecon: x_init must be a real image of shape "
+                                 f"{tuple(A.ishape)}, got {x.dtype} of shape {tuple(x.shape)}")
+            if not bool(xp.all(xp.isfinite(x))):
+                raise ValueError("GuidedVDMRecon: x_init has NaN or infinite values")
+            return (x / self.scale).astype(np.float32, copy=False)
 
     # ------------------------------------------------------------ callables
     def _randn(self, shape):
