@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Issue 11: the candidate priors on the two validation people (the shipping rule of
-# docs/training.md), then the test people for the old and the shipped prior.
+# Issue 11: the candidate priors on the two validation people, the first also in coronal
+# slices (val_coronal; the shipping rule of docs/training.md), then the test people for the
+# old and the shipped prior.
 #
 #   bash benchmarks/generalisation.sh val S=mrirecon_vdm/prior/weights O=/path/prior_O ...
 #   bash benchmarks/generalisation.sh test S=/path/old_prior N=mrirecon_vdm/prior/weights
@@ -15,7 +16,7 @@ BIN=${BIN:-.venv/bin}
 OUT=${OUT:-docs/bench/generalise}
 stage=$1; shift
 case $stage in
-  val)  splits="val_person:8 val_t2:4"; vdm="vdm-mean4" ;;
+  val)  splits="val_person:8 val_coronal:8 val_t2:4"; vdm="vdm-mean4" ;;
   test) splits="test:4 test_coronal:4 val_t2:4"; vdm="vdm-fast-25 vdm-mean4" ;;
   *) echo "usage: $0 val|test LABEL=PRIOR ..." >&2; exit 2 ;;
 esac

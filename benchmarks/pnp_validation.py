@@ -45,7 +45,7 @@ def main(argv=None):
     ap.add_argument("tasks", nargs="+", choices=sorted(TASKS))
     ap.add_argument("--variant", action="append", default=None,
                     help="JSON object of PnPVDMRecon options (repeat; default: {})")
-    ap.add_argument("--split", default="val_person", choices=["val_person", "val_t2"])
+    ap.add_argument("--split", default="val_person", choices=["val_person", "val_coronal", "val_t2"])
     ap.add_argument("--data", help="slices (n, H, W) in a .npy file instead of --split")
     ap.add_argument("--offset", type=int, default=10, help="first slice (default 10)")
     ap.add_argument("--stride", type=int, default=16, help="every n-th slice (default 16)")

@@ -29,8 +29,9 @@ def load_split(split, path=None):
     """Images of one split of the built data set, (n, 128, 128) float32 in [0, 1].
 
     Args:
-        split (str): one of ``train``, ``val``, ``val_person``, ``val_t2`` (the non-T1
-            held-out person), ``test``, ``test_coronal``.
+        split (str): one of ``train``, ``val``, ``val_person`` (axial), ``val_coronal`` (the
+            same person, coronal), ``val_t2`` (the non-T1 held-out person), ``test``,
+            ``test_coronal``.
         path (path or None): the HDF5 file (default :func:`default_dataset_path`).
     """
     import h5py

@@ -26,6 +26,10 @@ Splits:
     * ``val_person``: a real person never trained on (the ROBEX reference scan), axial, its
       1.5 mm grid brought to 2 mm in plane by cropping its k-space (what a 2 mm scan
       measures), for choosing settings without touching the test people;
+    * ``val_coronal``: the same validation person cut into coronal slices (2 mm apart, k-space
+      resampled in plane like ``val_person``), so that choices can be checked on a
+      non-axial plane too (the coronal test person showed what axial-only validation
+      misses);
     * ``val_t2``: the non-T1 held-out person (heudiconv's T2-weighted spin-echo EPI, 1.5 mm),
       axial, brought to 2 mm in plane the same way; never trained on, used with
       ``val_person`` to choose settings and reported as the contrast the prior never saw;
@@ -45,7 +49,7 @@ __all__ = ["build_dataset", "default_dataset_path", "preprocess_volume", "prepro
            "kspace_resize", "SPLITS", "IMAGE_SIZE", "RESAMPLE_METHODS", "ORIENTATIONS"]
 
 IMAGE_SIZE = 128
-SPLITS = ("train", "val", "val_person", "val_t2", "test", "test_coronal")
+SPLITS = ("train", "val", "val_person", "val_coronal", "val_t2", "test", "test_coronal")
 #: Slice orientations of the training volumes (``build_dataset(orientations=...)``).
 ORIENTATIONS = ("axial", "coronal", "sagittal")
 MIN_FOREGROUND = 0.10
@@ -330,7 +334,7 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
 
     Returns:
         pathlib.Path: the HDF5 file, with groups ``train``, ``val``, ``val_person``,
-        ``test``, ``test_coronal``, each holding ``images`` (n, 128, 128) float32, ``volume`` (n,)
+        ``val_coronal``, ``val_t2``, ``test``, ``test_coronal``, each holding ``images`` (n, 128, 128) float32, ``volume`` (n,)
         index into the group's ``volumes`` attribute and ``level`` (n,); the file's
         ``provenance`` attribute is JSON (sources, licences, preprocessing).
     """
@@ -412,6 +416,10 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
     images, levels = preprocess_volume(vol, zooms, 2.0, 2.0, 0.0, resample="kspace")
     add("val_person", images, levels, "robex_ref@2.0mm kspace")
     say(f"  robex_ref: {len(images)} validation-person slices")
+    images, levels = preprocess_volume(vol, zooms, 2.0, 2.0, 0.0, orientation="coronal",
+                                       resample="kspace")
+    add("val_coronal", images, levels, "robex_ref@2.0mm kspace coronal")
+    say(f"  robex_ref: {len(images)} coronal validation-person slices")
     vol, zooms = _load_ras(files["heudiconv_t2"])
     images, levels = preprocess_volume(vol, zooms, 2.0, 2.0, 0.0, resample="kspace")
     add("val_t2", images, levels, "heudiconv_t2@2.0mm kspace")
@@ -446,6 +454,8 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
         "train_orientations": list(orientations),
         "val": {"from": "colin27@2.0mm", "band": VAL_BAND, "margin_mm": VAL_MARGIN_MM},
         "val_person": {"from": "robex_ref", "voxel_mm": 2.0, "in_plane": "kspace"},
+        "val_coronal": {"from": "robex_ref", "voxel_mm": 2.0, "in_plane": "kspace",
+                        "orientation": "coronal"},
         "val_t2": {"from": "heudiconv_t2", "voxel_mm": 2.0, "in_plane": "kspace",
                    "contrast": "T2-weighted spin-echo EPI"},
         "preprocessing": __doc__.split("Splits:")[0].strip(),
