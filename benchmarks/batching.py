@@ -4,7 +4,8 @@
     MRIRECON_VDM_THREADS=1 python benchmarks/batching.py --out docs/bench/batching.json \
         [--sizes 1 2 4 8 16 32 64] [--threads 1 2] [--rounds 2] [--volume-slices 8]
 
-Part 1 times one network call (shipped prior, bf16 autocast as in the sampler, 128 × 128)
+Part 1 times one network call (shipped prior, bf16 autocast as in the sampler where the CPU
+has fast bfloat16 kernels, float32 otherwise, 128 × 128)
 at each batch size and torch thread count, the variants interleaved round by round (the
 machine is shared, so only ratios measured side by side mean anything). Part 2 times a whole
 reconstruction at the default settings: one slice alone against ``--volume-slices``
@@ -20,6 +21,8 @@ import time
 import numpy as np
 import torch
 
+from mrirecon_vdm.precision import fast_bf16
+
 
 def network_table(prior, sizes, threads, rounds):
     t = {}
@@ -29,7 +32,8 @@ def network_table(prior, sizes, threads, rounds):
             for bs in sizes:
                 z = torch.randn(bs, 1, 128, 128, generator=torch.Generator().manual_seed(bs))
                 tt = torch.full((bs,), 0.5)
-                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
+                                                            enabled=fast_bf16("cpu")):
                     if r == 0:
                         prior.predict_eps(z[:1], tt[:1])      # warm-up of this shape path
                     start = time.perf_counter()

@@ -2,8 +2,8 @@
 """Priors side by side as density models: the bound on each held-out person, and samples.
 
 For each prior (``LABEL=FOLDER``, a folder with ``prior.json`` + ``prior.safetensors``) and
-each split of the built data set (default: the two validation people and the two test
-people), the variational bound in bits/dim on every ``--stride``-th slice (fixed t-grid and
+each split of the built data set (default: the two validation people, the first also in
+coronal slices, and the two test people), the variational bound in bits/dim on every ``--stride``-th slice (fixed t-grid and
 noise: :func:`mrirecon_vdm.prior.training.evaluate_bound`, so the numbers of different
 priors are comparable), as a Markdown table; with ``--samples FILE`` also a PNG grid of
 unconditional samples of each prior (ancestral sampler, same seed for every prior, full
@@ -23,8 +23,9 @@ try:
     import mrirecon_vdm  # noqa: F401
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from mrirecon_vdm.precision import fast_bf16  # noqa: E402
 
-SPLITS = ("val_person", "val_t2", "test", "test_coronal")
+SPLITS = ("val_person", "val_coronal", "val_t2", "test", "test_coronal")
 
 
 def bounds(priors, splits, stride=3, data=None):
@@ -35,7 +36,7 @@ def bounds(priors, splits, stride=3, data=None):
     out = {}
     for label, path in priors.items():
         model = load_pretrained(path=path)
-        model.compute_dtype = torch.bfloat16
+        model.compute_dtype = torch.bfloat16 if fast_bf16("cpu") else None
         q = model.config.intensity_percentile
         out[label] = {}
         for split in splits:
@@ -58,7 +59,7 @@ def sample_grid(priors, path, num=6, steps=200, seed=0):
                              squeeze=False)
     for row, (label, p) in enumerate(priors.items()):
         model = load_pretrained(path=p)
-        model.compute_dtype = torch.bfloat16
+        model.compute_dtype = torch.bfloat16 if fast_bf16("cpu") else None
         with torch.no_grad():
             x = model.sample((num, 1, 128, 128), num_steps=steps,
                              generator=torch.Generator().manual_seed(seed))
