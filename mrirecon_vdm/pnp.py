@@ -183,8 +183,8 @@ class PnPVDMRecon(sp.app.App):
     Attributes (after ``run()``): ``x`` (real, ``A.ishape``), ``data_step`` (``"prox"`` or
     ``"gradient"``), ``phase`` (radians, the refined one when refined; None without),
     ``nfe`` (network evaluations per image: steps, twice that with ``flip_ensemble``),
-    ``flip_ensemble``, ``time`` (set-up and run, seconds), ``time_network`` (inside the network),
-    ``time_other`` (the rest).
+    ``flip_ensemble``, ``time`` (set-up and run, seconds), ``time_network`` (inside the
+    network), ``time_other`` (the rest).
     """
 
     def __init__(self, y, A, prior, num_steps=None, lamda_start=None, lamda_end=None,

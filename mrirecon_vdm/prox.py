@@ -133,6 +133,9 @@ class VDMDenoiser(sp.prox.Prox):
         self.scale = scale
         from .precision import use_bf16
         self.bf16 = use_bf16(bf16, _prior_device(prior), "VDMDenoiser: bf16")
+        if not isinstance(flip_ensemble, (bool, np.bool_)):
+            raise ValueError(f"VDMDenoiser: flip_ensemble must be True or False, got "
+                             f"{flip_ensemble!r}")
         self.flip_ensemble = bool(flip_ensemble)
         self.nfe = 0
         self.time_network = 0.0

@@ -73,6 +73,8 @@ def test_flip_ensemble_averages_the_mirrored_prediction():
     ref = 0.5 * (plain(1.0, v) + plain(1.0, v[..., ::-1].copy())[..., ::-1])
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
     assert ens.nfe == 1 and np.abs(out - plain(1.0, v)).max() > 1e-3
+    with pytest.raises(ValueError, match="flip_ensemble must be True or False"):
+        VDMDenoiser((2, H, H), prior, flip_ensemble=1)
 
 
 def test_denoiser_errors():

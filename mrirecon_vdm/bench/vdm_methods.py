@@ -34,8 +34,8 @@ different slices get different noise, whatever order or subset the benchmark run
 **Speed.** The network runs under bfloat16 autocast (:data:`BF16`, env
 ``MRIRECON_VDM_BF16=0`` to switch it off) where the CPU or GPU runs it fast: on AVX-512
 CPUs it is about 2× faster than float32 at the same PSNR (measured, ``docs/benchmarks.md``);
-an AVX2-only CPU runs float32 (:func:`mrirecon_vdm.precision.fast_bf16`). Torch runs with :data:`THREADS`
-intra-op threads (env ``MRIRECON_VDM_THREADS``, default 1; 0 leaves torch's default): on a
+an AVX2-only CPU runs float32 (:func:`mrirecon_vdm.precision.fast_bf16`). Torch runs with
+:data:`THREADS` intra-op threads (env ``MRIRECON_VDM_THREADS``, default 1; 0 leaves torch's default): on a
 2-core machine that is busy with anything else, two threads made one 128 × 128 forward pass
 40× slower (2.6 s against 65 ms).
 

@@ -334,8 +334,9 @@ def build_dataset(cache_dir=None, out=None, force=False, verbose=True, resample=
 
     Returns:
         pathlib.Path: the HDF5 file, with groups ``train``, ``val``, ``val_person``,
-        ``val_coronal``, ``val_t2``, ``test``, ``test_coronal``, each holding ``images`` (n, 128, 128) float32, ``volume`` (n,)
-        index into the group's ``volumes`` attribute and ``level`` (n,); the file's
+        ``val_coronal``, ``val_t2``, ``test``, ``test_coronal``, each holding ``images``
+        (n, 128, 128) float32, ``volume`` (n,) index into the group's ``volumes`` attribute
+        and ``level`` (n,); the file's
         ``provenance`` attribute is JSON (sources, licences, preprocessing).
     """
     if resample not in RESAMPLE_METHODS:

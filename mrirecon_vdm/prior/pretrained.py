@@ -137,7 +137,9 @@ def load_pretrained(device="cpu", path=None):
 
     Returns:
         VDM: in eval mode, ``requires_grad`` off, float32 (set ``model.compute_dtype =
-        torch.bfloat16`` for faster CPU inference). ``model.provenance`` holds the record.
+        torch.bfloat16`` for faster inference where :func:`mrirecon_vdm.precision.fast_bf16`
+        says so; on an AVX2-only CPU it is ~100x slower). ``model.provenance`` holds the
+        record.
 
     Raises:
         FileNotFoundError: the weights or their JSON are missing.
