@@ -525,18 +525,33 @@ def _check_finite_step(step, lr, loss, grad_norm, sched_norm, world, good):
 
 def _init_state(path, model_config):
     """The state dict of the exported prior at ``path`` (``TrainConfig.init``), checked
-    against the run's model config."""
+    against the run's model config, and whether it is the same network without the run's
+    ``extra_res_blocks`` (then it is loaded with ``UNet.load_shallower``)."""
     from .._checks import differing_keys
     from .pretrained import load_pretrained
 
     prior = load_pretrained(path=path)
     theirs, ours = prior.config.to_dict(), model_config.to_dict()
-    if theirs != ours:
-        diff = differing_keys(theirs, ours)
+    diff = differing_keys(theirs, ours)
+    deepen = diff == ["extra_res_blocks"] and not any(theirs["extra_res_blocks"])
+    if diff and not deepen:
         raise ValueError(f"TrainConfig.init: the prior at {str(path)!r} has another model "
                          f"config than this run (differs in {', '.join(diff)}: prior "
-                         f"{[theirs.get(k) for k in diff]}, run {[ours.get(k) for k in diff]})")
-    return prior.state_dict()
+                         f"{[theirs.get(k) for k in diff]}, run {[ours.get(k) for k in diff]}; "
+                         f"only extra_res_blocks may differ, from none to some)")
+    return prior.state_dict(), deepen
+
+
+def _load_init(model, state, deepen):
+    """Start ``model`` (a VDM) from ``state``; the extra blocks of a deepened U-Net keep
+    their identity initialisation."""
+    if not deepen:
+        model.load_state_dict(state)
+        return
+    net = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
+    model.net.load_shallower(net)
+    model.load_state_dict({k: v for k, v in state.items() if not k.startswith("net.")}
+                          | model.net.state_dict(prefix="net."))
 
 
 def _train(config, resume, world, rank, local_rank):
@@ -593,9 +608,9 @@ def _train(config, resume, world, rank, local_rank):
     start_step, wall0, images_seen, last_val = 0, 0.0, 0, None
 
     if config.init and not (existing and resume):
-        init_state = _init_state(config.init, config.model)
-        model.load_state_dict(init_state)
-        ema.load_state_dict(init_state)
+        init_state, deepen = _init_state(config.init, config.model)
+        _load_init(model, init_state, deepen)
+        ema.load_state_dict(model.state_dict())
 
     if existing and resume:
         state = load_checkpoint(existing, config.model.to_dict())

@@ -129,13 +129,25 @@ class UNet(nn.Module):
             cos(2^n π z) (VDM's Fourier features); empty for none.
         gamma_range (tuple of float): (γ_lo, γ_hi) used to normalise γ to [0, 1] before the
             sinusoidal embedding (fixed numbers, not the learned endpoints).
+        extra_res_blocks (tuple of int): per level, extra residual blocks (input channels =
+            output channels) after each residual block of that level; the middle block gets
+            the last level's count after ``mid2``. Empty or zeros: none (the state dict is
+            then the same as without the option). Each extra block starts as the identity
+            (its last convolution is zero), so a trained network deepened this way computes
+            exactly what it did before (:meth:`load_shallower`): a capacity lever that can
+            be fine-tuned from trained weights instead of trained from scratch.
     """
 
     def __init__(self, image_channels=1, base_channels=32, channel_mult=(1, 2, 2, 2),
                  num_res_blocks=2, attention_levels=(2,), mid_attention=True, num_heads=1,
                  norm_groups=8, dropout=0.0, fourier_exponents=(6, 7),
-                 gamma_range=(-13.3, 5.0)):
+                 gamma_range=(-13.3, 5.0), extra_res_blocks=()):
         super().__init__()
+        extra = tuple(int(e) for e in extra_res_blocks)
+        if extra and (len(extra) != len(channel_mult) or min(extra) < 0):
+            raise ValueError(f"UNet.extra_res_blocks: expected {len(channel_mult)} counts "
+                             f">= 0 (one per level of channel_mult) or none, got {extra}")
+        self.extra_res_blocks = extra if any(extra) else ()
         self.image_channels = int(image_channels)
         self.fourier_exponents = tuple(int(n) for n in fourier_exponents)
         self.register_buffer("fourier_freqs", torch.tensor(
@@ -150,7 +162,13 @@ class UNet(nn.Module):
         in_ch = self.image_channels * (1 + 2 * len(self.fourier_exponents))
         self.conv_in = nn.Conv2d(in_ch, ch, 3, padding=1)
 
+        def extras(level, out):
+            n = self.extra_res_blocks[level] if self.extra_res_blocks else 0
+            return nn.ModuleList([ResBlock(out, out, emb_dim, norm_groups, dropout)
+                                  for _ in range(n)])
+
         self.down = nn.ModuleList()
+        down_extra, up_extra = [], []
         skips = [ch]
         cur = ch
         for level, mult in enumerate(channel_mult):
@@ -160,15 +178,18 @@ class UNet(nn.Module):
                 if level in attention_levels:
                     blocks.append(AttnBlock(out, norm_groups, num_heads))
                 self.down.append(nn.ModuleList(blocks))
+                down_extra.append(extras(level, out))
                 cur = out
                 skips.append(cur)
             if level != len(channel_mult) - 1:
                 self.down.append(nn.ModuleList([Downsample(cur)]))
+                down_extra.append(nn.ModuleList())
                 skips.append(cur)
 
         self.mid1 = ResBlock(cur, cur, emb_dim, norm_groups, dropout)
         self.mid_attn = AttnBlock(cur, norm_groups, num_heads) if mid_attention else None
         self.mid2 = ResBlock(cur, cur, emb_dim, norm_groups, dropout)
+        mid_extra = extras(len(channel_mult) - 1, cur)
 
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mult))):
@@ -181,6 +202,11 @@ class UNet(nn.Module):
                 if level != 0 and i == num_res_blocks:
                     blocks.append(Upsample(cur))
                 self.up.append(nn.ModuleList(blocks))
+                up_extra.append(extras(level, out))
+        if self.extra_res_blocks:     # only then: the state dict of a plain U-Net is unchanged
+            self.down_extra = nn.ModuleList(down_extra)
+            self.mid_extra = mid_extra
+            self.up_extra = nn.ModuleList(up_extra)
         self.norm_out = _norm(cur, norm_groups)
         self.conv_out = nn.Conv2d(cur, self.image_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
@@ -200,16 +226,58 @@ class UNet(nn.Module):
         emb = self.emb(timestep_embedding(1000.0 * g, self.emb_in).to(z.dtype))
         h = self.conv_in(self._inputs(z))
         hs = [h]
-        for blocks in self.down:
-            for blk in blocks:
-                h = blk(h, emb) if isinstance(blk, ResBlock) else blk(h)
+        deep = bool(self.extra_res_blocks)
+        for i, blocks in enumerate(self.down):
+            h = self._group(blocks, self.down_extra[i] if deep else (), h, emb)
             hs.append(h)
         h = self.mid1(h, emb)
         if self.mid_attn is not None:
             h = self.mid_attn(h)
         h = self.mid2(h, emb)
-        for blocks in self.up:
+        for blk in (self.mid_extra if deep else ()):
+            h = blk(h, emb)
+        for i, blocks in enumerate(self.up):
             h = torch.cat([h, hs.pop()], dim=1)
-            for blk in blocks:
-                h = blk(h, emb) if isinstance(blk, ResBlock) else blk(h)
+            h = self._group(blocks, self.up_extra[i] if deep else (), h, emb)
         return self.conv_out(F.silu(self.norm_out(h)))
+
+    @staticmethod
+    def _group(blocks, extra, h, emb):
+        for blk in blocks:
+            if isinstance(blk, ResBlock):
+                h = blk(h, emb)
+                for e in extra:                       # right after the block, same size
+                    h = e(h, emb)
+            else:
+                h = blk(h)
+        return h
+
+    def load_shallower(self, state_dict):
+        """Load the weights of the same U-Net without ``extra_res_blocks`` (Net2DeeperNet).
+
+        Every tensor of ``state_dict`` must match one of this network's; the extra blocks
+        keep their initialisation, which is the identity (zero last convolution), so the
+        network computes what the shallower one did. Call it on a freshly built network.
+
+        Raises:
+            ValueError: ``state_dict`` does not fit (unexpected or missing tensors other
+                than the extra blocks', or another shape), or an extra block is not the
+                identity any more.
+        """
+        ours = self.state_dict()
+        prefixes = ("down_extra.", "mid_extra.", "up_extra.")
+        missing = [k for k in ours if k not in state_dict and not k.startswith(prefixes)]
+        unexpected = [k for k in state_dict if k not in ours]
+        shape = [k for k in state_dict if k in ours
+                 and tuple(ours[k].shape) != tuple(state_dict[k].shape)]
+        if missing or unexpected or shape:
+            raise ValueError(f"UNet.load_shallower: the state dict does not fit this network "
+                             f"without its extra blocks ({len(missing)} missing, "
+                             f"{len(unexpected)} unexpected, {len(shape)} of another shape, "
+                             f"e.g. {(missing + unexpected + shape)[0]})")
+        for name, mod in self.named_modules():
+            if name.startswith(prefixes) and isinstance(mod, ResBlock) and (
+                    mod.conv2.weight.abs().max() > 0 or mod.conv2.bias.abs().max() > 0):
+                raise ValueError(f"UNet.load_shallower: extra block {name} is not the "
+                                 f"identity; call it on a freshly built network")
+        self.load_state_dict(state_dict, strict=False)

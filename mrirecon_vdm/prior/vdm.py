@@ -63,8 +63,10 @@ class VDMConfig:
     Attributes:
         image_channels: C.
         base_channels, channel_mult, num_res_blocks, attention_levels, mid_attention,
-            num_heads, norm_groups, dropout, fourier_exponents: the U-Net (see
-            :class:`mrirecon_vdm.prior.unet.UNet`).
+            num_heads, norm_groups, dropout, fourier_exponents, extra_res_blocks: the U-Net
+            (see :class:`mrirecon_vdm.prior.unet.UNet`; ``extra_res_blocks`` deepens it
+            with identity-initialised blocks, and ``TrainConfig.init`` can then start from
+            a prior without them).
         schedule: ``"learned"`` (VDM's monotone network) or ``"linear"``.
         gamma_min, gamma_max: γ(0), γ(1) (initial values when learned).
         learn_endpoints: train γ(0), γ(1) with the learned schedule.
@@ -90,6 +92,7 @@ class VDMConfig:
     norm_groups: int = 8
     dropout: float = 0.0
     fourier_exponents: Tuple[int, ...] = (6, 7)
+    extra_res_blocks: Tuple[int, ...] = ()
     schedule: str = "learned"
     gamma_min: float = -13.3
     gamma_max: float = 5.0
@@ -121,6 +124,11 @@ class VDMConfig:
         if self.image_channels < 1 or self.base_channels < 1 or not self.channel_mult:
             raise ValueError(f"VDMConfig: expected image_channels, base_channels >= 1 and "
                              f"a non-empty channel_mult, got {self}")
+        if self.extra_res_blocks and (len(self.extra_res_blocks) != len(self.channel_mult)
+                                      or min(self.extra_res_blocks) < 0):
+            raise ValueError(f"VDMConfig.extra_res_blocks: expected {len(self.channel_mult)} "
+                             f"counts >= 0 (one per level of channel_mult) or none, got "
+                             f"{list(self.extra_res_blocks)}")
         bad = [a for a in self.attention_levels if not 0 <= a < len(self.channel_mult)]
         if bad:
             raise ValueError(f"VDMConfig.attention_levels: expected levels in "
@@ -227,6 +235,7 @@ class VDM(nn.Module):
                         num_heads=config.num_heads,
                         norm_groups=config.norm_groups,
                         dropout=config.dropout,
+                        extra_res_blocks=config.extra_res_blocks,
                         fourier_exponents=config.fourier_exponents,
                         gamma_range=(config.gamma_min, config.gamma_max))
 

@@ -241,6 +241,55 @@ def test_init_from_exported_prior(tiny_train_config, tmp_path):
                                         init=str(tmp_path / "missing")))
 
 
+def test_deepen_from_a_shallower_prior(tiny_train_config, tmp_path):
+    """extra_res_blocks adds identity-initialised residual blocks: a deepened network loaded
+    from the shallower one computes exactly what it did, a fine-tune can start from the
+    shallower prior, and only that difference is accepted."""
+    from mrirecon_vdm.prior import VDM, export_pretrained, load_pretrained
+    first = train(tiny_train_config.replace(out_dir=str(tmp_path / "a"), steps=3))
+    export_pretrained(first.checkpoint, tmp_path / "w", {"note": "test"})
+    shallow = load_pretrained(path=str(tmp_path / "w"))
+    deep_cfg = VDMConfig.from_dict({**tiny_train_config.model.to_dict(),
+                                    "extra_res_blocks": [0, 2]})
+    deep = VDM(deep_cfg).eval()
+    n_shallow = sum(p.numel() for p in shallow.net.parameters())
+    assert sum(p.numel() for p in deep.net.parameters()) > 1.5 * n_shallow
+    deep.net.load_shallower({k[4:]: v for k, v in shallow.state_dict().items()
+                             if k.startswith("net.")})
+    deep.schedule.load_state_dict(shallow.schedule.state_dict())
+    z, g = torch.randn(2, 1, 16, 16), torch.tensor([-3.0, 2.0])
+    with torch.no_grad():
+        assert torch.equal(shallow.net(z, g), deep.net(z, g))
+    # once the extra blocks are trained it refuses to load over them
+    with torch.no_grad():
+        deep.net.up_extra[0][0].conv2.weight.add_(0.1)
+    with pytest.raises(ValueError, match="not the identity"):
+        deep.net.load_shallower({k[4:]: v for k, v in shallow.state_dict().items()
+                                 if k.startswith("net.")})
+    with pytest.raises(ValueError, match="does not fit"):
+        VDM(deep_cfg).net.load_shallower({"conv_in.weight": torch.zeros(1)})
+    # a fine-tune of the deeper net starts from the shallower prior: zero steps, same eps
+    start = train(tiny_train_config.replace(out_dir=str(tmp_path / "b"), steps=0,
+                                            init=str(tmp_path / "w"), model=deep_cfg))
+    with torch.no_grad():
+        for net in (start.model, start.ema):
+            assert torch.allclose(shallow.net(z, g), net.net.cpu()(z, g), atol=1e-6)
+    tuned = train(tiny_train_config.replace(out_dir=str(tmp_path / "c"), steps=2,
+                                            init=str(tmp_path / "w"), model=deep_cfg))
+    assert tuned.step == 2
+    # the other way round (a deep prior into a shallow run) is another config: refused
+    export_pretrained(tuned.checkpoint, tmp_path / "wd", {"note": "deep"})
+    with pytest.raises(ValueError, match="extra_res_blocks"):
+        train(tiny_train_config.replace(out_dir=str(tmp_path / "d"), init=str(tmp_path / "wd")))
+    # bad counts: named
+    with pytest.raises(ValueError, match="extra_res_blocks"):
+        VDMConfig.from_dict({**tiny_train_config.model.to_dict(), "extra_res_blocks": [1]})
+    with pytest.raises(ValueError, match="extra_res_blocks"):
+        VDMConfig.from_dict({**tiny_train_config.model.to_dict(), "extra_res_blocks": [0, -1]})
+    # a plain U-Net keeps its state dict (shipped priors load unchanged)
+    assert not any("extra" in k for k in shallow.state_dict())
+
+
 # ----------------------------------------------------- reliability (issue items 3, 9, 10)
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_train_config,
                                                                    monkeypatch):
