@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Plug-and-play settings on validation slices: mean PSNR of ``PnPVDMRecon`` variants.
 
-Each variant is a JSON object of ``PnPVDMRecon`` options, plus two keys of this script:
-``"true_phase": true`` (pass the simulated phase instead of estimating it) and
-``"sigma_factor": f`` (σ = f × the estimated noise level). The measurements are the
+Each variant is a JSON object of ``PnPVDMRecon`` options, plus three keys of this script:
+``"true_phase": true`` (pass the simulated phase instead of estimating it),
+``"sigma_factor": f`` (σ = f × the estimated noise level) and ``"guided": true`` (run the
+guided sampler ``GuidedVDMRecon`` with the other keys as its options instead, the mean of
+``num_samples`` = 4 unless given, seeded by the slice's position). The measurements are the
 benchmark's (:func:`mrirecon_vdm.bench.tasks.simulate_task`, seed 0: masks, phases, noise),
 the data range is the split's maximum, torch runs with one thread. The tables of
 ``docs/sampler.md`` ("The data step") came from
@@ -59,6 +61,7 @@ def main(argv=None):
 
     import torch
 
+    import mrirecon_vdm as mv
     from mrirecon_vdm.bench import vdm_methods as vm
     from mrirecon_vdm.bench.runner import load_data
     from mrirecon_vdm.bench.tasks import PHASE_SEED_OFFSET, Task, simulate_task
@@ -88,8 +91,13 @@ def main(argv=None):
                 if "sigma_factor" in opts:
                     opts["sigma"] = (estimate_sigma(y, apply_phase("auto", y, A)[0])
                                      * float(opts.pop("sigma_factor")))
+                guided = opts.pop("guided", False)
                 start = time.perf_counter()
-                xr = PnPVDMRecon(y, A, prior, **opts).run()
+                if guided:
+                    opts.setdefault("num_samples", 4)
+                    xr = mv.GuidedVDMRecon(y, A, prior, seed=i, show_pbar=False, **opts).run()
+                else:
+                    xr = PnPVDMRecon(y, A, prior, **opts).run()
                 ts.append(time.perf_counter() - start)
                 ps.append(float(psnr(x, xr, data_range=dr)))
             row = {"task": name, "variant": var, "split": args.data or args.split,
