@@ -23,7 +23,7 @@ import numpy as np
 import sigpy as sp
 
 from ._checks import check_in_range, check_measurement, check_seed
-from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataConsistency,
+from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, RENOISE, SAMPLERS, TIME_GRIDS, DataConsistency,
                   GuidedVDM)
 from .backend import from_torch, to_torch
 from .linop import CropFourier
@@ -137,6 +137,10 @@ class GuidedVDMRecon(sp.app.App):
             1 ancestral, the default: with the shipped prior +0.1 dB at 4x and +0.2 dB at 2x
             over η = 0 for one sample, more diverse samples for the posterior mean and an
             honest spread for ``.std``; see ``docs/sampler.md``).
+        renoise (str): ``"ddim"`` (default) or ``"fresh"`` (all of the noise new at every
+            step of the fast sampler; better means on validation, not yet the default: its
+            samples' spread has no ``.std`` calibration of its own, so ``"auto"`` gives
+            the raw spread; ``docs/sampler.md``).
         time_grid (str or None): one of ``"uniform"``, ``"logsnr"``, ``"karras"`` (default:
             uniform for "paper", logsnr for "fast").
         t_start (float): first time, in (0, 1]; below 1 the sampler starts from the noised
@@ -238,7 +242,7 @@ class GuidedVDMRecon(sp.app.App):
                  scale=None, seed=None, device=sp.cpu_device, batch_size=None, bf16=True,
                  dc_max_iter=None, dc_tol=1e-6, phase=None, slice_correlation=0.0,
                  preceding_noise=None, calibration="auto", refine_phase=None, show_pbar=True,
-                 leave_pbar=True):
+                 leave_pbar=True, renoise="ddim"):
         # -- checks before any work
         if sampler not in SAMPLERS:
             raise ValueError(f"GuidedVDMRecon: sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -260,6 +264,11 @@ class GuidedVDMRecon(sp.app.App):
             raise ValueError(f"GuidedVDMRecon: num_samples must be an integer >= 1, got "
                              f"{num_samples!r}")
         check_in_range("GuidedVDMRecon eta", eta, 0.0, 1.0)
+        if renoise not in RENOISE:
+            raise ValueError(f"GuidedVDMRecon: renoise must be one of {RENOISE}, got "
+                             f"{renoise!r}")
+        if renoise != "ddim" and sampler != "fast":
+            raise ValueError("GuidedVDMRecon: renoise needs the fast sampler")
         num_steps = DEFAULT_NUM_STEPS[sampler] if num_steps is None else num_steps
         if not _is_int(num_steps) or num_steps < 1:
             raise ValueError(f"GuidedVDMRecon: num_steps must be an integer >= 1, got "
@@ -344,6 +353,7 @@ class GuidedVDMRecon(sp.app.App):
         self.slice_correlation = float(slice_correlation) if n_lead >= 1 else 0.0
         self.preceding_noise = preceding_noise if n_lead >= 1 else None
         self.calibration_request = calibration
+        self.renoise = renoise
         self._sampler = sampler
         from .precision import use_bf16
         self.bf16 = use_bf16(bf16, self.torch_device, "GuidedVDMRecon: bf16")
@@ -374,7 +384,7 @@ class GuidedVDMRecon(sp.app.App):
                         num_steps=int(num_steps), lamda=lamda, eta=eta, time_grid=time_grid,
                         t_start=t_start, dc_variance=dc_variance, randn=self._randn,
                         dtype=np.float32, before_dc=before_dc,
-                        x_init=self._x_init(x_init, A))
+                        x_init=self._x_init(x_init, A), renoise=renoise)
         self.x = self.samples = self.std = self.std_raw = self.complex_image = None
         self.calibration = None
         super().__init__(alg, show_pbar=show_pbar, leave_pbar=leave_pbar, record_time=False)
@@ -500,9 +510,12 @@ class GuidedVDMRecon(sp.app.App):
             if self.std_raw is not None:
                 from .calibration import calibration_factor
                 self.std_raw = xp.asarray(self.std_raw, dtype=np.float32)
-                self.calibration = calibration_factor(
-                    self.calibration_request, self.prior, self.A, self._sampler,
-                    self.num_samples)
+                # the shipped factors were learned with DDIM renoising: none for "fresh"
+                request = self.calibration_request
+                if self.renoise != "ddim" and isinstance(request, str):
+                    request = None
+                self.calibration = calibration_factor(request, self.prior, self.A,
+                                                      self._sampler, self.num_samples)
                 c = 1.0 if self.calibration is None else self.calibration
                 self.std = (c * self.std_raw).astype(np.float32, copy=False)
             return self.x

@@ -208,9 +208,9 @@ def test_mean_path_equals_posterior_mean_noiseless(operator):
     dc = DataConsistency(A, weights=w)
     paper = run(prior, y, dc, sampler="paper", num_steps=300)
     assert rel_err(paper.x[0], ref, prior) < 1e-3
-    for eta in (0.0, 1.0):
-        fast = run(prior, y, dc, sampler="fast", num_steps=50, eta=eta)
-        assert rel_err(fast.x[0], ref, prior) < 2e-3
+    for opts in (dict(eta=0.0), dict(eta=1.0), dict(renoise="fresh")):
+        fast = run(prior, y, dc, sampler="fast", num_steps=50, **opts)
+        assert rel_err(fast.x[0], ref, prior) < 2e-3, opts
         assert fast.nfe == 50
 
 
@@ -334,6 +334,8 @@ def test_bad_arguments():
                     (dict(lamda=1.5), "lamda"), (dict(eta=-0.1), "eta"),
                     (dict(time_grid="cosine"), "time_grid"), (dict(t_start=0.0), "t_start"),
                     (dict(dc_variance="exact"), "dc_variance"),
+                    (dict(renoise="ddpm"), "renoise"),
+                    (dict(renoise="fresh", sampler="paper"), "fast sampler"),
                     (dict(shape=(1, 8, 8)), "state shape"),
                     (dict(y=np.zeros((4, 4), complex)), "y of shape")]:
         with pytest.raises(ValueError, match=msg):

@@ -545,3 +545,21 @@ def test_warm_start_from_a_given_image(problem):
             recon(y, A, prior, x_init=bad, t_start=0.5)
     with pytest.raises(ValueError, match="x_init has NaN"):
         recon(y, A, prior, x_init=np.where(x > x.mean(), np.nan, x), t_start=0.5)
+
+
+def test_fresh_renoising(problem):
+    """renoise="fresh": the data stay exact, the samples differ from DDIM's, the shipped
+    .std factors (learned with DDIM) are not applied; bad values are refused."""
+    prior, A, y, x = problem
+    kw = dict(num_samples=3, seed=0)
+    fresh = recon(y, A, prior, renoise="fresh", **kw)
+    xf = fresh.run()
+    xd = recon(y, A, prior, **kw).run()
+    assert np.isfinite(xf).all() and not np.allclose(xf, xd)
+    assert np.allclose(A(xf), y, atol=1e-3 * np.abs(y).max())       # hard consistency
+    assert fresh.calibration is None and np.allclose(fresh.std, fresh.std_raw)
+    assert recon(y, A, prior, renoise="fresh", calibration=2.0, **kw).run() is not None
+    with pytest.raises(ValueError, match="renoise must be one of"):
+        recon(y, A, prior, renoise="ancestral")
+    with pytest.raises(ValueError, match="renoise needs the fast sampler"):
+        recon(y, A, prior, renoise="fresh", sampler="paper")
