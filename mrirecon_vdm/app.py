@@ -510,12 +510,11 @@ class GuidedVDMRecon(sp.app.App):
             if self.std_raw is not None:
                 from .calibration import calibration_factor
                 self.std_raw = xp.asarray(self.std_raw, dtype=np.float32)
-                # the shipped factors were learned with DDIM renoising: none for "fresh"
-                request = self.calibration_request
-                if self.renoise != "ddim" and isinstance(request, str):
-                    request = None
-                self.calibration = calibration_factor(request, self.prior, self.A,
-                                                      self._sampler, self.num_samples)
+                # the table is keyed by sampler; fresh renoising is a sampler of its own
+                # ("fast-fresh"), which the shipped table has no factor for
+                sampler = self._sampler if self.renoise == "ddim" else f"fast-{self.renoise}"
+                self.calibration = calibration_factor(
+                    self.calibration_request, self.prior, self.A, sampler, self.num_samples)
                 c = 1.0 if self.calibration is None else self.calibration
                 self.std = (c * self.std_raw).astype(np.float32, copy=False)
             return self.x
