@@ -55,7 +55,7 @@ from .registry import register_method
 
 __all__ = ["set_prior", "get_prior", "vdm_recon", "pnp_recon", "slice_seed", "PRIOR_ENV",
            "BASE_SEED", "BF16", "THREADS", "FAST_STEPS", "MEAN_SAMPLES", "PAPER_STEPS",
-           "PNP_STEPS", "PNP_VERSION", "GUIDED_VERSION", "VDM_METHODS"]
+           "PNP_STEPS", "PNP_VERSION", "GUIDED_VERSION", "VDM_METHODS", "RENOISE"]
 
 #: Environment variable naming an exported prior (folder or ``prior.safetensors``).
 PRIOR_ENV = "MRIRECON_VDM_PRIOR"
@@ -65,6 +65,10 @@ BASE_SEED = 0
 BF16 = os.environ.get("MRIRECON_VDM_BF16", "1") not in ("0", "false", "no", "")
 #: torch intra-op threads set before each reconstruction (0: leave torch's setting).
 THREADS = int(os.environ.get("MRIRECON_VDM_THREADS", "1"))
+#: Renoising of the fast-sampler methods (``GuidedVDMRecon(renoise=...)``; env
+#: ``MRIRECON_VDM_RENOISE``, to compare the two on the same slices). Recorded in the journal
+#: settings when it is not ``"ddim"``, so a resumed run never mixes the two.
+RENOISE = os.environ.get("MRIRECON_VDM_RENOISE", "ddim")
 #: Steps of the paper's sampler.
 PAPER_STEPS = 1000
 #: Steps of the registered fast-sampler variants.
@@ -159,6 +163,8 @@ def vdm_recon(y, A, scale=None, sampler="fast", num_steps=None, num_samples=1, l
 
 def _method(**fixed):
     def fn(y, A, scale, **opts):
+        if fixed.get("sampler") == "fast":
+            opts = {"renoise": RENOISE, **opts}
         x, nfe, _ = vdm_recon(y, A, scale, **{**fixed, **opts})
         return x, nfe
     return fn
@@ -183,9 +189,12 @@ GUIDED_VERSION = 2
 
 
 def _guided_settings(opts, kind):
+    out = {}
     if opts.get("phase") == "auto" and kind != "sense":
-        return {"guided_version": GUIDED_VERSION}
-    return {}
+        out["guided_version"] = GUIDED_VERSION
+    if RENOISE != "ddim":
+        out["renoise"] = RENOISE
+    return out
 
 
 for _name, (_opts, _nfe, _desc) in VDM_METHODS.items():
