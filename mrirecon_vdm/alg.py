@@ -54,15 +54,47 @@ from ._checks import check_in_range
 __all__ = ["GuidedVDM", "DataConsistency", "batched_cg", "hermitian_weights",
            "crop_hermitian_weights", "DC_METHODS", "DEFAULT_CG_ITER",
            "make_time_grid", "alpha_sigma", "SAMPLERS", "RENOISE", "TIME_GRIDS", "DC_VARIANCES",
-           "DEFAULT_NUM_STEPS", "DEFAULT_TIME_GRID"]
+           "DEFAULT_NUM_STEPS", "DEFAULT_TIME_GRID", "DEFAULT_RENOISE", "resolve_renoise"]
 
 SAMPLERS = ("paper", "fast")
 RENOISE = ("ddim", "fresh")
+#: The fast sampler's renoising when none is given (``docs/sampler.md``, "Fresh renoising").
+DEFAULT_RENOISE = "fresh"
 TIME_GRIDS = ("uniform", "logsnr", "karras")
 DC_VARIANCES = ("flat", "unit")
 DEFAULT_NUM_STEPS = {"paper": 1000, "fast": 50}
 DEFAULT_TIME_GRID = {"paper": "uniform", "fast": "logsnr"}
 KARRAS_RHO = 7.0
+
+
+def resolve_renoise(name, sampler, renoise=None, eta=None):
+    """The fast sampler's renoising and η from the user's ``renoise`` and ``eta``.
+
+    Returns ``(renoise, eta)``: for the fast sampler ``renoise`` is one of :data:`RENOISE`
+    (None: :data:`DEFAULT_RENOISE`) and η is 1 unless given; for the paper sampler renoising
+    does not apply (None; ``"ddim"`` is accepted as a no-op).
+
+    Raises:
+        ValueError: an unknown ``renoise``; ``"fresh"`` with the paper sampler; an η other
+            than 1 with fresh renoising, which has no η (all of its noise is new at every
+            step), rather than ignoring it.
+    """
+    if renoise is not None and renoise not in RENOISE:
+        raise ValueError(f"{name}: renoise must be None or one of {RENOISE}, got {renoise!r}")
+    if eta is not None:
+        check_in_range(f"{name} eta", eta, 0.0, 1.0)
+    eta = 1.0 if eta is None else float(eta)
+    if sampler != "fast":
+        if renoise not in (None, "ddim"):
+            raise ValueError(f"{name}: renoise={renoise!r} needs the fast sampler (got "
+                             f"sampler={sampler!r})")
+        return None, eta
+    renoise = DEFAULT_RENOISE if renoise is None else renoise
+    if renoise != "ddim" and eta != 1.0:
+        raise ValueError(f"{name}: eta={eta!r} is the stochasticity of DDIM renoising; "
+                         f"renoise={renoise!r} has none (all of its noise is new at every "
+                         f"step). Pass renoise='ddim' with eta, or leave eta out")
+    return renoise, eta
 
 
 def alpha_sigma(gamma):
@@ -555,12 +587,12 @@ class GuidedVDM(sp.alg.Alg):
         sampler (str): ``"fast"`` or ``"paper"``.
         num_steps (int or None): network evaluations N (default 1000 paper, 50 fast).
         lamda (float): λ ∈ [0, 1], the weight of the data.
-        eta (float): η ∈ [0, 1], DDIM stochasticity (fast sampler, ``renoise="ddim"``).
-        renoise (str): how the fast sampler goes from x̂₀′ to z_s: ``"ddim"`` (the default,
-            above) or ``"fresh"``: z_s = α_s x̂₀′ + σ_s ε, all of the noise new (the
-            forward process from x̂₀′; η is not used). Session 9, three `val_person` slices,
-            mean of 4: Cartesian 4× 38.88 against 35.98 dB, super-resolution 4× 34.12
-            against 33.84 dB (``docs/sampler.md``).
+        eta (float or None): η ∈ [0, 1], DDIM stochasticity (fast sampler,
+            ``renoise="ddim"``; None: 1).
+        renoise (str or None): how the fast sampler goes from x̂₀′ to z_s: ``"fresh"`` (the
+            default, :data:`DEFAULT_RENOISE`): z_s = α_s x̂₀′ + σ_s ε, all of the noise new
+            (the forward process from x̂₀′; no η), or ``"ddim"`` (above). See
+            :func:`resolve_renoise` and ``docs/sampler.md`` ("Fresh renoising").
         time_grid (str or None): one of :data:`TIME_GRIDS` (default uniform for paper,
             logsnr for fast).
         t_start (float): first time t_0 ∈ (0, 1]; below 1 a warm start from the noised
@@ -582,8 +614,8 @@ class GuidedVDM(sp.alg.Alg):
     """
 
     def __init__(self, denoise, gamma, y, dc, shape, sampler="fast", num_steps=None, lamda=1.0,
-                 eta=1.0, time_grid=None, t_start=1.0, dc_variance="flat", randn=None,
-                 dtype=np.float32, before_dc=None, x_init=None, renoise="ddim"):
+                 eta=None, time_grid=None, t_start=1.0, dc_variance="flat", randn=None,
+                 dtype=np.float32, before_dc=None, x_init=None, renoise=None):
         if sampler not in SAMPLERS:
             raise ValueError(f"GuidedVDM: sampler must be one of {SAMPLERS}, got {sampler!r}")
         if before_dc is not None and sampler != "fast":
@@ -593,7 +625,7 @@ class GuidedVDM(sp.alg.Alg):
         if int(num_steps) != num_steps or num_steps < 1:
             raise ValueError(f"GuidedVDM: num_steps must be an integer >= 1, got {num_steps!r}")
         check_in_range("GuidedVDM lamda", lamda, 0.0, 1.0)
-        check_in_range("GuidedVDM eta", eta, 0.0, 1.0)
+        renoise, eta = resolve_renoise("GuidedVDM", sampler, renoise, eta)
         if not 0.0 < t_start <= 1.0:
             raise ValueError(f"GuidedVDM: t_start must be in (0, 1], got {t_start!r}")
         time_grid = DEFAULT_TIME_GRID[sampler] if time_grid is None else time_grid
@@ -603,10 +635,6 @@ class GuidedVDM(sp.alg.Alg):
         if dc_variance not in DC_VARIANCES:
             raise ValueError(f"GuidedVDM: dc_variance must be one of {DC_VARIANCES}, "
                              f"got {dc_variance!r}")
-        if renoise not in RENOISE:
-            raise ValueError(f"GuidedVDM: renoise must be one of {RENOISE}, got {renoise!r}")
-        if renoise != "ddim" and sampler != "fast":
-            raise ValueError("GuidedVDM: renoise needs the fast sampler")
         self.renoise = renoise
         shape = tuple(int(s) for s in shape)
         if shape[1:] != dc.ishape:

@@ -295,9 +295,15 @@ def _pnp_run(y, operator, start, stop, prior, scale, show_pbar, kwargs):
 
 def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs,
                         slice_correlation):
-    """JSON-able description of a :func:`reconstruct_volume` job (what a resume must match)."""
+    """JSON-able description of a :func:`reconstruct_volume` job (what a resume must match):
+    with the renoising the options resolve to, so that a folder of an earlier default
+    (DDIM renoising, before session 10) is not resumed with another."""
+    from .alg import resolve_renoise
+    renoise, _ = resolve_renoise("reconstruct_volume", kwargs.get("sampler", "fast"),
+                                 kwargs.get("renoise"), kwargs.get("eta"))
     return _fingerprint(y, prior, slices_per_run, scale, seed, kwargs,
-                        hr_shape=list(hr_shape), slice_correlation=float(slice_correlation))
+                        hr_shape=list(hr_shape), slice_correlation=float(slice_correlation),
+                        renoise=renoise)
 
 
 def _fingerprint(y, prior, slices_per_run, scale, seed, kwargs, **extra):

@@ -208,7 +208,7 @@ def test_mean_path_equals_posterior_mean_noiseless(operator):
     dc = DataConsistency(A, weights=w)
     paper = run(prior, y, dc, sampler="paper", num_steps=300)
     assert rel_err(paper.x[0], ref, prior) < 1e-3
-    for opts in (dict(eta=0.0), dict(eta=1.0), dict(renoise="fresh")):
+    for opts in (dict(eta=0.0, renoise="ddim"), dict(renoise="ddim"), dict()):
         fast = run(prior, y, dc, sampler="fast", num_steps=50, **opts)
         assert rel_err(fast.x[0], ref, prior) < 2e-3, opts
         assert fast.nfe == 50
@@ -233,21 +233,26 @@ def test_fast_sampler_handles_measurement_noise():
 
 def test_samples_follow_the_posterior():
     """Monte Carlo: sample mean within its standard error of the posterior mean, pixel
-    variance close to the posterior variance (few-step samplers shrink it a little)."""
+    variance close to the posterior variance (few-step samplers shrink it a little) for
+    DDIM renoising and the paper's sampler. Fresh renoising (the fast default) keeps the
+    mean but under-disperses (variance ratio 0.46 here): its samples are not posterior
+    samples, which ``docs/sampler.md`` says and the ``.std`` calibration accounts for."""
     prior = stationary_prior()
     A = CropFourier((H, H), (8, 8))
     y = A(c128(prior.sample(1, seed=1)[0]))
     ref, pv = prior.posterior_mean(y, A, 0.0), prior.posterior_variance(A, 0.0)
     dc = DataConsistency(A)
-    for sampler, steps, k, lo in [("fast", 50, 256, 0.75), ("paper", 200, 128, 0.88)]:
+    for sampler, renoise, steps, k, lo, hi in [("fast", "ddim", 50, 256, 0.75, 1.1),
+                                               ("paper", None, 200, 128, 0.88, 1.1),
+                                               ("fast", "fresh", 50, 256, 0.3, 0.6)]:
         g = torch.Generator().manual_seed(0)
         alg = run(prior, y.astype(np.complex64), dc, k=k, dtype=np.float32,
                   randn=lambda s: torch.randn(s, generator=g).numpy(), sampler=sampler,
-                  num_steps=steps)
+                  num_steps=steps, renoise=renoise)
         zscore = (alg.x.mean(0) - ref) / np.sqrt(pv / k)
         assert np.sqrt(np.mean(zscore ** 2)) < 1.4, sampler
         ratio = alg.x.var(0).mean() / pv.mean()
-        assert lo < ratio < 1.1, (sampler, ratio)
+        assert lo < ratio < hi, (sampler, renoise, ratio)
 
 
 def test_general_operator_and_correlated_prior_use_the_prior():
@@ -336,6 +341,8 @@ def test_bad_arguments():
                     (dict(dc_variance="exact"), "dc_variance"),
                     (dict(renoise="ddpm"), "renoise"),
                     (dict(renoise="fresh", sampler="paper"), "fast sampler"),
+                    (dict(eta=0.0), "renoise='ddim'"),
+                    (dict(eta=0.5, renoise="fresh"), "renoise='ddim'"),
                     (dict(shape=(1, 8, 8)), "state shape"),
                     (dict(y=np.zeros((4, 4), complex)), "y of shape")]:
         with pytest.raises(ValueError, match=msg):

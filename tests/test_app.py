@@ -84,10 +84,10 @@ def test_batch_axes_match_single_slices(problem):
     per image, data consistency per slice; only the noise draws differ), here with η = 0
     and a warm start so that the noise only enters through the start."""
     prior, A, y, _ = problem
-    both = recon(y, A, prior, num_steps=20, eta=0.0, seed=2).run()
+    both = recon(y, A, prior, num_steps=20, renoise="ddim", eta=0.0, seed=2).run()
     A1 = CropFourier((H, H), (8, 8))
     for i in range(2):
-        one = recon(y[i], A1, prior, num_steps=20, eta=0.0, seed=2).run()
+        one = recon(y[i], A1, prior, num_steps=20, renoise="ddim", eta=0.0, seed=2).run()
         np.testing.assert_allclose(A1(one), y[i], atol=1e-4 * np.abs(y[i]).max())
         assert np.abs(one - both[i]).mean() < 0.5 * np.abs(both[i]).mean()
     small = recon(y, A, prior, num_samples=3, batch_size=2, seed=5).run()
@@ -259,8 +259,9 @@ def test_tiny_vdm_wiring(problem):
 def test_gpu_matches_cpu(problem):
     import cupy
     prior, A, y, _ = problem
-    cpu = recon(y, A, prior, seed=0, num_steps=10, eta=0.0).run()
-    app = recon(cupy.asarray(y), A, prior, seed=0, num_steps=10, eta=0.0, device=0)
+    cpu = recon(y, A, prior, seed=0, num_steps=10, renoise="ddim", eta=0.0).run()
+    app = recon(cupy.asarray(y), A, prior, seed=0, num_steps=10, renoise="ddim", eta=0.0,
+                device=0)
     gpu = app.run()
     assert isinstance(gpu, cupy.ndarray)
     # different generators on the two devices: compare consistency and closeness
@@ -548,18 +549,24 @@ def test_warm_start_from_a_given_image(problem):
 
 
 def test_fresh_renoising(problem):
-    """renoise="fresh": the data stay exact, the samples differ from DDIM's, the shipped
-    .std factors (learned with DDIM) are not applied; bad values are refused."""
+    """renoise: "fresh" is the fast sampler's default, the data stay exact, the samples
+    differ from DDIM's; η is DDIM's alone; bad values are refused."""
     prior, A, y, x = problem
     kw = dict(num_samples=3, seed=0)
-    fresh = recon(y, A, prior, renoise="fresh", **kw)
+    fresh = recon(y, A, prior, **kw)
     xf = fresh.run()
-    xd = recon(y, A, prior, **kw).run()
+    assert fresh.renoise == "fresh" and fresh.alg.renoise == "fresh"
+    np.testing.assert_array_equal(xf, recon(y, A, prior, renoise="fresh", **kw).run())
+    ddim = recon(y, A, prior, renoise="ddim", **kw)
+    xd = ddim.run()
+    assert ddim.alg.renoise == "ddim" and ddim.alg.eta == 1.0
     assert np.isfinite(xf).all() and not np.allclose(xf, xd)
     assert np.allclose(A(xf), y, atol=1e-3 * np.abs(y).max())       # hard consistency
-    assert fresh.calibration is None and np.allclose(fresh.std, fresh.std_raw)
-    assert recon(y, A, prior, renoise="fresh", calibration=2.0, **kw).run() is not None
-    with pytest.raises(ValueError, match="renoise must be one of"):
+    assert recon(y, A, prior, calibration=2.0, **kw).run() is not None
+    assert recon(y, A, prior, sampler="paper", num_steps=5).renoise is None
+    with pytest.raises(ValueError, match="renoise must be None or one of"):
         recon(y, A, prior, renoise="ancestral")
-    with pytest.raises(ValueError, match="renoise needs the fast sampler"):
+    with pytest.raises(ValueError, match="renoise='ddim'"):
+        recon(y, A, prior, eta=0.0)
+    with pytest.raises(ValueError, match="needs the fast sampler"):
         recon(y, A, prior, renoise="fresh", sampler="paper")

@@ -211,7 +211,7 @@ def test_a_nan_metric_in_the_journal_is_refused(tmp_path, dying_method, capsys):
     assert "outside" in journal._entry_problem({**entry, "slice": 3}, 3)
 
 
-def test_registered_settings_make_entries_stale():
+def test_registered_settings_make_entries_stale(monkeypatch):
     """A learned method's registered settings (its algorithm version) are part of its
     journal settings: a new version runs its slices again."""
     from mrirecon_vdm.bench import registry
@@ -232,13 +232,20 @@ def test_registered_settings_make_entries_stale():
         registry.METHODS.pop("toy-versioned", None)
     from mrirecon_vdm.bench import vdm_methods  # noqa: F401  (registers vdm-pnp)
     assert registry.METHODS["vdm-pnp"].settings == {"pnp_version": vdm_methods.PNP_VERSION}
-    # the guided sampler's version is recorded only where it matters: an estimated phase
-    # of a single coil
-    v2 = {"guided_version": vdm_methods.GUIDED_VERSION}
+    # the guided sampler's version is recorded only where it matters (an estimated phase
+    # of a single coil), its renoising whenever it is not DDIM's (the default before
+    # session 10), so that DDIM entries are never reused for fresh renoising
+    fresh = {"renoise": "fresh"}
+    v2 = {"guided_version": vdm_methods.GUIDED_VERSION, **fresh}
     for name in ("vdm-fast-50", "vdm-mean4"):
         m = registry.METHODS[name]
         assert m.settings_for({"phase": "auto"}, "mask") == v2
         assert m.settings_for({"phase": "auto"}, "sr") == v2
-        assert m.settings_for({}, "sense") == {} and m.settings_for({"phase": "auto"}, "sense") == {}
-        assert m.settings_for({}, "mask") == {} and m.settings_for(None) == {}
+        assert m.settings_for({}, "sense") == fresh
+        assert m.settings_for({"phase": "auto"}, "sense") == fresh
+        assert m.settings_for({}, "mask") == fresh and m.settings_for(None) == fresh
+    monkeypatch.setattr(vdm_methods, "RENOISE", "ddim")
+    m = registry.METHODS["vdm-mean4"]
+    assert m.settings_for({}, "mask") == {} and m.settings_for({"phase": "auto"}, "sr") == \
+        {"guided_version": vdm_methods.GUIDED_VERSION}
     assert registry.METHODS["vdm-paper"].settings_for({"phase": "auto"}, "sense") == {}

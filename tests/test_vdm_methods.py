@@ -86,6 +86,23 @@ def test_seeded_per_slice(tiny_prior):
     assert nfe == 6 and app.std.shape == (H, H) and app.samples.shape == (3, H, H)
 
 
+def test_renoising_of_the_fast_methods(tiny_prior, monkeypatch):
+    """The fast methods use the sampler's default renoising (fresh) unless
+    MRIRECON_VDM_RENOISE (:data:`vm.RENOISE`) says otherwise; the paper sampler has none."""
+    x = slices(1)[0]
+    A = CropFourier((H, H), (H // 2, H // 2))
+    y = simulate_lowres(x, A.lr_shape)
+    seen = []
+    real = vm.vdm_recon
+    monkeypatch.setattr(vm, "vdm_recon", lambda *a, **k: seen.append(k.get("renoise"))
+                        or real(*a, **{**k, "num_steps": 2}))
+    fresh, _ = R.reconstruct("vdm-fast-10", y, A, 2)
+    monkeypatch.setattr(vm, "RENOISE", "ddim")
+    ddim, _ = R.reconstruct("vdm-fast-10", y, A, 2)
+    R.reconstruct("vdm-paper", y, A, 2)
+    assert seen == ["fresh", "ddim", None] and not np.allclose(fresh, ddim)
+
+
 def test_prior_sources(tmp_path, monkeypatch):
     model = tiny_vdm()
     folder = write_prior(model, tmp_path / "prior")

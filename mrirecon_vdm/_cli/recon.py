@@ -103,8 +103,12 @@ def register(subparsers):
     p.add_argument("--lamda", type=float, default=1.0, help="data weight λ in [0, 1]")
     p.add_argument("--sigma", type=float, default=None,
                    help="k-space noise std in the input's units (default 0: noiseless)")
-    p.add_argument("--eta", type=float, default=1.0,
-                   help="DDIM stochasticity η in [0, 1] of the fast sampler (default 1)")
+    p.add_argument("--renoise", default=None, choices=["fresh", "ddim"],
+                   help="the fast sampler's renoising: 'fresh' (default: all of the noise new "
+                        "at every step) or 'ddim' (keeps the implied noise; with --eta)")
+    p.add_argument("--eta", type=float, default=None,
+                   help="DDIM stochasticity η in [0, 1] of the fast sampler with --renoise "
+                        "ddim (default 1)")
     p.add_argument("--seed", type=int, default=None, help="seed of the sampler's noise")
     p.add_argument("--png", default=None, help="also save the middle slice as a PNG")
     p.add_argument("--uncertainty", default=None,
@@ -140,7 +144,7 @@ def register(subparsers):
                         "dB better than the guided sampler's mean of 4 on single-coil "
                         "undersampling, 0.8-1.0 dB behind it with 8 noisy coils, at a sixth "
                         "of the network evaluations; docs/results.md) or 'guided' "
-                        "(GuidedVDMRecon; --samples, --sampler, --lamda, --eta, --seed, "
+                        "(GuidedVDMRecon; --samples, --sampler, --lamda, --renoise, --eta, --seed, "
                         "--uncertainty apply, and giving one of them selects it)")
     u.add_argument("--voxel-size", type=float, nargs="+", default=None,
                    metavar=("DX", "DY"),
@@ -247,7 +251,8 @@ def _check_common(args):
             ("--steps", args.steps, args.steps is None or args.steps >= 1, "an integer >= 1"),
             ("--samples", args.samples, args.samples >= 1, "an integer >= 1"),
             ("--lamda", args.lamda, 0.0 <= args.lamda <= 1.0, "a number in [0, 1]"),
-            ("--eta", args.eta, 0.0 <= args.eta <= 1.0, "a number in [0, 1]"),
+            ("--eta", args.eta, args.eta is None or 0.0 <= args.eta <= 1.0,
+             "a number in [0, 1]"),
             ("--sigma", args.sigma, args.sigma is None or (math.isfinite(args.sigma)
                                                            and args.sigma >= 0),
              "a finite number >= 0"),
@@ -259,6 +264,13 @@ def _check_common(args):
              or 0.0 <= args.slice_correlation <= 1.0, "a number in [0, 1]")):
         if not ok:
             raise ValueError(f"recon: {opt}: expected {want}, got {value}")
+    if args.eta is not None and args.eta != 1.0 and args.sampler == "fast" \
+            and args.renoise != "ddim":
+        raise ValueError(f"recon: --eta {args.eta} is the stochasticity of DDIM renoising; "
+                         f"add --renoise ddim (the default renoising, fresh, has no eta)")
+    if args.renoise == "fresh" and args.sampler != "fast":
+        raise ValueError(f"recon: --renoise applies to the fast sampler, got --sampler "
+                         f"{args.sampler}")
     _check_outputs(args.out, args.png, args.uncertainty)
     check_seed("recon --seed", args.seed)
     _check_device(args.device)
@@ -290,7 +302,8 @@ def _run(args):
     if args.slice_correlation is not None:
         extra["slice_correlation"] = args.slice_correlation
     kw = dict(sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
-              lamda=args.lamda, sigma=args.sigma, eta=args.eta, seed=args.seed,
+              lamda=args.lamda, sigma=args.sigma, eta=args.eta, renoise=args.renoise,
+              seed=args.seed,
               device=args.device, batch_size=args.batch_size, bf16=args.bf16,
               show_pbar=not args.quiet, **extra)
     # the input, the target size and the outputs are checked before the prior is loaded
@@ -312,7 +325,8 @@ def _run_undersampled(args):
                              f"reconstructed on its own grid (drop {opt} or --undersampled)")
     guided_only = [opt for opt, changed in (
         ("--sampler", args.sampler != "fast"), ("--lamda", args.lamda != 1.0),
-        ("--eta", args.eta != 1.0), ("--batch-size", args.batch_size is not None),
+        ("--eta", args.eta is not None), ("--renoise", args.renoise is not None),
+        ("--batch-size", args.batch_size is not None),
         ("--samples", args.samples != 1), ("--uncertainty", args.uncertainty is not None),
         ("--slice-correlation", args.slice_correlation is not None))
         if changed]
@@ -326,7 +340,8 @@ def _run_undersampled(args):
                   device=args.device)
     else:
         kw = dict(sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
-                  lamda=args.lamda, sigma=args.sigma, eta=args.eta, phase=args.phase,
+                  lamda=args.lamda, sigma=args.sigma, eta=args.eta, renoise=args.renoise,
+                  phase=args.phase,
                   device=args.device, batch_size=args.batch_size, bf16=args.bf16)
         if args.slice_correlation is not None:
             kw["slice_correlation"] = args.slice_correlation

@@ -6,7 +6,7 @@ Importing this module registers, in :data:`mrirecon_vdm.bench.registry.METHODS`:
 name               what                                                    NFE per slice
 =================  ======================================================  ==============
 ``vdm-paper``      the abstract's sampler, 1000 uniform steps, λ = 1       1000
-``vdm-fast-N``     the fast sampler (x̂₀ data consistency + DDIM), N steps  N (10, 25, 50, 100)
+``vdm-fast-N``     the fast sampler (x̂₀ data consistency), N steps         N (10, 25, 50, 100)
 ``vdm-mean4``      mean of 4 fast-sampler samples (50 steps, one batch)    4 × 50 = 200
 ``vdm-mean8``      mean of 8 fast-sampler samples (50 steps, one batch)    8 × 50 = 400
 ``vdm-pnp``        plug-and-play: the VDM denoiser with an exact data     30
@@ -66,9 +66,15 @@ BF16 = os.environ.get("MRIRECON_VDM_BF16", "1") not in ("0", "false", "no", "")
 #: torch intra-op threads set before each reconstruction (0: leave torch's setting).
 THREADS = int(os.environ.get("MRIRECON_VDM_THREADS", "1"))
 #: Renoising of the fast-sampler methods (``GuidedVDMRecon(renoise=...)``; env
-#: ``MRIRECON_VDM_RENOISE``, to compare the two on the same slices). Recorded in the journal
-#: settings when it is not ``"ddim"``, so a resumed run never mixes the two.
-RENOISE = os.environ.get("MRIRECON_VDM_RENOISE", "ddim")
+#: ``MRIRECON_VDM_RENOISE``, default the sampler's own, ``"fresh"``: to compare the two on
+#: the same slices). Recorded in the journal settings when it is not ``"ddim"``, so a resumed
+#: run never mixes the two (entries of earlier versions, all DDIM, are run again).
+RENOISE = os.environ.get("MRIRECON_VDM_RENOISE") or None
+
+
+def _renoise():
+    from ..alg import DEFAULT_RENOISE
+    return RENOISE or DEFAULT_RENOISE
 #: Steps of the paper's sampler.
 PAPER_STEPS = 1000
 #: Steps of the registered fast-sampler variants.
@@ -164,7 +170,7 @@ def vdm_recon(y, A, scale=None, sampler="fast", num_steps=None, num_samples=1, l
 def _method(**fixed):
     def fn(y, A, scale, **opts):
         if fixed.get("sampler") == "fast":
-            opts = {"renoise": RENOISE, **opts}
+            opts = {"renoise": _renoise(), **opts}
         x, nfe, _ = vdm_recon(y, A, scale, **{**fixed, **opts})
         return x, nfe
     return fn
@@ -192,8 +198,8 @@ def _guided_settings(opts, kind):
     out = {}
     if opts.get("phase") == "auto" and kind != "sense":
         out["guided_version"] = GUIDED_VERSION
-    if RENOISE != "ddim":
-        out["renoise"] = RENOISE
+    if _renoise() != "ddim":
+        out["renoise"] = _renoise()
     return out
 
 
