@@ -144,7 +144,26 @@ def test_shipped_calibration_table_is_well_formed():
     table = json.loads(TABLE_PATH.read_text())
     assert table["target_coverage"] == 0.95 and len(table["prior_sha256"]) == 64
     for e in table["entries"]:
-        assert e["method"] == "fast/crop4x" and e["num_samples"] >= 2 and e["factor"] > 0
+        assert e["method"] in ("fast/crop4x", "fast-fresh/crop4x") and e["num_samples"] >= 2
+        assert e["factor"] > 0 and e["measured_on"]
+    # both renoisings, K = 4 and 8; fresh renoising's samples spread less (a larger factor)
+    f = {(e["method"], e["num_samples"]): e["factor"] for e in table["entries"]}
+    assert set(f) == {(m, k) for m in ("fast/crop4x", "fast-fresh/crop4x") for k in (4, 8)}
+    assert all(f["fast-fresh/crop4x", k] > f["fast/crop4x", k] for k in (4, 8))
+
+
+def test_calibration_key_follows_the_renoising(monkeypatch):
+    """The App looks its factor up under the sampler it ran: "fast-fresh" (the default),
+    "fast" (DDIM renoising, the key of the tables before session 10) or "paper"."""
+    import mrirecon_vdm.calibration as C
+    seen = []
+    monkeypatch.setattr(C, "calibration_factor", lambda req, prior, A, sampler, k:
+                        seen.append(sampler) or 2.0)
+    for kw in (dict(), dict(renoise="ddim"), dict(sampler="paper")):
+        a = app(num_samples=2, seed=0, **kw)
+        a.run()
+        assert a.calibration == 2.0 and np.allclose(a.std, 2.0 * a.std_raw)
+    assert seen == ["fast-fresh", "fast", "paper"]
 
 
 @pytest.mark.parametrize("kw, names", [
