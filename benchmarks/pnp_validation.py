@@ -35,6 +35,9 @@ except ImportError:  # run from a checkout without `pip install -e .`
 TASKS = {  # name: (Task options, factor)
     "cart4": (dict(task="cartesian"), 4),
     "cart4phase": (dict(task="cartesian", phase="smooth"), 4),
+    # k-space noise 0.05 (about 0.2 % of the largest k-space magnitude of these slices, the
+    # level of the coil tasks)
+    "cart4phase_noisy": (dict(task="cartesian", phase="smooth", sigma=0.05), 4),
     "cart8coils8": (dict(task="cartesian", coils=8, center_fraction=0.1), 8),
     "poisson8": (dict(task="poisson"), 8),
     "sr4": (dict(task="sr"), 4),

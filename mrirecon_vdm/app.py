@@ -507,8 +507,8 @@ class GuidedVDMRecon(sp.app.App):
             if self.std_raw is not None:
                 from .calibration import calibration_factor
                 self.std_raw = xp.asarray(self.std_raw, dtype=np.float32)
-                # the table is keyed by sampler; fresh renoising is a sampler of its own
-                # ("fast-fresh"), which the shipped table has no factor for
+                # the table is keyed by sampler: "fast" (DDIM renoising), "fast-fresh"
+                # (fresh renoising, the default) or "paper"; each has factors of its own
                 sampler = self._sampler if self.renoise in (None, "ddim") \
                     else f"fast-{self.renoise}"
                 self.calibration = calibration_factor(

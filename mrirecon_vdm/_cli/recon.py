@@ -140,10 +140,11 @@ def register(subparsers):
                         "single-coil slices; 4D input is always (S, C, H, W))")
     u.add_argument("--method", default=None, choices=METHOD_CHOICES,
                    help="'pnp' (PnPVDMRecon, plug-and-play, 30 network evaluations by default "
-                        "(--steps), deterministic; the default for undersampled data: 4 to 6 "
-                        "dB better than the guided sampler's mean of 4 on single-coil "
-                        "undersampling, 0.8-1.0 dB behind it with 8 noisy coils, at a sixth "
-                        "of the network evaluations; docs/results.md) or 'guided' "
+                        "(--steps), deterministic; the default for undersampled data: on the "
+                        "benchmarks of docs/results.md better than the guided sampler's mean "
+                        "of 4 by 0.3-1.3 dB single coil, 3-4.5 dB with an estimated phase and "
+                        "0.4-0.5 dB with 8 noisy coils, at a sixth of the network "
+                        "evaluations) or 'guided' "
                         "(GuidedVDMRecon; --samples, --sampler, --lamda, --renoise, --eta, --seed, "
                         "--uncertainty apply, and giving one of them selects it)")
     u.add_argument("--voxel-size", type=float, nargs="+", default=None,
