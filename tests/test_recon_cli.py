@@ -163,6 +163,12 @@ def test_command_line(tmp_path, nifti, prior, monkeypatch, capsys):
     for value in ("slice", "80"):
         assert cli.main(["recon", str(path), "--out", str(tmp_path / f"{value}.nii"), "--scale",
                          "2", "--steps", "2", "--intensity-scale", value, "--quiet"]) == 0
+    # --renoise ddim (with --eta) gives another output than the default, fresh renoising
+    ddim = tmp_path / "ddim.nii"
+    assert cli.main(["recon", str(path), "--out", str(ddim), "--scale", "2", "--steps", "3",
+                     "--samples", "2", "--seed", "0", "--quiet", "--renoise", "ddim",
+                     "--eta", "0.5"]) == 0
+    assert not np.allclose(np.asarray(nib.load(str(ddim)).dataobj), first)
     with pytest.raises(SystemExit):
         cli.main(["recon", str(path), "--out", str(out), "--sampler", "ddpm"])
 
