@@ -70,11 +70,6 @@ THREADS = int(os.environ.get("MRIRECON_VDM_THREADS", "1"))
 #: the same slices). Recorded in the journal settings when it is not ``"ddim"``, so a resumed
 #: run never mixes the two (entries of earlier versions, all DDIM, are run again).
 RENOISE = os.environ.get("MRIRECON_VDM_RENOISE") or None
-
-
-def _renoise():
-    from ..alg import DEFAULT_RENOISE
-    return RENOISE or DEFAULT_RENOISE
 #: Steps of the paper's sampler.
 PAPER_STEPS = 1000
 #: Steps of the registered fast-sampler variants.
@@ -165,6 +160,13 @@ def vdm_recon(y, A, scale=None, sampler="fast", num_steps=None, num_samples=1, l
                          show_pbar=False, **opts)
     x = app.run()
     return x, int(app.nfe) * int(num_samples), app
+
+
+def _renoise():
+    """The renoising of the fast-sampler methods: :data:`RENOISE`, else the sampler's
+    default (:data:`mrirecon_vdm.alg.DEFAULT_RENOISE`)."""
+    from ..alg import DEFAULT_RENOISE
+    return RENOISE or DEFAULT_RENOISE
 
 
 def _method(**fixed):
