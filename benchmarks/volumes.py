@@ -227,9 +227,9 @@ def tables(a):
         from mrirecon_vdm.prior.pretrained import weights_sha256
         from mrirecon_vdm import load_pretrained
         from mrirecon_vdm.alg import DEFAULT_RENOISE
-        from mrirecon_vdm.calibration import load_table
+        from mrirecon_vdm.calibration import load_table, sampler_key
         renoise = RENOISE[0] or DEFAULT_RENOISE
-        method = "fast/crop4x" if renoise == "ddim" else f"fast-{renoise}/crop4x"
+        method = f"{sampler_key('fast', renoise)}/crop4x"
         sha = weights_sha256(load_pretrained())
         old = load_table()
         kept = [e for e in old.get("entries", []) if e["method"] != method] \

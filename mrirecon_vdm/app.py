@@ -505,14 +505,11 @@ class GuidedVDMRecon(sp.app.App):
             self.calibration = None
             self.std = None
             if self.std_raw is not None:
-                from .calibration import calibration_factor
+                from .calibration import calibration_factor, sampler_key
                 self.std_raw = xp.asarray(self.std_raw, dtype=np.float32)
-                # the table is keyed by sampler: "fast" (DDIM renoising), "fast-fresh"
-                # (fresh renoising, the default) or "paper"; each has factors of its own
-                sampler = self._sampler if self.renoise in (None, "ddim") \
-                    else f"fast-{self.renoise}"
                 self.calibration = calibration_factor(
-                    self.calibration_request, self.prior, self.A, sampler, self.num_samples)
+                    self.calibration_request, self.prior, self.A,
+                    sampler_key(self._sampler, self.renoise), self.num_samples)
                 c = 1.0 if self.calibration is None else self.calibration
                 self.std = (c * self.std_raw).astype(np.float32, copy=False)
             return self.x

@@ -23,7 +23,8 @@ import pathlib
 
 import numpy as np
 
-__all__ = ["calibration_factor", "load_table", "method_key", "TABLE_PATH", "check_calibration"]
+__all__ = ["calibration_factor", "load_table", "method_key", "sampler_key", "TABLE_PATH",
+           "check_calibration"]
 
 #: The shipped table (see the module docstring).
 TABLE_PATH = pathlib.Path(__file__).with_name("uncertainty_calibration.json")
@@ -36,6 +37,13 @@ def load_table(path=None):
     if path is None and not p.exists():
         return {"prior_sha256": None, "entries": []}
     return json.loads(p.read_text())
+
+
+def sampler_key(sampler, renoise=None):
+    """The table's name of a sampler: ``"paper"``; ``"fast"`` for the fast sampler with DDIM
+    renoising (the key of the tables before session 10); ``"fast-<renoise>"`` otherwise
+    (``"fast-fresh"``, the default)."""
+    return sampler if renoise in (None, "ddim") else f"{sampler}-{renoise}"
 
 
 def method_key(A, sampler):
