@@ -474,17 +474,18 @@ class GuidedVDMRecon(sp.app.App):
     def _refiner(self, sigma_given):
         """The fast sampler's hook for ``refine_phase``: refine the phase from the mean of
         the samples' x̂₀, then (σ not given) re-estimate σ against the refined phase."""
-        from .noise import estimate_sigma
+        from .noise import estimate_sigma, highpass_sigma
         from .phase import refine_window
 
         dc, y = self.dc, self.y
         window = refine_window(y, dc.structure)
+        upper = None if sigma_given else highpass_sigma(y, dc.structure)   # once: data only
 
         def hook(x0):
             with self.device:
                 dc.refine_phase(y, x0.mean(axis=0), window)
                 if not sigma_given:   # the structure now carries the refined phase
-                    dc.set_sigma(estimate_sigma(y, dc.structure))
+                    dc.set_sigma(estimate_sigma(y, dc.structure, upper=upper))
                     self.sigma = dc.sigma * float(self.device.xp.mean(self.scale))
         return hook
 

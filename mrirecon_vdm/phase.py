@@ -222,7 +222,7 @@ def refine_phase(y, structure, x, window):
     Returns:
         array: the new e^{iφ'}, complex64, the image shape, on ``x``'s device.
     """
-    from .linop import FourierStructure
+    from .linop import FourierStructure, centred_fft
 
     if structure.phase is None:
         raise ValueError("refine_phase: the operator has no phase to refine")
@@ -234,8 +234,8 @@ def refine_phase(y, structure, x, window):
                                crop=structure.crop, maps=structure.maps, phase=None)
         u = x.astype(np.complex64) * e
         c = u + st0.adjoint(y - st0.forward(u))
-        k = sp.fft(c * e.conj(), axes=(-2, -1), center=True)
-        d = sp.ifft(k * window, axes=(-2, -1), center=True)
+        k = centred_fft(c * e.conj())
+        d = centred_fft(k * window, inverse=True)
         mag = xp.abs(d)
         rot = xp.where(mag > 0, d / xp.where(mag > 0, mag, 1), 1)
         return xp.broadcast_to(e * rot, tuple(x.shape)).astype(np.complex64)

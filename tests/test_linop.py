@@ -454,3 +454,21 @@ def test_max_eig_is_seeded_and_exact():
         max_eig(A, sp.linop.Identity((4, 4)))
     with pytest.raises(ValueError, match="all-zero"):
         max_eig(sp.linop.Multiply((4, 4), np.zeros((4, 4), np.float32)))
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (7, 9), (3, 2, 6, 5)])
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_centred_fft_is_sigpys(shape, dtype):
+    """The operators' FFT (torch's on the CPU) is SigPy's centred orthonormal FFT, both
+    ways, odd sizes and leading axes included, in the input's precision."""
+    from mrirecon_vdm.linop import centred_fft
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+    tol = 1e-5 if dtype == np.complex64 else 1e-12
+    for inverse, ref in ((False, sp.fft), (True, sp.ifft)):
+        out = centred_fft(x, inverse=inverse)
+        assert out.dtype == dtype and out.shape == x.shape
+        np.testing.assert_allclose(out, ref(x, axes=(-2, -1), center=True), atol=tol)
+    np.testing.assert_allclose(centred_fft(x[..., ::-1, :]),        # a strided view
+                               sp.fft(np.ascontiguousarray(x[..., ::-1, :]),
+                                      axes=(-2, -1), center=True), atol=tol)

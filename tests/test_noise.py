@@ -236,3 +236,59 @@ def test_simulate_lowres_refuses_what_it_cannot_represent():
             simulate_lowres(bad, (8, 8))
     with pytest.raises(ValueError, match="GaussianNoise y"):
         GaussianNoise(0.1, seed=0)([1.0, 2.0])
+
+
+# --------------------------------------------------------------- the high-pass bound
+from mrirecon_vdm.noise import highpass_sigma  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", ["mask", "crop", "coils", "slices"])
+def test_highpass_sigma_of_white_noise(kind):
+    """Noise alone: a quantile of the outer band's image estimates σ, whichever quantile
+    (the object's detail is what makes it an upper bound on real data)."""
+    sigma, n = 0.05, 64
+    mask = cartesian_mask((n, n), 4, center=8, seed=1)
+    A = {"mask": FourierSampling((n, n), mask),
+         "crop": CropFourier((n, n), (32, 32)),
+         "coils": FourierSampling((n, n), mask, maps=birdcage_maps((n, n), 4)),
+         "slices": FourierSampling((3, n, n), np.stack([mask] * 3))}[kind]
+    y = GaussianNoise(sigma, 0).sample(A.oshape)
+    if kind != "crop":
+        y = y * (mask if kind != "coils" else mask[None])
+    for q in (None, 0.1, 0.5):
+        assert highpass_sigma(y, A, quantile=q) / sigma == pytest.approx(1.0, rel=0.1)
+
+
+def test_highpass_sigma_bounds_noiseless_detail_and_checks_its_input():
+    """A smooth noiseless object has almost nothing in the outer band; a mask with nothing
+    there gives no bound (inf); the band must lie in (0, 1)."""
+    _, _, mask, img = coil_problem(2)
+    A = FourierSampling((H, H), mask)
+    y = A(np.abs(img)).astype(np.complex64)
+    assert highpass_sigma(y, A) < 1e-3 * float(np.abs(y).max())
+    centre = np.zeros((H, H), np.float32)
+    centre[H // 2 - 4:H // 2 + 4, H // 2 - 4:H // 2 + 4] = 1
+    assert highpass_sigma(y * centre, FourierSampling((H, H), centre)) == float("inf")
+    for band in (0, 1, -0.5, 1.5):
+        with pytest.raises(ValueError, match="band must be in"):
+            highpass_sigma(y, A, band=band)
+        with pytest.raises(ValueError, match="quantile must be in"):
+            highpass_sigma(y, A, quantile=band)
+    assert highpass_sigma(y, sp.linop.Identity((H, H))) == float("inf")
+
+
+def test_estimate_sigma_one_coil_with_a_phase_is_at_most_the_highpass_bound():
+    """One coil and a phase: the smaller of the misfit and the high-pass bound; ``upper``
+    replaces the bound (the samplers compute it once); with coil maps it plays no part."""
+    sigma = 0.05
+    _, _, mask, img = coil_problem(2)
+    wrong = smooth_phase((H, H), seed=3, amplitude=1.0)     # a poor phase: large misfit
+    A = FourierSampling((H, H), mask) * Phase((H, H), wrong)
+    y = noisy(FourierSampling((H, H), mask)(
+        img * np.exp(1j * smooth_phase((H, H), seed=0, amplitude=1.0))), sigma, 0, mask)
+    hp = highpass_sigma(y, A)
+    assert estimate_sigma(y, A) == pytest.approx(hp, rel=1e-6)       # the misfit is larger
+    assert estimate_sigma(y, A, upper=0.01) == pytest.approx(0.01)
+    assert estimate_sigma(y, A, upper=1e9) > 2 * hp                   # the misfit alone
+    Ac, yc, _, _ = coil_problem(4)
+    assert estimate_sigma(yc, Ac, upper=0.0) == pytest.approx(estimate_sigma(yc, Ac))

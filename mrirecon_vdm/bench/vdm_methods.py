@@ -191,9 +191,10 @@ for _k in MEAN_SAMPLES:
         f"guided VDM, mean of {_k} fast-sampler samples ({MEAN_STEPS} steps, one batch)")
 
 #: Version of the fast guided sampler's defaults with an estimated single-coil phase (2: the
-#: phase refinement is on). Only those runs record it (``phase="auto"`` without coil maps),
-#: so only their earlier journal entries (no version) are run again on resume.
-GUIDED_VERSION = 2
+#: phase refinement is on; 3: σ is at most the high-pass bound,
+#: :func:`mrirecon_vdm.noise.highpass_sigma`). Only those runs record it (``phase="auto"``
+#: without coil maps), so only their earlier journal entries are run again on resume.
+GUIDED_VERSION = 3
 
 
 def _guided_settings(opts, kind):
