@@ -24,6 +24,7 @@ def main(argv=None):
     ap.add_argument("--sigma", type=float, nargs="+", default=[0.0, 0.01, 0.05])
     ap.add_argument("--quantiles", type=float, nargs="+", default=[0.5, 0.1])
     ap.add_argument("--split", default="val_person", choices=["val_person", "val_coronal", "val_t2"])
+    ap.add_argument("--data", help="slices (n, H, W) in a .npy file instead of --split")
     ap.add_argument("--offset", type=int, default=4)
     ap.add_argument("--stride", type=int, default=8)
     ap.add_argument("--count", type=int, default=6)
@@ -35,7 +36,7 @@ def main(argv=None):
     from mrirecon_vdm.noise import estimate_sigma, highpass_sigma
     from mrirecon_vdm.phase import apply_phase
 
-    images, _ = load_data(split=args.split)
+    images, _ = load_data(data=args.data, split=args.split)
     idx = list(range(args.offset, images.shape[0], args.stride))[:args.count]
     rows = []
     for sigma in args.sigma:

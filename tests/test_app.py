@@ -230,6 +230,32 @@ def tiny_vdm():
     return prior_mod.VDM(cfg).eval()
 
 
+def test_schedule_is_remembered_per_prior_state(problem):
+    """The time grid's γ is computed once per prior state: the same grid for a second App,
+    a new one after an in-place update of the schedule (an optimiser step), none kept for
+    a prior that is not a torch module."""
+    from mrirecon_vdm import app as app_mod
+    _, A, y, _ = problem
+    vdm = tiny_vdm()
+    calls = []
+    real = vdm.gamma
+    vdm.gamma = lambda t: calls.append(1) or real(t)
+    first = recon(y, A, vdm, num_steps=4, seed=0).alg
+    n = len(calls)
+    second = recon(y, A, vdm, num_steps=4, seed=0).alg
+    assert len(calls) == n and n > 0                       # nothing recomputed
+    np.testing.assert_array_equal(first.g, second.g)
+    with torch.no_grad():
+        for p in vdm.schedule.parameters():
+            p.add_(0.1)
+    third = recon(y, A, vdm, num_steps=4, seed=0).alg
+    assert len(calls) > n and not np.allclose(third.g, first.g)
+    gauss = GaussianPrior(np.zeros((H, H)), variance=np.ones((H, H)))
+    before = len(app_mod._GAMMA_CACHE)
+    recon(y, A, gauss, num_steps=4, seed=0)
+    assert len(app_mod._GAMMA_CACHE) == before
+
+
 def test_tiny_vdm_wiring(problem):
     _, A, y, _ = problem
     vdm = tiny_vdm()
@@ -481,7 +507,7 @@ def test_noisy_multi_coil_data_are_safe_with_the_default_sigma():
 
 def test_refine_phase_in_the_fast_sampler(phased):
     """refine_phase (the default for an estimated phase with the fast sampler): the phase is
-    refined at every step (closer to the truth than the estimate) and σ re-estimated
+    refined every few steps (closer to the truth than the estimate) and σ re-estimated
     against it; the result stays as close to the truth as without refinement; a given
     phase and the paper sampler are not refined by default; bad uses are refused."""
     from mrirecon_vdm.phase import estimate_phase
@@ -499,6 +525,13 @@ def test_refine_phase_in_the_fast_sampler(phased):
         return float(np.abs(np.angle(np.exp(1j * (p - phi)))).mean())
     assert err(app.phase) < err(estimate_phase(y, A))
     assert rel(out, x) < 1.2 * rel(plain, x)
+    # at every PHASE_REFINE_EVERY-th of the 9 steps after the first evaluation, from the first
+    from mrirecon_vdm.app import PHASE_REFINE_EVERY
+    counted = recon(y, A, prior, phase="auto", seed=0, num_steps=10)
+    calls, real = [], counted.dc.refine_phase
+    counted.dc.refine_phase = lambda *a: calls.append(1) or real(*a)
+    np.testing.assert_array_equal(counted.run(), out)
+    assert len(calls) == len(range(0, 9, PHASE_REFINE_EVERY)) == 3
     with pytest.raises(ValueError, match="refine_phase=True needs a phase"):
         recon(y, A, prior, refine_phase=True)
     with pytest.raises(ValueError, match="refine_phase=True needs a phase"):

@@ -192,9 +192,11 @@ for _k in MEAN_SAMPLES:
 
 #: Version of the fast guided sampler's defaults with an estimated single-coil phase (2: the
 #: phase refinement is on; 3: σ is at most the high-pass bound,
-#: :func:`mrirecon_vdm.noise.highpass_sigma`). Only those runs record it (``phase="auto"``
-#: without coil maps), so only their earlier journal entries are run again on resume.
-GUIDED_VERSION = 3
+#: :func:`mrirecon_vdm.noise.highpass_sigma`; 4: the phase is refined at every 4th step,
+#: :data:`mrirecon_vdm.app.PHASE_REFINE_EVERY`). Only those runs record it
+#: (``phase="auto"`` without coil maps), so only their earlier journal entries are run
+#: again on resume.
+GUIDED_VERSION = 4
 
 
 def _guided_settings(opts, kind):
