@@ -418,25 +418,10 @@ class GuidedVDMRecon(sp.app.App):
         return from_torch(t)
 
     def _gamma(self, t):
-        """γ(t) of the prior as float64 numpy, remembered per prior state and times: the
-        time grid evaluates the learned schedule on 4,097 points (40 ms on one core, 1–2 %
-        of a reconstruction), the same for every slice of a benchmark or volume."""
-        torch = self._torch
-        t = np.asarray(t, dtype=np.float32)
-        key = _gamma_key(self.prior, t)
-        if key is not None and key in _GAMMA_CACHE:
-            ref, g = _GAMMA_CACHE[key]
-            if ref() is self.prior:
-                return g.copy()
-        with torch.inference_mode():
-            tt = torch.as_tensor(t, device=self.torch_device)
-            g = np.asarray(self.prior.gamma(tt).detach().to("cpu", torch.float64))
-        if key is not None:
-            import weakref
-            while len(_GAMMA_CACHE) >= _GAMMA_CACHE_SIZE:
-                _GAMMA_CACHE.pop(next(iter(_GAMMA_CACHE)))
-            _GAMMA_CACHE[key] = (weakref.ref(self.prior), g.copy())
-        return g
+        """γ(t) of the prior, float64 numpy (:func:`mrirecon_vdm.gamma_cache.prior_gamma`:
+        the time grid is computed once per prior state, not once per slice)."""
+        from .gamma_cache import prior_gamma
+        return prior_gamma(self.prior, t, self.torch_device)
 
     def _autocast(self):
         if not self.bf16:
@@ -543,23 +528,6 @@ class GuidedVDMRecon(sp.app.App):
 #: 35.52 (σ = 0.05: 31.56 every step), for a half and a quarter of the refinement's time
 #: (``docs/sampler.md``).
 PHASE_REFINE_EVERY = 4
-
-#: γ(t) of recent (prior state, times) pairs: :meth:`GuidedVDMRecon._gamma`.
-_GAMMA_CACHE = {}
-_GAMMA_CACHE_SIZE = 8
-
-
-def _gamma_key(prior, t):
-    """A key for γ(t) of ``prior`` in its current state, or None (not a torch module): the
-    prior's identity, the version counters of its parameters and buffers (any in-place
-    update, e.g. an optimiser step, changes them) and the times' bytes."""
-    import torch
-
-    if not isinstance(prior, torch.nn.Module):
-        return None
-    tensors = list(prior.parameters()) + list(prior.buffers())
-    return (id(prior), tuple(x._version for x in tensors), t.shape, t.tobytes())
-
 
 def _is_int(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)

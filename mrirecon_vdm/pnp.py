@@ -63,7 +63,7 @@ __all__ = ["PnPVDMRecon", "HalfQuadraticSplitting", "DEFAULT_PNP", "DEFAULT_PNP_
 #: None is :data:`mrirecon_vdm.alg.DEFAULT_CG_ITER`.
 DEFAULT_PNP = {"num_steps": 30, "lamda_start": 3e-2, "lamda_end": 1e-4, "data_step": "auto",
                "prox_variance": 4.0, "dc_max_iter": None, "min_lam": 1e-4,
-               "flip_ensemble": False}
+               "flip_ensemble": False, "phase_sigma_factor": 0.5}
 #: What changes for an operator with coil maps (multi-coil, noisy: more steps, a higher
 #: start of the schedule, more CG iterations per data step; ``docs/sampler.md``).
 DEFAULT_PNP_COILS = {"num_steps": 45, "lamda_start": 0.3, "dc_max_iter": 12}
@@ -146,10 +146,12 @@ class PnPVDMRecon(sp.app.App):
         sigma (float or None): k-space noise std; the schedule does not go below it, and the
             exact data step weighs the data by it. None:
             :func:`mrirecon_vdm.noise.estimate_sigma` for operators with coil maps (noise
-            and map error), 0 otherwise. The single-coil estimate with a phase mostly
-            measures the truncation of the calibration region: as a floor it cost 5.7, 2.2
-            and 0.3 dB on three validation slices (gradient step; Cartesian 4×, smooth phase:
-            30.60 / 26.99 / 33.85 dB against 36.26 / 29.16 / 34.17 dB without).
+            and map error); for one coil with a phase ``phase_sigma_factor`` (0.5,
+            ``DEFAULT_PNP``) times that estimate (since session 11 at most the high-pass
+            noise bound); 0 otherwise. Six validation slices, Cartesian 4× with a smooth
+            phase, noiseless / k-space noise 0.05: σ = 0 (the default before) 37.14 / 22.19
+            dB (the exact data step fits the noise), the estimate 36.72 / 30.43, half of it
+            37.07 / 31.32 (``docs/sampler.md``).
         scale (float, array or None): image intensity s, a number or one per image
             (``A.ishape[:-2] + (1, 1)``); None: :func:`mrirecon_vdm.app.estimate_scale` (one
             per image for Fourier operators, as the guided sampler): every slice of a stack
@@ -241,6 +243,9 @@ class PnPVDMRecon(sp.app.App):
             if structure is not None and structure.maps is not None:
                 from .noise import estimate_sigma
                 sigma = estimate_sigma(y, A)
+            elif structure is not None and phase is not None:
+                from .noise import estimate_sigma
+                sigma = DEFAULT_PNP["phase_sigma_factor"] * estimate_sigma(y, A)
         self.device = sp.get_device(y)
         with self.device:
             if scale is None:

@@ -234,7 +234,7 @@ def test_schedule_is_remembered_per_prior_state(problem):
     """The time grid's γ is computed once per prior state: the same grid for a second App,
     a new one after an in-place update of the schedule (an optimiser step), none kept for
     a prior that is not a torch module."""
-    from mrirecon_vdm import app as app_mod
+    from mrirecon_vdm import gamma_cache
     _, A, y, _ = problem
     vdm = tiny_vdm()
     calls = []
@@ -251,9 +251,15 @@ def test_schedule_is_remembered_per_prior_state(problem):
     third = recon(y, A, vdm, num_steps=4, seed=0).alg
     assert len(calls) > n and not np.allclose(third.g, first.g)
     gauss = GaussianPrior(np.zeros((H, H)), variance=np.ones((H, H)))
-    before = len(app_mod._GAMMA_CACHE)
+    before = dict(gamma_cache._CACHE)
     recon(y, A, gauss, num_steps=4, seed=0)
-    assert len(app_mod._GAMMA_CACHE) == before
+    assert gamma_cache._CACHE == before
+    # the plug-and-play denoiser's table from noise level to time shares the cache
+    from mrirecon_vdm.prox import VDMDenoiser
+    n = len(calls)
+    VDMDenoiser((H, H), vdm)
+    VDMDenoiser((H, H), vdm)
+    assert len(calls) == n + 1
 
 
 def test_tiny_vdm_wiring(problem):

@@ -224,16 +224,18 @@ def test_exact_data_step_through_a_known_phase_and_with_noise():
     y = A(x * np.exp(1j * phi)).astype(np.complex64)
     pm = prior.posterior_mean(y, A * Phase((H, H), phi), 0.0)
     ref = np.linalg.norm(pm - x)
-    app = PnPVDMRecon(y, A, prior, num_steps=20, phase=phi, dc_max_iter=30, bf16=False)
+    # noiseless, σ = 0 given (the default estimates it for one coil with a phase)
+    app = PnPVDMRecon(y, A, prior, num_steps=20, phase=phi, dc_max_iter=30, bf16=False,
+                      sigma=0.0)
     r = app.run()
     assert not app.refine_phase and app.dc.method == "cg"
     np.testing.assert_allclose(app.phase, phi, atol=1e-6)
     assert np.linalg.norm(r - pm) < 0.2 * ref
     grad = PnPVDMRecon(y, A, prior, num_steps=20, phase=phi, data_step="gradient",
-                       bf16=False).run()
+                       bf16=False, sigma=0.0).run()
     assert np.linalg.norm(r - pm) < 0.5 * np.linalg.norm(grad - pm)
     long = PnPVDMRecon(y, A, prior, num_steps=60, phase=phi, dc_max_iter=100,
-                       bf16=False).run()
+                       bf16=False, sigma=0.0).run()
     assert np.linalg.norm(long - pm) < 0.2 * ref
     with pytest.raises(ValueError, match="min_lam"):
         PnPVDMRecon(y, A, prior, phase=phi, min_lam=-1.0)
@@ -285,3 +287,35 @@ def test_data_step_errors():
     assert not PnPVDMRecon(y, A, prior, phase="auto", data_step="gradient").refine_phase
     with pytest.raises(ValueError, match="refine_phase must be"):
         PnPVDMRecon(y, A, prior, refine_phase="yes")
+
+
+def test_pnp_sigma_default_with_a_phase():
+    """σ=None: half the estimate for one coil with a phase (known or estimated), the estimate
+    with coil maps, 0 for one coil without a phase; a given σ is kept."""
+    from mrirecon_vdm.coils import birdcage_maps
+    from mrirecon_vdm.linop import Phase
+    from mrirecon_vdm.noise import GaussianNoise, estimate_sigma
+    from mrirecon_vdm.phase import smooth_phase
+    from mrirecon_vdm.pnp import DEFAULT_PNP
+
+    prior = make_prior()
+    x = prior.sample(1, seed=3)[0].astype(np.float32)
+    mask = cartesian_mask((H, H), 2, center=8, seed=0)
+    phi = smooth_phase((H, H), seed=1, amplitude=1.0)
+    A = FourierSampling((H, H), mask)
+    y = (GaussianNoise(0.05, 0)(A(x * np.exp(1j * phi))) * mask).astype(np.complex64)
+    assert DEFAULT_PNP["phase_sigma_factor"] == 0.5
+    for phase in ("auto", phi):
+        app = PnPVDMRecon(y, A, prior, phase=phase, num_steps=2, bf16=False)
+        Ap = A * Phase((H, H), app.phase if isinstance(phase, str) else phi)
+        if not isinstance(phase, str):
+            assert app.sigma == pytest.approx(0.5 * estimate_sigma(y, Ap), rel=1e-5)
+        assert app.sigma > 0
+    assert PnPVDMRecon(y, A, prior, num_steps=2, bf16=False).sigma == 0.0
+    assert PnPVDMRecon(y, A, prior, phase="auto", sigma=0.01, num_steps=2,
+                       bf16=False).sigma == 0.01
+    Ac = FourierSampling((H, H), mask, maps=birdcage_maps((H, H), 4))
+    yc = (GaussianNoise(0.05, 0)(Ac(x)) * mask).astype(np.complex64)
+    app = PnPVDMRecon(yc, Ac, prior, num_steps=2, bf16=False)
+    assert app.sigma == pytest.approx(estimate_sigma(yc, Ac * Phase((H, H), app.phase)),
+                                      rel=1e-5)

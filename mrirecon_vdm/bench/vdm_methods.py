@@ -238,8 +238,9 @@ PNP_STEPS = 30
 #: Version of the plug-and-play algorithm (2: the exact data step and the phase refinement;
 #: 3: "auto" keeps the gradient step for a plain crop; 4: 1D normal operator for line masks;
 #: 5: the schedule starts at 0.3 with coil maps; 6: 45 steps with coil maps, the
-#: shift-free normal operator, the refinement window up to 63 lines).
-PNP_VERSION = 6
+#: shift-free normal operator, the refinement window up to 63 lines; 7: σ estimated for
+#: one coil with a phase, γ read from the denoiser's table).
+PNP_VERSION = 7
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
                 description=f"VDM denoiser with an exact data step (plug-and-play, "
                             f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps "
