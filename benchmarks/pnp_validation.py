@@ -3,7 +3,8 @@
 
 Each variant is a JSON object of ``PnPVDMRecon`` options, plus three keys of this script:
 ``"true_phase": true`` (pass the simulated phase instead of estimating it),
-``"sigma_factor": f`` (σ = f × the estimated noise level) and ``"guided": true`` (run the
+``"sigma_factor": f`` (σ = f × the estimated noise level), ``"sigma_highpass": f`` (σ = f ×
+:func:`mrirecon_vdm.noise.highpass_sigma` of the data) and ``"guided": true`` (run the
 guided sampler ``GuidedVDMRecon`` with the other keys as its options instead, the mean of
 ``num_samples`` = 4 unless given, seeded by the slice's position). The measurements are the
 benchmark's (:func:`mrirecon_vdm.bench.tasks.simulate_task`, seed 0: masks, phases, noise),
@@ -38,6 +39,8 @@ TASKS = {  # name: (Task options, factor)
     # k-space noise 0.05 (about 0.2 % of the largest k-space magnitude of these slices, the
     # level of the coil tasks)
     "cart4phase_noisy": (dict(task="cartesian", phase="smooth", sigma=0.05), 4),
+    # the same noise without a phase (one coil: σ = 0 by default, the data step fits it)
+    "cart4_noisy": (dict(task="cartesian", sigma=0.05), 4),
     "cart8coils8": (dict(task="cartesian", coils=8, center_fraction=0.1), 8),
     "poisson8": (dict(task="poisson"), 8),
     "sr4": (dict(task="sr"), 4),
@@ -69,7 +72,7 @@ def main(argv=None):
     from mrirecon_vdm.bench.runner import load_data
     from mrirecon_vdm.bench.tasks import PHASE_SEED_OFFSET, Task, simulate_task
     from mrirecon_vdm.metrics import psnr
-    from mrirecon_vdm.noise import estimate_sigma
+    from mrirecon_vdm.noise import estimate_sigma, highpass_sigma
     from mrirecon_vdm.phase import apply_phase, smooth_phase
     from mrirecon_vdm.pnp import PnPVDMRecon
 
@@ -94,6 +97,8 @@ def main(argv=None):
                 if "sigma_factor" in opts:
                     opts["sigma"] = (estimate_sigma(y, apply_phase("auto", y, A)[0])
                                      * float(opts.pop("sigma_factor")))
+                if "sigma_highpass" in opts:
+                    opts["sigma"] = highpass_sigma(y, A) * float(opts.pop("sigma_highpass"))
                 guided = opts.pop("guided", False)
                 start = time.perf_counter()
                 if guided:

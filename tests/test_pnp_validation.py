@@ -75,3 +75,26 @@ def test_equivariant_denoiser_wrapper_keeps_an_equivariant_prior():
         torch.testing.assert_close(eq.predict_eps(z, t), prior.predict_eps(z, t),
                                    atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(eq.gamma(t), prior.gamma(t))
+
+
+def test_variant_with_the_highpass_sigma(tmp_path):
+    """``sigma_highpass``: σ = f × the high-pass bound of each slice's data (noisy task)."""
+    from mrirecon_vdm.bench import vdm_methods as vm
+    from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
+    script = load_benchmark("pnp_validation")
+    data = tmp_path / "s.npy"
+    np.save(data, disc_slices(2, size=64))
+    vm.set_prior(GaussianPrior(np.full((64, 64), 0.3),
+                               variance=stationary_variance((64, 64), 0.03, 2.0)))
+    try:
+        out = tmp_path / "rows.json"
+        assert script.main(["cart4_noisy", "--data", str(data), "--offset", "0", "--stride",
+                            "1", "--count", "2", "--variant", '{"num_steps": 4}',
+                            "--variant", '{"num_steps": 4, "sigma_highpass": 1.0}',
+                            "--json", str(out)]) == 0
+    finally:
+        vm.set_prior(None)
+    rows = json.loads(out.read_text())
+    assert [r["variant"].get("sigma_highpass") for r in rows] == [None, 1.0]
+    assert all(np.isfinite(r["psnr"]) for r in rows)
+    assert rows[1]["psnr"] > rows[0]["psnr"]        # σ = 0 fits the noise
