@@ -348,7 +348,7 @@ def centred_fft(x, inverse=False):
     if sp.get_device(x).xp is np:
         import torch
 
-        t = torch.fft.ifftshift(torch.from_numpy(np.ascontiguousarray(x)), dim=(-2, -1))
+        t = torch.fft.ifftshift(_torch_view(x), dim=(-2, -1))
         t = (torch.fft.ifftn if inverse else torch.fft.fftn)(t, dim=(-2, -1), norm="ortho")
         return torch.fft.fftshift(t, dim=(-2, -1)).numpy()
     return (sp.ifft if inverse else sp.fft)(x, axes=(-2, -1), center=True)

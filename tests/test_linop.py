@@ -472,3 +472,16 @@ def test_centred_fft_is_sigpys(shape, dtype):
     np.testing.assert_allclose(centred_fft(x[..., ::-1, :]),        # a strided view
                                sp.fft(np.ascontiguousarray(x[..., ::-1, :]),
                                       axes=(-2, -1), center=True), atol=tol)
+
+
+def test_centred_fft_of_a_read_only_array_warns_nothing():
+    import warnings
+
+    from mrirecon_vdm.linop import centred_fft
+    x = np.ones((4, 4), np.complex64)
+    x.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(centred_fft(x), sp.fft(x, axes=(-2, -1), center=True),
+                                   atol=1e-6)
+    assert not x.flags.writeable
