@@ -372,7 +372,7 @@ def _plain_fft(x, axes, inverse=False):
     if xp is np:
         import torch
 
-        t = torch.from_numpy(np.ascontiguousarray(x))
+        t = _torch_view(x)
         f = torch.fft.ifftn if inverse else torch.fft.fftn
         return f(t, dim=tuple(axes), norm="ortho").numpy()
     f = xp.fft.ifftn if inverse else xp.fft.fftn

@@ -240,12 +240,10 @@ class PnPVDMRecon(sp.app.App):
         A, phase = apply_phase(phase_req, y, A)
         if sigma is None:
             sigma = 0.0
-            if structure is not None and structure.maps is not None:
+            if structure is not None and (structure.maps is not None or phase is not None):
                 from .noise import estimate_sigma
-                sigma = estimate_sigma(y, A)
-            elif structure is not None and phase is not None:
-                from .noise import estimate_sigma
-                sigma = DEFAULT_PNP["phase_sigma_factor"] * estimate_sigma(y, A)
+                factor = 1.0 if structure.maps is not None else DEFAULT_PNP["phase_sigma_factor"]
+                sigma = factor * estimate_sigma(y, A)
         self.device = sp.get_device(y)
         with self.device:
             if scale is None:
