@@ -3,7 +3,8 @@
 
 Each variant is a JSON object of ``PnPVDMRecon`` options, plus three keys of this script:
 ``"true_phase": true`` (pass the simulated phase instead of estimating it),
-``"sigma_factor": f`` (σ = f × the estimated noise level), ``"sigma_highpass": f`` (σ = f ×
+``"sigma_factor": f`` (σ = f × the estimated noise level), ``"sigma_true": f`` (σ = f ×
+the simulated noise level), ``"sigma_highpass": f`` (σ = f ×
 :func:`mrirecon_vdm.noise.highpass_sigma` of the data) and ``"guided": true`` (run the
 guided sampler ``GuidedVDMRecon`` with the other keys as its options instead, the mean of
 ``num_samples`` = 4 unless given, seeded by the slice's position). The measurements are the
@@ -85,7 +86,7 @@ def main(argv=None):
     for name in args.tasks:
         topts, factor = TASKS[name]
         task = Task(**topts)
-        ops, ys, _ = simulate_task(xs, task, factor, seed=0)
+        ops, ys, info = simulate_task(xs, task, factor, seed=0)
         for var in variants:
             ps, ts = [], []
             for i, (x, A, y) in enumerate(zip(xs, ops, ys)):
@@ -97,6 +98,8 @@ def main(argv=None):
                 if "sigma_factor" in opts:
                     opts["sigma"] = (estimate_sigma(y, apply_phase("auto", y, A)[0])
                                      * float(opts.pop("sigma_factor")))
+                if "sigma_true" in opts:
+                    opts["sigma"] = info["sigma"] * float(opts.pop("sigma_true"))
                 if "sigma_highpass" in opts:
                     opts["sigma"] = highpass_sigma(y, A) * float(opts.pop("sigma_highpass"))
                 guided = opts.pop("guided", False)

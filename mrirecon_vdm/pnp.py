@@ -39,7 +39,11 @@ into the operator, ``A * Phase(φ)``. An estimated phase (``"auto"``) is refined
 iteration from the current image (:func:`mrirecon_vdm.phase.refine_phase`): the exact data
 step through the calibration-region estimate amplified its small error (20.8 dB instead of
 35.1 dB on the validation slices), and the refined phase brought it to 36.1 dB. With noisy
-data the schedule stops at the noise level (λ ≥ σ²/s²).
+data the schedule stops at the noise the data step lets into the image, ρσ² (ρ the sampled
+share of k-space, :func:`sampled_fraction`; λ ≥ ρσ²/s²), and the exact data step weighs
+the denoiser's estimate with variance c λ, c = 16 (8 with coil maps): chosen on six
+validation slices (``docs/sampler.md``, "Plug-and-play's noise level"), where the floor σ²
+with c = 4 of sessions 7–11 made a user who passed the true σ lose 3.2 dB against half of it.
 
 References:
     Zhang, K., Li, Y., Zuo, W., Zhang, L., Van Gool, L., Timofte, R. (2022). Plug-and-play
@@ -57,16 +61,18 @@ import sigpy as sp
 from ._checks import check_measurement
 
 __all__ = ["PnPVDMRecon", "HalfQuadraticSplitting", "DEFAULT_PNP", "DEFAULT_PNP_COILS",
-           "DATA_STEPS"]
+           "DATA_STEPS", "sampled_fraction"]
 
 #: The defaults, chosen on the validation people (``docs/sampler.md``); ``dc_max_iter``
 #: None is :data:`mrirecon_vdm.alg.DEFAULT_CG_ITER`.
 DEFAULT_PNP = {"num_steps": 30, "lamda_start": 3e-2, "lamda_end": 1e-4, "data_step": "auto",
-               "prox_variance": 4.0, "dc_max_iter": None, "min_lam": 1e-4,
-               "flip_ensemble": False, "phase_sigma_factor": 0.5}
+               "prox_variance": 16.0, "dc_max_iter": None, "min_lam": 1e-4,
+               "flip_ensemble": False}
 #: What changes for an operator with coil maps (multi-coil, noisy: more steps, a higher
-#: start of the schedule, more CG iterations per data step; ``docs/sampler.md``).
-DEFAULT_PNP_COILS = {"num_steps": 45, "lamda_start": 0.3, "dc_max_iter": 12}
+#: start of the schedule, more CG iterations per data step, a smaller c;
+#: ``docs/sampler.md``).
+DEFAULT_PNP_COILS = {"num_steps": 45, "lamda_start": 0.3, "dc_max_iter": 12,
+                     "prox_variance": 8.0}
 #: How the data enter each iteration (``data_step``).
 DATA_STEPS = ("auto", "prox", "gradient")
 
@@ -130,6 +136,17 @@ class HalfQuadraticSplitting(sp.alg.Alg):
             self.x = self.denoiser(1.0, z)
 
 
+def sampled_fraction(structure):
+    """ρ, the share of the k-space grid an operator measures (the mean of its full mask; a
+    crop's block over the grid), or 1 for an operator that is not recognised Fourier
+    sampling. The noise a data step lets into a real image is about ρ σ² / 2 a pixel:
+    complex noise of variance σ² on the measured share ρ of the frequencies, and half of it
+    in the imaginary part that a real image drops."""
+    if structure is None:
+        return 1.0
+    return float(np.mean(structure.full_mask(sp.cpu_device)))
+
+
 class PnPVDMRecon(sp.app.App):
     """Plug-and-play reconstruction of a real (magnitude) image from ``y = A x + n``.
 
@@ -143,15 +160,19 @@ class PnPVDMRecon(sp.app.App):
             ``DEFAULT_PNP`` (``lamda_start`` 0.03, ``lamda_end`` 1e-4), ``lamda_start`` 0.3
             with coil maps (``DEFAULT_PNP_COILS``).
         phase (None, str or array): as :class:`mrirecon_vdm.app.GuidedVDMRecon`.
-        sigma (float or None): k-space noise std; the schedule does not go below it, and the
-            exact data step weighs the data by it. None:
+        sigma (float or None): k-space noise std (of the complex noise, E|n|² = σ², the
+            convention of :class:`mrirecon_vdm.noise.GaussianNoise`): pass the true level.
+            The exact data step weighs the data by it, and the schedule stops at the noise
+            the data step lets into the image, λ ≥ ``noise_floor`` σ² / s². None:
             :func:`mrirecon_vdm.noise.estimate_sigma` for operators with coil maps (noise
-            and map error); for one coil with a phase ``phase_sigma_factor`` (0.5,
-            ``DEFAULT_PNP``) times that estimate (since session 11 at most the high-pass
-            noise bound); 0 otherwise. Six validation slices, Cartesian 4× with a smooth
-            phase, noiseless / k-space noise 0.05: σ = 0 (the default before) 37.14 / 22.19
-            dB (the exact data step fits the noise), the estimate 36.72 / 30.43, half of it
-            37.07 / 31.32 (``docs/sampler.md``).
+            and map error) and for one coil with a phase (at most the high-pass noise bound,
+            :func:`mrirecon_vdm.noise.highpass_sigma`); 0 for one coil without a phase (no
+            estimator yet tells its noise from its aliasing; ``docs/sampler.md``).
+        noise_floor (float or None): the schedule's floor in units of σ²; None: ρ, the
+            sampled share of k-space (:func:`sampled_fraction`; 1 for an operator that is
+            not recognised Fourier sampling). Session 12, six validation slices, Cartesian
+            4× with k-space noise 0.05 and the true σ: floor σ² with c = 4 (before)
+            29.59 dB, ρ σ² with c = 16 32.82 dB (``docs/sampler.md``).
         scale (float, array or None): image intensity s, a number or one per image
             (``A.ishape[:-2] + (1, 1)``); None: :func:`mrirecon_vdm.app.estimate_scale` (one
             per image for Fourier operators, as the guided sampler): every slice of a stack
@@ -159,7 +180,8 @@ class PnPVDMRecon(sp.app.App):
         data_step (str or None): ``"auto"`` (None), ``"prox"`` or ``"gradient"`` (module
             docstring).
         prox_variance (float or None): c > 0 of the exact data step, v_k = c λ_{k−1} (only
-            matters with noise, σ > 0); None: ``DEFAULT_PNP``.
+            matters with noise, σ > 0); None: ``DEFAULT_PNP`` (16), 8 with coil maps
+            (``DEFAULT_PNP_COILS``).
         refine_phase (bool or None): refine the phase at every iteration (exact data step
             only); None: yes when ``phase`` is ``"auto"`` and the data step is exact.
         dc_max_iter (int or None): CG iterations of each exact data step (coil maps, a
@@ -192,7 +214,7 @@ class PnPVDMRecon(sp.app.App):
     def __init__(self, y, A, prior, num_steps=None, lamda_start=None, lamda_end=None,
                  phase=None, sigma=None, scale=None, data_step=None, prox_variance=None,
                  refine_phase=None, dc_max_iter=None, min_lam=None, bf16=True,
-                 flip_ensemble=None, show_pbar=False):
+                 flip_ensemble=None, noise_floor=None, show_pbar=False):
         from .app import _prior_percentile, estimate_scale
         from .linop import fourier_structure, max_eig
         from .phase import apply_phase, resolve_phase
@@ -218,7 +240,7 @@ class PnPVDMRecon(sp.app.App):
         if data_step not in DATA_STEPS:
             raise ValueError(f"PnPVDMRecon: data_step must be one of {DATA_STEPS}, got "
                              f"{data_step!r}")
-        c = DEFAULT_PNP["prox_variance"] if prox_variance is None else prox_variance
+        c = defaults["prox_variance"] if prox_variance is None else prox_variance
         if isinstance(c, bool) or not isinstance(c, (int, float, np.number)) \
                 or not math.isfinite(c) or c <= 0:
             raise ValueError(f"PnPVDMRecon: prox_variance must be a finite number > 0, got "
@@ -242,8 +264,7 @@ class PnPVDMRecon(sp.app.App):
             sigma = 0.0
             if structure is not None and (structure.maps is not None or phase is not None):
                 from .noise import estimate_sigma
-                factor = 1.0 if structure.maps is not None else DEFAULT_PNP["phase_sigma_factor"]
-                sigma = factor * estimate_sigma(y, A)
+                sigma = estimate_sigma(y, A)
         self.device = sp.get_device(y)
         with self.device:
             if scale is None:
@@ -261,7 +282,14 @@ class PnPVDMRecon(sp.app.App):
         self.scale = float(s_arr) if s_arr.ndim == 0 else s_img.copy()
         # per image: geometric from λ_start s² to max(λ_end s², σ²)
         s2 = s_img.reshape(s_img.shape[:-2]) ** 2
-        start_, end_ = l0 * s2, np.maximum(l1 * s2, float(sigma) ** 2)
+        if noise_floor is None:
+            noise_floor = sampled_fraction(structure)
+        if isinstance(noise_floor, bool) or not isinstance(noise_floor, (int, float, np.number)) \
+                or not math.isfinite(noise_floor) or noise_floor < 0:
+            raise ValueError(f"PnPVDMRecon: noise_floor must be a finite number >= 0 or None, "
+                             f"got {noise_floor!r}")
+        self.noise_floor = float(noise_floor)
+        start_, end_ = l0 * s2, np.maximum(l1 * s2, self.noise_floor * float(sigma) ** 2)
         frac = np.linspace(0.0, 1.0, int(num_steps))
         lamdas = [np.exp(np.log(start_) + f * (np.log(end_) - np.log(start_))) for f in frac]
         if flip_ensemble is None:

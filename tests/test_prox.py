@@ -205,7 +205,8 @@ def test_default_steps_and_schedule_start_depend_on_coil_maps():
                           flip_ensemble=not d["flip_ensemble"])
         app.run()
         assert app.nfe == (1 if flips == 2 else 2) * 7 and app.dc.max_iter == 3
-    assert DEFAULT_PNP_COILS == {"num_steps": 45, "lamda_start": 0.3, "dc_max_iter": 12}
+    assert DEFAULT_PNP_COILS == {"num_steps": 45, "lamda_start": 0.3, "dc_max_iter": 12,
+                                 "prox_variance": 8.0}
     with pytest.raises(ValueError, match="flip_ensemble must be None, True or False"):
         PnPVDMRecon(y, A, prior, flip_ensemble="yes", bf16=False)
 
@@ -246,8 +247,11 @@ def test_exact_data_step_through_a_known_phase_and_with_noise():
                                     + 1j * rng.standard_normal(y.shape)) * A.mask)
     yn = yn.astype(np.complex64)
     pmn = prior.posterior_mean(yn, A * Phase((H, H), phi), sigma)
+    # c = 4, the weight under which the annealed iteration tracks a Gaussian prior's
+    # posterior mean (the default c = 16 trusts the data more, for a learned prior on
+    # people it never saw: docs/sampler.md)
     rn = PnPVDMRecon(yn, A, prior, num_steps=20, phase=phi, sigma=sigma, dc_max_iter=30,
-                     bf16=False).run()
+                     prox_variance=4.0, bf16=False).run()
     assert np.linalg.norm(rn - pmn) < 0.3 * np.linalg.norm(pmn - x)
 
 
@@ -260,7 +264,7 @@ def test_estimated_phase_is_refined():
     A = FourierSampling((H, H), cartesian_mask((H, H), 2, center=6, seed=2))
     phi = smooth_phase((H, H), seed=4)
     y = A(x * np.exp(1j * phi)).astype(np.complex64)
-    app = PnPVDMRecon(y, A, prior, num_steps=15, phase="auto", bf16=False)
+    app = PnPVDMRecon(y, A, prior, num_steps=15, phase="auto", sigma=0.0, bf16=False)
     r = app.run()
     assert app.refine_phase and np.all(np.isfinite(r))
 
@@ -290,8 +294,8 @@ def test_data_step_errors():
 
 
 def test_pnp_sigma_default_with_a_phase():
-    """σ=None: half the estimate for one coil with a phase (known or estimated), the estimate
-    with coil maps, 0 for one coil without a phase; a given σ is kept."""
+    """σ=None: the estimate for one coil with a phase (known or estimated) and with coil
+    maps, 0 for one coil without a phase; a given σ is kept."""
     from mrirecon_vdm.coils import birdcage_maps
     from mrirecon_vdm.linop import Phase
     from mrirecon_vdm.noise import GaussianNoise, estimate_sigma
@@ -304,12 +308,12 @@ def test_pnp_sigma_default_with_a_phase():
     phi = smooth_phase((H, H), seed=1, amplitude=1.0)
     A = FourierSampling((H, H), mask)
     y = (GaussianNoise(0.05, 0)(A(x * np.exp(1j * phi))) * mask).astype(np.complex64)
-    assert DEFAULT_PNP["phase_sigma_factor"] == 0.5
+    assert DEFAULT_PNP["prox_variance"] == 16.0
     for phase in ("auto", phi):
         app = PnPVDMRecon(y, A, prior, phase=phase, num_steps=2, bf16=False)
         Ap = A * Phase((H, H), app.phase if isinstance(phase, str) else phi)
         if not isinstance(phase, str):
-            assert app.sigma == pytest.approx(0.5 * estimate_sigma(y, Ap), rel=1e-5)
+            assert app.sigma == pytest.approx(estimate_sigma(y, Ap), rel=1e-5)
         assert app.sigma > 0
     assert PnPVDMRecon(y, A, prior, num_steps=2, bf16=False).sigma == 0.0
     assert PnPVDMRecon(y, A, prior, phase="auto", sigma=0.01, num_steps=2,
@@ -319,3 +323,43 @@ def test_pnp_sigma_default_with_a_phase():
     app = PnPVDMRecon(yc, Ac, prior, num_steps=2, bf16=False)
     assert app.sigma == pytest.approx(estimate_sigma(yc, Ac * Phase((H, H), app.phase)),
                                       rel=1e-5)
+
+
+def test_pnp_noise_floor_is_the_sampled_share_of_sigma2():
+    """The schedule ends at max(λ_end s², ρ σ²), ρ the sampled share of k-space (a crop's
+    block over the grid, 1 for an operator that is not Fourier sampling); the exact data
+    step's c is 16 for one coil and 8 with coil maps; a bad noise_floor is refused."""
+    from mrirecon_vdm.coils import birdcage_maps
+    from mrirecon_vdm.linop import fourier_structure
+    from mrirecon_vdm.pnp import DEFAULT_PNP_COILS, sampled_fraction
+
+    prior = make_prior()
+    x = prior.sample(1, seed=3)[0].astype(np.float32)
+    mask = cartesian_mask((H, H), 4, center=4, seed=0)
+    A = FourierSampling((H, H), mask)
+    y = A(x).astype(np.complex64)
+    rho = float(mask.mean())
+    assert rho < 0.5
+    assert sampled_fraction(fourier_structure(A)) == pytest.approx(rho)
+    assert sampled_fraction(fourier_structure(CropFourier((H, H), (8, 4)))) == 0.125
+    assert sampled_fraction(None) == 1.0
+    sigma, s = 0.3, 0.5
+    app = PnPVDMRecon(y, A, prior, sigma=sigma, scale=s, num_steps=5, bf16=False)
+    assert app.noise_floor == pytest.approx(rho)
+    last = float(np.ravel(app.proxg.lamdas[-1])[0])
+    assert last == pytest.approx(max(1e-4 * s ** 2, rho * sigma ** 2), rel=1e-5)
+    app = PnPVDMRecon(y, A, prior, sigma=sigma, scale=s, num_steps=5, noise_floor=1.0,
+                      bf16=False)
+    assert float(np.ravel(app.proxg.lamdas[-1])[0]) == pytest.approx(sigma ** 2, rel=1e-5)
+    # the data step's variance: c λ_(k-1), c = 16
+    assert float(np.ravel(app._alg.variances[-1])[0]) == pytest.approx(
+        16.0 * float(np.ravel(app.proxg.lamdas[-2])[0]), rel=1e-5)
+    Ac = FourierSampling((H, H), mask, maps=birdcage_maps((H, H), 4))
+    yc = Ac(x).astype(np.complex64)
+    app = PnPVDMRecon(yc, Ac, prior, sigma=sigma, scale=s, num_steps=5, bf16=False)
+    assert DEFAULT_PNP_COILS["prox_variance"] == 8.0
+    assert float(np.ravel(app._alg.variances[-1])[0]) == pytest.approx(
+        8.0 * float(np.ravel(app.proxg.lamdas[-2])[0]), rel=1e-5)
+    for bad in (-1.0, float("nan"), True, "rho"):
+        with pytest.raises(ValueError, match="noise_floor"):
+            PnPVDMRecon(y, A, prior, noise_floor=bad)

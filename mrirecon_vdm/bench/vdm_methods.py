@@ -239,8 +239,9 @@ PNP_STEPS = 30
 #: 3: "auto" keeps the gradient step for a plain crop; 4: 1D normal operator for line masks;
 #: 5: the schedule starts at 0.3 with coil maps; 6: 45 steps with coil maps, the
 #: shift-free normal operator, the refinement window up to 63 lines; 7: σ estimated for
-#: one coil with a phase, γ read from the denoiser's table).
-PNP_VERSION = 7
+#: one coil with a phase, γ read from the denoiser's table; 8: the noise floor ρσ² and c = 16,
+#: 8 with coil maps, σ the true level).
+PNP_VERSION = 8
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
                 description=f"VDM denoiser with an exact data step (plug-and-play, "
                             f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps "
