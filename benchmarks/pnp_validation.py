@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Plug-and-play settings on validation slices: mean PSNR of ``PnPVDMRecon`` variants.
 
-Each variant is a JSON object of ``PnPVDMRecon`` options, plus three keys of this script:
+Each variant is a JSON object of ``PnPVDMRecon`` options, plus five keys of this script:
 ``"true_phase": true`` (pass the simulated phase instead of estimating it),
 ``"sigma_factor": f`` (σ = f × the estimated noise level), ``"sigma_true": f`` (σ = f ×
 the simulated noise level), ``"sigma_highpass": f`` (σ = f ×
@@ -44,7 +44,9 @@ TASKS = {  # name: (Task options, factor)
     "cart4_noisy": (dict(task="cartesian", sigma=0.05), 4),
     "cart8coils8": (dict(task="cartesian", coils=8, center_fraction=0.1), 8),
     "poisson8": (dict(task="poisson"), 8),
+    "poisson8_noisy": (dict(task="poisson", sigma=0.05), 8),
     "sr4": (dict(task="sr"), 4),
+    "sr4_noisy": (dict(task="sr", sigma=0.05), 4),
     "sr2": (dict(task="sr"), 2),
 }
 

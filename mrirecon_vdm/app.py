@@ -126,13 +126,15 @@ class GuidedVDMRecon(sp.app.App):
             ``"auto"`` for operators with coil maps and no phase of their own (ESPIRiT maps
             carry an arbitrary phase, so the image in their frame is complex even for a real
             object), ``"none"`` otherwise. ``.complex_image`` holds x·e^{iφ}.
-        sigma (float or None): k-space noise std σ (units of y). None: 0 (noiseless, hard
-            data consistency, the paper's choice) for single-coil operators without a
-            phase; for operators with coil maps or a phase the level the data show against
-            that model, :func:`mrirecon_vdm.noise.estimate_sigma` (noise plus the error of
-            estimated maps or phase, which hard consistency would amplify). Pass σ when it is
-            known (e.g. from a noise scan). Used by the fast sampler only; ``.sigma`` holds
-            the value used.
+        sigma (float or None): k-space noise std σ (units of y). None: the level the data
+            show against the model, :func:`mrirecon_vdm.noise.estimate_sigma`: for
+            single-coil operators without a phase the anti-Hermitian part of the measured
+            pairs (k, −k), which a real image does not have (exactly 0 for noiseless data,
+            so hard data consistency, the paper's choice; since session 12, before which
+            noisy data were fitted as if noiseless); with coil maps or a phase the
+            misfit (noise plus the error of estimated maps or phase, which hard consistency
+            would amplify). Pass σ when it is known (e.g. from a noise scan). Used by the
+            fast sampler only; ``.sigma`` holds the value used.
         renoise (str or None): how the fast sampler goes from the data-consistent x̂₀′ to
             the next noise level. ``"fresh"`` (None, the default since session 10): the
             forward process z_s = α_s x̂₀′ + σ_s ε with all of the noise new; ``"ddim"``:

@@ -13,7 +13,7 @@ import sigpy as sp
 from ._checks import check_array, check_finite, check_real
 from .linop import CropFourier, centred_fft
 
-__all__ = ["GaussianNoise", "simulate_lowres", "estimate_sigma", "highpass_sigma",
+__all__ = ["GaussianNoise", "simulate_lowres", "estimate_sigma", "highpass_sigma", "mirror_pairs",
            "HIGHPASS_BAND", "HIGHPASS_QUANTILE"]
 
 #: The outer band of measured k-space that :func:`highpass_sigma` reads: samples at least
@@ -158,23 +158,37 @@ def estimate_sigma(y, A, upper=None):
             (:func:`mrirecon_vdm.linop.fourier_structure`), or its structure (the samplers'
             phase refinement passes the data consistency's, whose calibration region is then
             found once, not at every step).
-        upper (float or None): for one coil with a phase, :func:`highpass_sigma` of the
+        upper (float or None): for one coil, :func:`highpass_sigma` of the
             same data when the caller has it already (the samplers re-estimate σ at every
             phase refinement); None: computed here. Unused otherwise.
 
+    **One coil without a phase**: every real image fits the data, but not every datum is a
+    real image's: a real image's k-space is Hermitian, y(−k) = conj(y(k)), so where both k
+    and −k are measured (:func:`mirror_pairs`) the anti-Hermitian part of the data is noise
+    alone, half of it, and none of the image, its detail or its aliasing. σ̂ reads it
+    (exactly 0 for noiseless data, within a few % of σ on validation slices for Cartesian,
+    Poisson-disc and crop operators), capped by :func:`highpass_sigma` (data with a phase
+    the operator does not model).
+
     Returns:
-        float: σ̂ in the units of ``y``; 0.0 where nothing can be compared (a single coil
-        without phase: every real image fits the data; an operator without a Fourier
-        structure).
+        float: σ̂ in the units of ``y``; 0.0 where nothing can be compared (an operator
+        without a Fourier structure; one coil without a phase and no measured pair (k, −k),
+        or noiseless data).
 
     Raises:
-        ValueError: a mask without a fully sampled centre of at least 4 x 4 lines.
+        ValueError: coil maps or a phase and a mask without a fully sampled centre of at
+            least 4 x 4 lines.
     """
     from .linop import FourierStructure, fourier_structure
 
     st = A if isinstance(A, FourierStructure) else fourier_structure(A)
-    if st is None or (st.maps is None and st.phase is None):
+    if st is None:
         return 0.0
+    if st.maps is None and st.phase is None:
+        sigma = _hermitian_sigma(y, st)
+        if sigma > 0:
+            sigma = min(sigma, highpass_sigma(y, st) if upper is None else float(upper))
+        return sigma
     device = sp.get_device(y)
     with device:
         xp = device.xp
@@ -207,6 +221,39 @@ def estimate_sigma(y, A, upper=None):
     if st.maps is None:
         sigma = min(sigma, highpass_sigma(y, st) if upper is None else float(upper))
     return sigma
+
+
+def mirror_pairs(mask):
+    """The samples of ``mask`` (``(..., H, W)``, centred k-space) whose mirror sample −k is
+    sampled too: ``mask * mask[-k]``, 0/1 float32. On the centred grid the mirror of index
+    j is (2 ⌊N/2⌋ − j) mod N on each axis (the Nyquist line of an even size is its own)."""
+    xp = sp.get_device(mask).xp
+    m = mask
+    for ax in (-2, -1):
+        m = xp.roll(xp.flip(m, axis=ax), 1 - m.shape[ax] % 2, axis=ax)
+    return (mask * m).astype(np.float32)
+
+
+def _hermitian_sigma(y, st):
+    """σ̂ for one coil without a phase: the model is a real image, whose k-space is
+    Hermitian, y(−k) = conj(y(k)), so wherever both k and −k are measured the anti-Hermitian
+    part of the data is noise alone (half of it) and holds none of the image, its detail or
+    its aliasing. 0 where no pair is measured, and below the float32 round-off of the data
+    (1e-6 of their largest magnitude: noiseless data made by a float32 FFT)."""
+    device = sp.get_device(y)
+    with device:
+        xp = device.xp
+        hr = st.hr_shape
+        k = sp.resize(y, y.shape[:-2] + hr) if st.crop is not None else y
+        pairs = mirror_pairs(st.full_mask(device))
+        n = float(xp.broadcast_to(pairs, k.shape).sum())
+        if n == 0:
+            return 0.0
+        u = centred_fft(k * pairs, inverse=True)
+        r = centred_fft(1j * xp.imag(u)) * pairs
+        sigma = float(xp.sqrt((xp.abs(r) ** 2).sum() / (0.5 * n)))
+        peak = float(xp.abs(k).max())
+    return 0.0 if sigma <= 1e-6 * peak else sigma
 
 
 def highpass_sigma(y, A, band=HIGHPASS_BAND, quantile=None):

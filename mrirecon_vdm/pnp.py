@@ -164,10 +164,12 @@ class PnPVDMRecon(sp.app.App):
             convention of :class:`mrirecon_vdm.noise.GaussianNoise`): pass the true level.
             The exact data step weighs the data by it, and the schedule stops at the noise
             the data step lets into the image, λ ≥ ``noise_floor`` σ² / s². None:
-            :func:`mrirecon_vdm.noise.estimate_sigma` for operators with coil maps (noise
-            and map error) and for one coil with a phase (at most the high-pass noise bound,
-            :func:`mrirecon_vdm.noise.highpass_sigma`); 0 for one coil without a phase (no
-            estimator yet tells its noise from its aliasing; ``docs/sampler.md``).
+            :func:`mrirecon_vdm.noise.estimate_sigma` for every Fourier operator: with coil
+            maps the misfit (noise and map error), for one coil with a phase the misfit
+            capped by the high-pass noise bound (:func:`mrirecon_vdm.noise.highpass_sigma`),
+            for one coil without a phase the anti-Hermitian part of the measured pairs
+            (k, −k), exactly 0 for noiseless data (since session 12; before, 0); 0 for an
+            operator that is not recognised Fourier sampling.
         noise_floor (float or None): the schedule's floor in units of σ²; None: ρ, the
             sampled share of k-space (:func:`sampled_fraction`; 1 for an operator that is
             not recognised Fourier sampling). Session 12, six validation slices, Cartesian
@@ -262,7 +264,7 @@ class PnPVDMRecon(sp.app.App):
         A, phase = apply_phase(phase_req, y, A)
         if sigma is None:
             sigma = 0.0
-            if structure is not None and (structure.maps is not None or phase is not None):
+            if structure is not None:
                 from .noise import estimate_sigma
                 sigma = estimate_sigma(y, A)
         self.device = sp.get_device(y)

@@ -124,7 +124,11 @@ def test_noise_sigma_per_slice_and_paper_sampler(problem):
     yn = y + noise.astype(np.complex64)
     out = recon(yn, A, prior, sigma=0.07, seed=0).run()
     assert np.all(np.isfinite(out))
-    hard = recon(yn, A, prior, seed=0).run()
+    hard = recon(yn, A, prior, sigma=0, seed=0).run()
+    # σ=None: one coil without a phase reads the noise off the pairs (k, −k) (E|n|² =
+    # 2 · 0.05² here), and noiseless data keep hard consistency
+    assert recon(yn, A, prior, seed=0).sigma == pytest.approx(0.05 * np.sqrt(2), rel=0.25)
+    assert recon(y, A, prior, seed=0).sigma == 0.0
     # noise-aware consistency does not fit the noise exactly
     assert np.abs(A(out) - yn).mean() > np.abs(A(hard) - yn).mean()
     paper = recon(y, A, prior, sampler="paper", num_steps=30, seed=0).run()

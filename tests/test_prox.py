@@ -294,8 +294,8 @@ def test_data_step_errors():
 
 
 def test_pnp_sigma_default_with_a_phase():
-    """σ=None: the estimate for one coil with a phase (known or estimated) and with coil
-    maps, 0 for one coil without a phase; a given σ is kept."""
+    """σ=None: the estimate for one coil with a phase (known or estimated), with coil maps
+    and (since session 12) for one coil without a phase; a given σ is kept."""
     from mrirecon_vdm.coils import birdcage_maps
     from mrirecon_vdm.linop import Phase
     from mrirecon_vdm.noise import GaussianNoise, estimate_sigma
@@ -315,7 +315,13 @@ def test_pnp_sigma_default_with_a_phase():
         if not isinstance(phase, str):
             assert app.sigma == pytest.approx(estimate_sigma(y, Ap), rel=1e-5)
         assert app.sigma > 0
-    assert PnPVDMRecon(y, A, prior, num_steps=2, bf16=False).sigma == 0.0
+    # one coil without a phase: the anti-Hermitian part of the measured pairs (here the
+    # unmodelled phase, capped by the high-pass bound), exactly 0 for a real noiseless image
+    assert PnPVDMRecon(y, A, prior, num_steps=2, bf16=False).sigma == pytest.approx(
+        estimate_sigma(y, A), rel=1e-6)
+    assert estimate_sigma(y, A) > 0
+    assert PnPVDMRecon(A(x).astype(np.complex64), A, prior, num_steps=2,
+                       bf16=False).sigma == 0.0
     assert PnPVDMRecon(y, A, prior, phase="auto", sigma=0.01, num_steps=2,
                        bf16=False).sigma == 0.01
     Ac = FourierSampling((H, H), mask, maps=birdcage_maps((H, H), 4))

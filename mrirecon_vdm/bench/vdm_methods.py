@@ -193,15 +193,18 @@ for _k in MEAN_SAMPLES:
 #: Version of the fast guided sampler's defaults with an estimated single-coil phase (2: the
 #: phase refinement is on; 3: σ is at most the high-pass bound,
 #: :func:`mrirecon_vdm.noise.highpass_sigma`; 4: the phase is refined at every 4th step,
-#: :data:`mrirecon_vdm.app.PHASE_REFINE_EVERY`). Only those runs record it
-#: (``phase="auto"`` without coil maps), so only their earlier journal entries are run
-#: again on resume.
-GUIDED_VERSION = 4
+#: :data:`mrirecon_vdm.app.PHASE_REFINE_EVERY`; 5: σ estimated for one coil without a phase
+#: too, from the measured pairs (k, −k), :func:`mrirecon_vdm.noise.estimate_sigma`). Runs
+#: without coil maps record it (before version 5 only those with ``phase="auto"``), so only
+#: their earlier journal entries are run again on resume. Noiseless single-coil data give
+#: σ̂ = 0 exactly, so version 5 reproduces version 4 there bit for bit (the super-resolution
+#: tables of ``docs/bench/people`` were made before it).
+GUIDED_VERSION = 5
 
 
 def _guided_settings(opts, kind):
     out = {}
-    if opts.get("phase") == "auto" and kind != "sense":
+    if kind != "sense":
         out["guided_version"] = GUIDED_VERSION
     if _renoise() != "ddim":
         out["renoise"] = _renoise()
@@ -240,8 +243,9 @@ PNP_STEPS = 30
 #: 5: the schedule starts at 0.3 with coil maps; 6: 45 steps with coil maps, the
 #: shift-free normal operator, the refinement window up to 63 lines; 7: σ estimated for
 #: one coil with a phase, γ read from the denoiser's table; 8: the noise floor ρσ² and c = 16,
-#: 8 with coil maps, σ the true level).
-PNP_VERSION = 8
+#: 8 with coil maps, σ the true level; 9: σ estimated for one coil without a phase, from the
+#: measured pairs (k, −k): 0 for noiseless data, so the same results there).
+PNP_VERSION = 9
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
                 description=f"VDM denoiser with an exact data step (plug-and-play, "
                             f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps "
