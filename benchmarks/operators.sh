@@ -5,6 +5,7 @@
 # torch thread each).
 # Resumable: rerun the same command after a kill (--resume).
 #   bash benchmarks/operators.sh [TASK ...]   TASK in cart4 poisson8 cart4phase cart8coils8 sr
+#                                             cart4noisy poisson8noisy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -26,6 +27,12 @@ for task in "${@:-cart4 poisson8 cart4phase cart8coils8}"; do
       poisson8) run poisson8 --task poisson --accel 8 ;;
       cart4phase) run cart4phase --task cartesian --accel 4 --phase smooth ;;
       cart8coils8) run cart8coils8 --task cartesian --accel 8 --coils 8 --center-fraction 0.1 ;;
+      # one coil with k-space noise 0.05 (the validation tasks cart4_noisy / poisson8_noisy
+      # of benchmarks/pnp_validation.py): every method with its defaults, σ not passed
+      cart4noisy) METHODS="${METHODS/vdm-fast-50 /}" run cart4noisy --task cartesian \
+            --accel 4 --sigma 0.05 ;;
+      poisson8noisy) METHODS="${METHODS/vdm-fast-50 /}" run poisson8noisy --task poisson \
+            --accel 8 --sigma 0.05 ;;
       # super-resolution: the classical methods and plug-and-play on every 4th slice, to
       # pair with the guided samplers' tables of docs/bench/people (same slices)
       sr) STRIDE=4 METHODS="zero-fill sigpy-wavelet sigpy-tv bart-wavelet bart-tv vdm-pnp" \
