@@ -44,3 +44,40 @@ def test_refine_phase_plugin_registers_a_versioned_method():
     finally:
         sys.path.pop(0)
         registry.METHODS.pop("vdm-mean4-norefine", None)
+
+
+def test_sigma0_plugin_runs_the_samplers_with_sigma_zero(monkeypatch):
+    """The ablation plugin of the noisy single-coil tables: plug-and-play and the mean of 4
+    with sigma=0 (the default before session 12), while the defaults estimate σ."""
+    import sys
+    from pathlib import Path
+
+    from mrirecon_vdm.bench import registry, vdm_methods
+    from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
+    from mrirecon_vdm.linop import FourierSampling
+    from mrirecon_vdm.noise import GaussianNoise
+    from mrirecon_vdm.pnp import PnPVDMRecon
+    from mrirecon_vdm.sampling import cartesian_mask
+
+    H = 16
+    prior = GaussianPrior(np.full((H, H), 0.4), variance=stationary_variance((H, H), 0.03, 2.0))
+    monkeypatch.setattr(vdm_methods, "get_prior", lambda: prior)
+    monkeypatch.setattr(vdm_methods, "BF16", False)
+    x = prior.sample(1, seed=0)[0].astype(np.float32)
+    mask = cartesian_mask((H, H), 2, center=6, seed=0)
+    A = FourierSampling((H, H), mask)
+    y = (GaussianNoise(0.05, 1)(A(x)) * mask).astype(np.complex64)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import sigma0_plugin  # noqa: F401
+        m = registry.METHODS["vdm-pnp-sigma0"]
+        assert m.nfe == vdm_methods.PNP_STEPS and m.settings == {"sigma": 0.0}
+        assert registry.METHODS["vdm-mean4-sigma0"].nfe == 4 * vdm_methods.MEAN_STEPS
+        out, nfe = registry.reconstruct("vdm-pnp-sigma0", y, A, 2)
+        ref = PnPVDMRecon(y, A, prior, sigma=0.0, bf16=False).run()
+        np.testing.assert_allclose(out, ref, atol=1e-6)
+        assert PnPVDMRecon(y, A, prior, num_steps=1, bf16=False).sigma > 0.03
+    finally:
+        sys.path.pop(0)
+        registry.METHODS.pop("vdm-pnp-sigma0", None)
+        registry.METHODS.pop("vdm-mean4-sigma0", None)

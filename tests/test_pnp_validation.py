@@ -91,10 +91,14 @@ def test_variant_with_the_highpass_sigma(tmp_path):
         assert script.main(["cart4_noisy", "--data", str(data), "--offset", "0", "--stride",
                             "1", "--count", "2", "--variant", '{"num_steps": 4}',
                             "--variant", '{"num_steps": 4, "sigma_highpass": 1.0}',
+                            "--variant", '{"num_steps": 4, "sigma": 0}',
+                            "--variant", '{"num_steps": 4, "sigma_true": 1.0}',
                             "--json", str(out)]) == 0
     finally:
         vm.set_prior(None)
     rows = json.loads(out.read_text())
-    assert [r["variant"].get("sigma_highpass") for r in rows] == [None, 1.0]
+    assert [r["variant"].get("sigma_highpass") for r in rows] == [None, 1.0, None, None]
     assert all(np.isfinite(r["psnr"]) for r in rows)
-    assert rows[1]["psnr"] > rows[0]["psnr"]        # σ = 0 fits the noise
+    default, highpass, zero, true = (r["psnr"] for r in rows)
+    assert highpass > zero and default > zero       # σ = 0 fits the noise
+    assert abs(default - true) < 0.3                # the estimate from the pairs (k, −k)
