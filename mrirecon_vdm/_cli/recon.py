@@ -102,7 +102,9 @@ def register(subparsers):
                    help="posterior samples averaged into the output (default 1)")
     p.add_argument("--lamda", type=float, default=1.0, help="data weight λ in [0, 1]")
     p.add_argument("--sigma", type=float, default=None,
-                   help="k-space noise std in the input's units (default 0: noiseless)")
+                   help="k-space noise std in the input's units (default: estimated from "
+                        "the data, mrirecon_vdm.noise.estimate_sigma; 0 for noiseless "
+                        "single-coil data)")
     p.add_argument("--renoise", default=None, choices=["fresh", "ddim"],
                    help="the fast sampler's renoising: 'fresh' (default: all of the noise new "
                         "at every step) or 'ddim' (keeps the implied noise; with --eta)")
