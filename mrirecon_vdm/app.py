@@ -334,7 +334,7 @@ class GuidedVDMRecon(sp.app.App):
             sigma_given = sigma is not None
             if sigma is None:
                 from .noise import estimate_sigma
-                sigma = estimate_sigma(y, A) * self._sigma_factor(structure)
+                sigma = estimate_sigma(y, A)
             if float(sigma) == 0:
                 sigma_scaled = 0.0
             elif scale.ndim == 0:
@@ -473,13 +473,6 @@ class GuidedVDMRecon(sp.app.App):
         self.nfe = self.alg.nfe
         return out
 
-    def _sigma_factor(self, structure):
-        """The factor on an estimated σ: :data:`PHASE_SIGMA_FACTOR` for one coil with a
-        phase, 1 otherwise."""
-        if structure is not None and structure.maps is None and self.phase is not None:
-            return PHASE_SIGMA_FACTOR
-        return 1.0
-
     def _refiner(self, sigma_given):
         """The fast sampler's hook for ``refine_phase``: at every
         :data:`PHASE_REFINE_EVERY`-th step, refine the phase from the mean of the samples'
@@ -500,8 +493,7 @@ class GuidedVDMRecon(sp.app.App):
             with self.device:
                 dc.refine_phase(y, x0.mean(axis=0), window)
                 if not sigma_given:   # the structure now carries the refined phase
-                    dc.set_sigma(estimate_sigma(y, dc.structure, upper=upper)
-                                 * self._sigma_factor(dc.structure))
+                    dc.set_sigma(estimate_sigma(y, dc.structure, upper=upper))
                     self.sigma = dc.sigma * float(self.device.xp.mean(self.scale))
         return hook
 
@@ -538,12 +530,6 @@ class GuidedVDMRecon(sp.app.App):
 #: 35.52 (σ = 0.05: 31.56 every step), for a half and a quarter of the refinement's time
 #: (``docs/sampler.md``).
 PHASE_REFINE_EVERY = 4
-#: The guided sampler's σ for one coil with a phase, when estimated: this factor times
-#: :func:`mrirecon_vdm.noise.estimate_sigma`. Session 12, mean of 4, six validation slices:
-#: 0.5 / 0.25 gained +0.59 / +0.71 dB on the noiseless coronal person (34.23 at 1) but 0.5
-#: lost 0.88 dB with k-space noise 0.05 (30.73 against 31.61), so it stays 1
-#: (``docs/sampler.md``, "The guided sampler's phase gap").
-PHASE_SIGMA_FACTOR = 1.0
 
 def _is_int(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)

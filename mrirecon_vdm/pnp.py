@@ -263,10 +263,8 @@ class PnPVDMRecon(sp.app.App):
                              "(data_step='prox' or 'auto' with a Fourier operator)")
         A, phase = apply_phase(phase_req, y, A)
         if sigma is None:
-            sigma = 0.0
-            if structure is not None:
-                from .noise import estimate_sigma
-                sigma = estimate_sigma(y, A)
+            from .noise import estimate_sigma
+            sigma = estimate_sigma(y, A)       # 0 for an operator it does not recognise
         self.device = sp.get_device(y)
         with self.device:
             if scale is None:
@@ -282,7 +280,7 @@ class PnPVDMRecon(sp.app.App):
         if not np.all(np.isfinite(s_img)) or not np.all(s_img > 0):
             raise ValueError(f"PnPVDMRecon: scale must be finite and > 0, got {scale!r}")
         self.scale = float(s_arr) if s_arr.ndim == 0 else s_img.copy()
-        # per image: geometric from λ_start s² to max(λ_end s², σ²)
+        # per image: geometric from λ_start s² to max(λ_end s², noise_floor σ²)
         s2 = s_img.reshape(s_img.shape[:-2]) ** 2
         if noise_floor is None:
             noise_floor = sampled_fraction(structure)
