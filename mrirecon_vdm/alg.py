@@ -599,6 +599,9 @@ class GuidedVDM(sp.alg.Alg):
             minimum-norm consistent image λA⁺y, or from ``x_init`` (the paper starts from
             z_1 ~ N(0, I)).
         dc_variance (str): v_t of the fast sampler's proximal step, ``"flat"`` or ``"unit"``.
+        dc_variance_floor (float): the smallest v_t (≥ 0; units of the state). Late in the
+            sampler v_t goes to 0 while x̂₀ still carries the error of the whole trajectory,
+            so with noise (σ > 0) the data would stop counting; a floor keeps them in.
         randn (callable or None): ``randn(shape) -> array`` of standard normals, on the
             device of y (default: a fresh numpy/cupy generator). Zeros give the mean path.
         dtype: real dtype of the state.
@@ -615,7 +618,8 @@ class GuidedVDM(sp.alg.Alg):
 
     def __init__(self, denoise, gamma, y, dc, shape, sampler="fast", num_steps=None, lamda=1.0,
                  eta=None, time_grid=None, t_start=1.0, dc_variance="flat", randn=None,
-                 dtype=np.float32, before_dc=None, x_init=None, renoise=None):
+                 dtype=np.float32, before_dc=None, x_init=None, renoise=None,
+                 dc_variance_floor=0.0):
         if sampler not in SAMPLERS:
             raise ValueError(f"GuidedVDM: sampler must be one of {SAMPLERS}, got {sampler!r}")
         if before_dc is not None and sampler != "fast":
@@ -649,6 +653,12 @@ class GuidedVDM(sp.alg.Alg):
         self.eta = float(eta)
         self.time_grid = time_grid
         self.dc_variance = dc_variance
+        if isinstance(dc_variance_floor, bool) or not isinstance(
+                dc_variance_floor, (int, float, np.number)) \
+                or not (math.isfinite(dc_variance_floor) and dc_variance_floor >= 0):
+            raise ValueError(f"GuidedVDM: dc_variance_floor must be a finite number >= 0, got "
+                             f"{dc_variance_floor!r}")
+        self.dc_variance_floor = float(dc_variance_floor)
         self.dtype = np.dtype(dtype)
         self.device = sp.get_device(y)
         if randn is None:
@@ -751,6 +761,7 @@ class GuidedVDM(sp.alg.Alg):
             self.before_dc(x0)
         if self.lamda > 0:
             v = math.exp(g_t) if self.dc_variance == "flat" else s_t ** 2
+            v = max(v, self.dc_variance_floor)
             x0 = x0 - self.lamda * (x0 - self.dc.prox(x0, self.y, v))
         x0 = x0.astype(self.dtype, copy=False)
         self.x0 = x0

@@ -495,3 +495,40 @@ def test_the_support_of_the_coil_maps_is_a_constraint():
     for out in (dc.project(x, y), dc.prox(x, y, 0.1)):
         assert np.all(out[:, :, :3] == 0) and np.abs(out[:, :, 3:]).max() > 0
     assert DataConsistency(S).support is None                 # maps everywhere: no support
+
+
+def test_dc_variance_floor():
+    """The fast sampler's data step gets v_t = max(σ_t²/α_t², floor): late steps (v_t → 0)
+    then still weigh noisy data; the floor changes nothing with σ = 0; bad floors are
+    refused."""
+    prior = stationary_prior()
+    rng = np.random.default_rng(4)
+    A = CropFourier((H, H), (8, 8))
+    y = A(c128(prior.sample(1, seed=2)[0])) + 0.05 * (rng.standard_normal((8, 8))
+                                                      + 1j * rng.standard_normal((8, 8)))
+
+    class Spy(DataConsistency):
+        def prox(self, x, y, v):
+            self.seen.append(v)
+            return super().prox(x, y, v)
+
+    out = {}
+    for floor in (0.0, 1e-2):
+        dc = Spy(A, 0.05)
+        dc.seen = []
+        out[floor] = run(prior, y, dc, sampler="fast", num_steps=10, dc_variance_floor=floor).x
+        assert min(dc.seen) >= floor and len(dc.seen) == 10
+        if floor:
+            assert dc.seen[-1] == floor
+        else:
+            assert dc.seen[-1] < 1e-2
+    assert np.abs(out[0.0] - out[1e-2]).max() > 1e-3
+    y0 = A(c128(prior.sample(1, seed=2)[0]))
+    same = [run(prior, y0, DataConsistency(A), sampler="fast", num_steps=5,
+                dc_variance_floor=f).x for f in (0.0, 1e-2)]
+    np.testing.assert_allclose(same[0], same[1], rtol=0, atol=1e-12)
+    denoise, gamma = callables(prior)
+    for bad in (-1e-3, float("nan"), True, "1e-3"):
+        with pytest.raises(ValueError, match="dc_variance_floor"):
+            GuidedVDM(denoise, gamma, y, DataConsistency(A, 0.05), (1, H, H),
+                      dc_variance_floor=bad)

@@ -131,6 +131,13 @@ def test_noise_sigma_per_slice_and_paper_sampler(problem):
     assert recon(y, A, prior, seed=0).sigma == 0.0
     # noise-aware consistency does not fit the noise exactly
     assert np.abs(A(out) - yn).mean() > np.abs(A(hard) - yn).mean()
+    # the variance attached to x̂₀ has a floor by default; without it the result differs
+    from mrirecon_vdm.app import DEFAULT_DC_VARIANCE_FLOOR
+    app = recon(yn, A, prior, sigma=0.07, seed=0)
+    assert app.alg.dc_variance_floor == DEFAULT_DC_VARIANCE_FLOOR > 0
+    no_floor = recon(yn, A, prior, sigma=0.07, seed=0, dc_variance_floor=0.0)
+    assert no_floor.alg.dc_variance_floor == 0.0
+    assert np.abs(no_floor.run() - out).max() > 1e-4
     paper = recon(y, A, prior, sampler="paper", num_steps=30, seed=0).run()
     assert paper.shape == (2, H, H)
 
@@ -186,6 +193,9 @@ def test_bad_inputs(problem):
         (dict(batch_size=0), "batch_size"),
         (dict(scale=0.0), "scale"),
         (dict(prior=object()), "prior protocol"),
+        (dict(dc_variance_floor=-1e-3), "dc_variance_floor"),
+        (dict(dc_variance_floor=float("nan")), "dc_variance_floor"),
+        (dict(dc_variance_floor=True), "dc_variance_floor"),
     ]
     for kw, msg in cases:
         args = dict(y=y, A=A, prior=prior)

@@ -232,22 +232,20 @@ def test_registered_settings_make_entries_stale(monkeypatch):
         registry.METHODS.pop("toy-versioned", None)
     from mrirecon_vdm.bench import vdm_methods  # noqa: F401  (registers vdm-pnp)
     assert registry.METHODS["vdm-pnp"].settings == {"pnp_version": vdm_methods.PNP_VERSION}
-    # the guided sampler's version is recorded only where it matters (a single coil: its
-    # estimated phase, and since version 5 its σ estimate), its renoising whenever it is
-    # not DDIM's (the default before session 10), so that DDIM entries are never reused
-    # for fresh renoising
+    # the guided sampler's version is recorded for every operator (since version 6 with
+    # coil maps too), its renoising whenever it is not DDIM's (the default before session
+    # 10), so that DDIM entries are never reused for fresh renoising
     fresh = {"renoise": "fresh"}
     v2 = {"guided_version": vdm_methods.GUIDED_VERSION, **fresh}
     for name in ("vdm-fast-50", "vdm-mean4"):
         m = registry.METHODS[name]
         assert m.settings_for({"phase": "auto"}, "mask") == v2
         assert m.settings_for({"phase": "auto"}, "sr") == v2
-        assert m.settings_for({}, "sense") == fresh
-        assert m.settings_for({"phase": "auto"}, "sense") == fresh
+        assert m.settings_for({}, "sense") == v2
+        assert m.settings_for({"phase": "auto"}, "sense") == v2
         assert m.settings_for({}, "mask") == v2 and m.settings_for(None) == v2
     monkeypatch.setattr(vdm_methods, "RENOISE", "ddim")
     m = registry.METHODS["vdm-mean4"]
-    assert m.settings_for({}, "sense") == {}
-    assert m.settings_for({}, "mask") == m.settings_for({"phase": "auto"}, "sr") == \
-        {"guided_version": vdm_methods.GUIDED_VERSION}
+    assert m.settings_for({}, "sense") == m.settings_for({}, "mask") == \
+        m.settings_for({"phase": "auto"}, "sr") == {"guided_version": vdm_methods.GUIDED_VERSION}
     assert registry.METHODS["vdm-paper"].settings_for({"phase": "auto"}, "sense") == {}

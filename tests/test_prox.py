@@ -369,3 +369,42 @@ def test_pnp_noise_floor_is_the_sampled_share_of_sigma2():
     for bad in (-1.0, float("nan"), True, "rho"):
         with pytest.raises(ValueError, match="noise_floor"):
             PnPVDMRecon(y, A, prior, noise_floor=bad)
+
+
+@pytest.mark.parametrize("kind", ["mask", "crop"])
+def test_pnp_ends_with_a_data_step(kind):
+    """By default the output is the last denoiser's image put through one more data step
+    with variance max(λ_N / 16, floor s²): noiseless, it reproduces the measured data
+    exactly (the denoiser's image alone does not); with noise it equals that prox of the
+    denoiser's image; a bad value is refused."""
+    from mrirecon_vdm.alg import DataConsistency
+    from mrirecon_vdm.app import DEFAULT_DC_VARIANCE_FLOOR
+    from mrirecon_vdm.pnp import FINAL_STEP_VARIANCE
+
+    prior = make_prior()
+    x = prior.sample(1, seed=5)[0].astype(np.float32)
+    if kind == "mask":
+        A = FourierSampling((H, H), cartesian_mask((H, H), 4, center=4, seed=1))
+    else:
+        A = CropFourier((H, H), (8, 8))
+    y = A(x).astype(np.complex64)
+    off = PnPVDMRecon(y, A, prior, sigma=0.0, num_steps=4, bf16=False, final_data_step=False)
+    x_off = off.run()
+    on = PnPVDMRecon(y, A, prior, sigma=0.0, num_steps=4, bf16=False)
+    assert on.final_data_step
+    x_on = on.run()
+    scale = np.abs(y).max()
+    assert np.abs(A(x_off) - y).max() > 1e-4 * scale
+    assert np.abs(A(x_on) - y).max() < 1e-5 * scale
+    # noisy: the prox of the denoiser's image with the last denoiser's variance c λ_N
+    yn = (y + 0.05 * np.random.default_rng(2).standard_normal(y.shape)).astype(np.complex64)
+    kw = dict(sigma=0.05, scale=1.0, num_steps=4, bf16=False)
+    off = PnPVDMRecon(yn, A, prior, final_data_step=False, **kw)
+    x_off = off.run()
+    on = PnPVDMRecon(yn, A, prior, **kw)
+    v = max(FINAL_STEP_VARIANCE * float(np.ravel(on.proxg.lamdas[-1])[0]),
+            DEFAULT_DC_VARIANCE_FLOOR)                                       # s = 1
+    ref = DataConsistency(A, 0.05, min_lam=1e-4).prox(x_off[None], yn, v)[0]
+    np.testing.assert_allclose(on.run(), ref, atol=1e-5)
+    with pytest.raises(ValueError, match="final_data_step must be None, True or False"):
+        PnPVDMRecon(y, A, prior, final_data_step=1)

@@ -201,14 +201,16 @@ for _k in MEAN_SAMPLES:
 #: ``docs/bench/people`` were made before it). The rows rerun in session 12 (last run in
 #: session 10) moved on average by −0.04 to +0.05 dB for the mean of 4 and −0.22 to +0.03 dB
 #: for one sample, single slices by up to 1.1 dB: session 11's torch FFTs changed the
-#: floats, and a sampled trajectory does not return to the same sample.
-GUIDED_VERSION = 5
+#: floats, and a sampled trajectory does not return to the same sample. 6: the variance
+#: attached to x̂₀ has a floor, :data:`mrirecon_vdm.app.DEFAULT_DC_VARIANCE_FLOOR` (it
+#: matters only with σ > 0: noiseless data without a phase take version 5's path); from
+#: version 6 runs with coil maps record it too, so their earlier rows are run again on
+#: resume.
+GUIDED_VERSION = 6
 
 
 def _guided_settings(opts, kind):
-    out = {}
-    if kind != "sense":
-        out["guided_version"] = GUIDED_VERSION
+    out = {"guided_version": GUIDED_VERSION}
     if _renoise() != "ddim":
         out["renoise"] = _renoise()
     return out
@@ -247,8 +249,9 @@ PNP_STEPS = 30
 #: shift-free normal operator, the refinement window up to 63 lines; 7: σ estimated for
 #: one coil with a phase, γ read from the denoiser's table; 8: the noise floor ρσ² and c = 16,
 #: 8 with coil maps, σ the true level; 9: σ estimated for one coil without a phase, from the
-#: measured pairs (k, −k): 0 for noiseless data, so the same results there).
-PNP_VERSION = 9
+#: measured pairs (k, −k): 0 for noiseless data, so the same results there; 10: a final
+#: data step after the last denoiser, :data:`mrirecon_vdm.pnp.FINAL_STEP_VARIANCE`).
+PNP_VERSION = 10
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
                 description=f"VDM denoiser with an exact data step (plug-and-play, "
                             f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps "
