@@ -208,10 +208,10 @@ class PnPVDMRecon(sp.app.App):
             denoiser, with variance max(λ_N / 16, f s²) attached to its image (λ_N the last
             denoiser's level, :data:`FINAL_STEP_VARIANCE`; f the guided sampler's floor,
             :data:`mrirecon_vdm.app.DEFAULT_DC_VARIANCE_FLOOR`): noiseless data are then
-            reproduced exactly, noisy ones weighed as in the loop. None: ``DEFAULT_PNP``
-            (on since session 13: on six validation slices +0.11 dB Cartesian 4×, +0.22 dB
-            Poisson 8×, +0.12 dB with a phase, ±0.07 dB with noise or coil maps;
-            ``docs/sampler.md``).
+            reproduced exactly, noisy ones weighed against that small variance. None:
+            ``DEFAULT_PNP`` (on since session 13: on six validation slices +0.11 dB
+            Cartesian 4×, +0.22 dB Poisson 8×, +0.12 dB with a phase, ±0.07 dB with noise
+            or coil maps; ``docs/sampler.md``).
         show_pbar (bool): SigPy's progress bar.
 
     The defaults with coil maps come from 8 noisy coils at 8× (ESPIRiT maps) on 11 + 12
@@ -264,6 +264,11 @@ class PnPVDMRecon(sp.app.App):
         if refine_phase not in (None, True, False):
             raise ValueError(f"PnPVDMRecon: refine_phase must be None, True or False, got "
                              f"{refine_phase!r}")
+        if final_data_step is None:
+            final_data_step = DEFAULT_PNP["final_data_step"]
+        if not isinstance(final_data_step, (bool, np.bool_)):
+            raise ValueError(f"PnPVDMRecon: final_data_step must be None, True or False, got "
+                             f"{final_data_step!r}")
         phase_req = resolve_phase("PnPVDMRecon", phase, A)
         if data_step == "auto":
             data_step = _auto_data_step(structure, phase_req)
@@ -344,20 +349,18 @@ class PnPVDMRecon(sp.app.App):
                     dc.refine_phase(y, x, window)
             alg = HalfQuadraticSplitting(self.dc, y, self.proxg, variances, int(num_steps),
                                          before_dc=before_dc)
-        if final_data_step is None:
-            final_data_step = DEFAULT_PNP["final_data_step"]
-        if not isinstance(final_data_step, (bool, np.bool_)):
-            raise ValueError(f"PnPVDMRecon: final_data_step must be None, True or False, got "
-                             f"{final_data_step!r}")
         self.final_data_step = bool(final_data_step)
         self._final = None
         if self.final_data_step:
             from .alg import DataConsistency
+            from .app import DEFAULT_DC_VARIANCE_FLOOR
             dc = self.dc if self.dc is not None else DataConsistency(
                 A, float(sigma), min_lam=DEFAULT_PNP["min_lam"] if min_lam is None else min_lam)
-            from .app import DEFAULT_DC_VARIANCE_FLOOR
             v = np.maximum(FINAL_STEP_VARIANCE * lamdas[-1], DEFAULT_DC_VARIANCE_FLOOR * s2)
-            v = np.reshape(v, tuple(A.ishape[:-2]) + (1, 1)).astype(np.float32)
+            if dc.structure is None:   # one number for an operator that is not recognised
+                v = float(np.max(v))
+            else:                      # one per image
+                v = np.reshape(v, tuple(A.ishape[:-2]) + (1, 1)).astype(np.float32)
             self._final = (dc, v, before_dc)
         self.refine_phase = refine
         self._alg = alg
@@ -388,11 +391,13 @@ class PnPVDMRecon(sp.app.App):
             x = self._lls.x if self._lls is not None else self._alg.x
             x = self.device.xp.real(x).astype(np.float32)
             if self._final is not None:
-                # one more data step with the last denoiser's variance c λ_N (the phase
-                # refined first, as in the loop)
+                # one more data step, variance max(λ_N / 16, f s²) (the phase refined
+                # first, as in the loop)
                 dc, v, before_dc = self._final
                 if before_dc is not None:
                     before_dc(x)
-                x = dc.prox(x[None], self.y, sp.to_device(v, self.device))[0]
+                if not isinstance(v, float):
+                    v = sp.to_device(v, self.device)
+                x = dc.prox(x[None], self.y, v)[0]
             self.x = x
             return self.x

@@ -408,3 +408,21 @@ def test_pnp_ends_with_a_data_step(kind):
     np.testing.assert_allclose(on.run(), ref, atol=1e-5)
     with pytest.raises(ValueError, match="final_data_step must be None, True or False"):
         PnPVDMRecon(y, A, prior, final_data_step=1)
+
+
+def test_pnp_final_data_step_with_an_operator_it_does_not_recognise():
+    """A general linop (gradient path, no Fourier structure): the final data step takes
+    one variance for the image and brings noiseless data closer."""
+    prior = make_prior()
+    x = prior.sample(1, seed=6)[0].astype(np.float32)
+    rng = np.random.default_rng(7)
+    A = sp.linop.Multiply((H, H), (rng.standard_normal((H, H)) * (rng.random((H, H)) > 0.5))
+                          .astype(np.complex64))
+    y = A(x).astype(np.complex64)
+    kw = dict(num_steps=4, bf16=False)
+    off = PnPVDMRecon(y, A, prior, sigma=0.0, final_data_step=False, **kw).run()
+    on = PnPVDMRecon(y, A, prior, sigma=0.0, **kw)
+    assert on.data_step == "gradient" and isinstance(on._final[1], float)
+    assert np.linalg.norm(A(on.run()) - y) < 0.5 * np.linalg.norm(A(off) - y)
+    yn = (y + 0.05 * rng.standard_normal(y.shape)).astype(np.complex64)
+    assert np.all(np.isfinite(PnPVDMRecon(yn, A, prior, sigma=0.05, **kw).run()))
