@@ -396,7 +396,7 @@ def test_pnp_ends_with_a_data_step(kind):
     scale = np.abs(y).max()
     assert np.abs(A(x_off) - y).max() > 1e-4 * scale
     assert np.abs(A(x_on) - y).max() < 1e-5 * scale
-    # noisy: the prox of the denoiser's image with the last denoiser's variance c λ_N
+    # noisy: the prox of the denoiser's image with variance max(λ_N / 16, floor s²)
     yn = (y + 0.05 * np.random.default_rng(2).standard_normal(y.shape)).astype(np.complex64)
     kw = dict(sigma=0.05, scale=1.0, num_steps=4, bf16=False)
     off = PnPVDMRecon(yn, A, prior, final_data_step=False, **kw)
