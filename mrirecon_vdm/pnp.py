@@ -210,7 +210,7 @@ class PnPVDMRecon(sp.app.App):
             :data:`mrirecon_vdm.app.DEFAULT_DC_VARIANCE_FLOOR`): noiseless data are then
             reproduced exactly, noisy ones weighed against that small variance. None:
             ``DEFAULT_PNP`` (on since session 13: on six validation slices +0.11 dB
-            Cartesian 4×, +0.22 dB Poisson 8×, +0.12 dB with a phase, ±0.07 dB with noise
+            Cartesian 4×, +0.22 dB Poisson 8×, +0.09 dB with a phase, ±0.02 dB with noise
             or coil maps; ``docs/sampler.md``).
         show_pbar (bool): SigPy's progress bar.
 
