@@ -256,7 +256,7 @@ def test_exact_data_step_through_a_known_phase_and_with_noise():
 
 
 def test_estimated_phase_is_refined():
-    """phase="auto": the calibration-region estimate is refined at every iteration, and the
+    """phase="auto": the calibration-region estimate is refined as the iterations go, and the
     refined phase is closer to the truth than the estimate."""
     from mrirecon_vdm.phase import estimate_phase, smooth_phase
     prior = make_prior()
@@ -274,6 +274,46 @@ def test_estimated_phase_is_refined():
     off = PnPVDMRecon(y, A, prior, num_steps=15, phase="auto", refine_phase=False, bf16=False)
     off.run()
     np.testing.assert_allclose(off.phase, estimate_phase(y, A), atol=1e-6)
+
+
+def test_phase_refinement_cadence_and_cg_iterations():
+    """An estimated phase is refined before every PHASE_REFINE_EVERY-th data step after the
+    first and before the final one (15 iterations: steps 2, 4, ..., 14 and the final step
+    with a cadence of 2); one coil with a phase takes PHASE_CG_ITER CG iterations unless
+    told otherwise, while a known phase in the operator given by the user does too."""
+    from mrirecon_vdm import pnp
+    from mrirecon_vdm.alg import DataConsistency
+    from mrirecon_vdm.linop import Phase
+    from mrirecon_vdm.phase import smooth_phase
+    prior = make_prior()
+    x = prior.sample(1, seed=6)[0].astype(np.float32)
+    A = FourierSampling((H, H), cartesian_mask((H, H), 2, center=6, seed=2))
+    phi = smooth_phase((H, H), seed=4)
+    y = A(x * np.exp(1j * phi)).astype(np.complex64)
+    calls = []
+    orig = DataConsistency.refine_phase
+
+    def spy(self, *a, **k):
+        calls.append(1)
+        return orig(self, *a, **k)
+
+    assert pnp.PHASE_REFINE_EVERY == 2 and pnp.PHASE_CG_ITER == 6
+    DataConsistency.refine_phase = spy
+    try:
+        for every, expected in ((2, 7 + 1), (1, 14 + 1), (3, 5 + 1)):
+            calls.clear()
+            pnp.PHASE_REFINE_EVERY = every
+            app = PnPVDMRecon(y, A, prior, num_steps=15, phase="auto", sigma=0.0, bf16=False)
+            app.run()
+            assert len(calls) == expected, (every, len(calls))
+    finally:
+        DataConsistency.refine_phase = orig
+        pnp.PHASE_REFINE_EVERY = 2
+    assert app.dc.max_iter == pnp.PHASE_CG_ITER
+    assert PnPVDMRecon(y, A, prior, phase=phi, bf16=False).dc.max_iter == pnp.PHASE_CG_ITER
+    assert PnPVDMRecon(y, A * Phase((H, H), phi), prior, bf16=False).dc.max_iter \
+        == pnp.PHASE_CG_ITER
+    assert PnPVDMRecon(y, A, prior, phase="auto", dc_max_iter=9, bf16=False).dc.max_iter == 9
 
 
 def test_data_step_errors():

@@ -250,8 +250,10 @@ PNP_STEPS = 30
 #: one coil with a phase, γ read from the denoiser's table; 8: the noise floor ρσ² and c = 16,
 #: 8 with coil maps, σ the true level; 9: σ estimated for one coil without a phase, from the
 #: measured pairs (k, −k): 0 for noiseless data, so the same results there; 10: a final
-#: data step after the last denoiser, :data:`mrirecon_vdm.pnp.FINAL_STEP_VARIANCE`).
-PNP_VERSION = 10
+#: data step after the last denoiser, :data:`mrirecon_vdm.pnp.FINAL_STEP_VARIANCE`; 11: an
+#: estimated phase refined at every 2nd step, 6 CG iterations for one coil with a phase,
+#: :data:`mrirecon_vdm.pnp.PHASE_REFINE_EVERY`, :data:`mrirecon_vdm.pnp.PHASE_CG_ITER`).
+PNP_VERSION = 11
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
                 description=f"VDM denoiser with an exact data step (plug-and-play, "
                             f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps "
