@@ -353,7 +353,14 @@ class DataConsistency:
         :func:`mrirecon_vdm.phase.refine_phase` and use it from now on; returns e^{iφ'}."""
         from .phase import refine_phase
 
-        self.set_phase(refine_phase(y, self.structure, x, window))
+        st = self.structure
+        if getattr(self, "_aty0", None) is None or self._aty0[0] is not y:
+            # A₀ᴴy (the operator without its phase), once per measurement
+            self._aty0 = (y, st.without_phase().adjoint(y))
+        self.set_phase(refine_phase(y, st, x, window, aty0=self._aty0[1]))
+        # Re Aᴴy through the new phase, without another FFT (the data step's cache)
+        xp = sp.get_device(x).xp
+        self._aty = (y, xp.real(self._aty0[1] * st.phase.conj()).astype(x.dtype, copy=False))
         return self.structure.phase
 
     def set_sigma(self, sigma):

@@ -487,6 +487,18 @@ class FourierStructure:
     def single_coil(self):
         return self.maps is None
 
+    def without_phase(self):
+        """The same structure without its phase (A₀ of ``A = A₀ diag(e^{iφ})``), kept
+        while the mask, crop and maps stay the same objects (its cached normal-operator
+        mask with it)."""
+        key = (self.mask, self.crop, self.maps)
+        hit = getattr(self, "_no_phase", None)
+        if hit is None or any(a is not b for a, b in zip(hit[0], key)):
+            hit = self._no_phase = (key, FourierStructure(self.ishape, self.oshape,
+                                                          mask=self.mask, crop=self.crop,
+                                                          maps=self.maps, phase=None))
+        return hit[1]
+
     @property
     def coil_axis(self):
         """The coil axis of the measurement counted from the end (-3), or None."""

@@ -199,8 +199,7 @@ def estimate_sigma(y, A, upper=None):
             raise ValueError(f"estimate_sigma: the mask samples only {cal} lines at the k-space "
                              f"centre; the noise level is estimated from a fully sampled "
                              f"centre of at least 4 x 4 lines: pass sigma")
-        box = sp.resize(xp.ones(cal, dtype=np.float32), hr)
-        u = centred_fft(k * box, inverse=True)
+        box, u = _calibration_image(st, y, k, cal, xp)
         phase = None if st.phase is None else sp.to_device(st.phase, device)
         if st.maps is not None:
             maps = sp.to_device(st.maps, device)
@@ -221,6 +220,17 @@ def estimate_sigma(y, A, upper=None):
     if st.maps is None:
         sigma = min(sigma, highpass_sigma(y, st) if upper is None else float(upper))
     return sigma
+
+
+def _calibration_image(st, y, k, cal, xp):
+    """The calibration box (full grid) and the image of the measured k-space inside it,
+    kept on the structure for the last ``y`` (the samplers re-estimate σ from the same data
+    at every phase refinement)."""
+    hit = getattr(st, "_sigma_cal", None)
+    if hit is None or hit[0] is not y or hit[1] != cal:
+        box = sp.resize(xp.ones(cal, dtype=np.float32), tuple(st.hr_shape))
+        hit = st._sigma_cal = (y, cal, box, centred_fft(k * box, inverse=True))
+    return hit[2], hit[3]
 
 
 def mirror_pairs(mask):

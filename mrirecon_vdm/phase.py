@@ -196,7 +196,20 @@ def refine_window(y, structure, max_width=REFINE_WINDOW_MAX):
                 * _hann(hr[1], w[1], xp, symmetric=True)[None, :]).astype(np.float32)
 
 
-def refine_phase(y, structure, x, window):
+def _shifted(window):
+    """``ifftshift(window)`` over the last two axes, kept for the last window seen (the
+    samplers pass the same one at every refinement)."""
+    hit = _SHIFTED.get("w")
+    if hit is None or hit[0] is not window:
+        xp = sp.get_device(window).xp
+        hit = _SHIFTED["w"] = (window, xp.fft.ifftshift(window, axes=(-2, -1)))
+    return hit[1]
+
+
+_SHIFTED = {}
+
+
+def refine_phase(y, structure, x, window, aty0=None):
     """One fixed-point update of the phase e^{iφ} of ``structure`` from a magnitude ``x``.
 
     .. math::
@@ -218,11 +231,18 @@ def refine_phase(y, structure, x, window):
             complex ``e^{iφ}``, broadcastable to the image shape).
         x (array): real magnitude estimate, the image shape.
         window (array): ``(H, W)`` k-space window.
+        aty0 (array or None): A₀ᴴy when the caller keeps it (the samplers refine with the
+            same y many times); None: computed here.
+
+    Computed without centring shifts: ``u + A₀ᴴy − A₀ᴴA₀u`` through
+    :meth:`~mrirecon_vdm.linop.FourierStructure.normal` (1D FFTs for a line mask), and the
+    low-pass as ``F⁻¹ W' F`` with W' the ifftshifted window (a centred FFT is
+    ``S F S⁻¹`` and the circular convolution commutes with the shift S).
 
     Returns:
         array: the new e^{iφ'}, complex64, the image shape, on ``x``'s device.
     """
-    from .linop import FourierStructure, centred_fft
+    from .linop import _plain_fft
 
     if structure.phase is None:
         raise ValueError("refine_phase: the operator has no phase to refine")
@@ -230,12 +250,13 @@ def refine_phase(y, structure, x, window):
     with device:
         xp = device.xp
         e = sp.to_device(structure.phase, device)
-        st0 = FourierStructure(structure.ishape, structure.oshape, mask=structure.mask,
-                               crop=structure.crop, maps=structure.maps, phase=None)
+        st0 = structure.without_phase()
         u = x.astype(np.complex64) * e
-        c = u + st0.adjoint(y - st0.forward(u))
-        k = centred_fft(c * e.conj())
-        d = centred_fft(k * window, inverse=True)
+        if aty0 is None:
+            aty0 = st0.adjoint(y)
+        c = u + aty0 - st0.normal(u)
+        d = _plain_fft(_plain_fft(c * e.conj(), (-2, -1)) * _shifted(window), (-2, -1),
+                       inverse=True)
         mag = xp.abs(d)
         rot = xp.where(mag > 0, d / xp.where(mag > 0, mag, 1), 1)
         return xp.broadcast_to(e * rot, tuple(x.shape)).astype(np.complex64)

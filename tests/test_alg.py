@@ -479,6 +479,38 @@ def test_projection_with_a_phase_is_consistent():
     np.testing.assert_allclose(dc.project(x_true[None], y)[0], x_true, atol=1e-10)
 
 
+@pytest.mark.parametrize("coils", [False, True])
+def test_data_step_after_a_phase_refinement_equals_a_fresh_one(coils):
+    """After ``refine_phase`` (which keeps A₀ᴴy and derives Re Aᴴy from it without an FFT)
+    the data step is that of a new DataConsistency built on the refined phase."""
+    from mrirecon_vdm.coils import birdcage_maps
+    from mrirecon_vdm.phase import refine_window
+
+    rng = np.random.default_rng(8)
+    mask = cartesian_mask((H, H), 2, center=6, seed=3)
+    maps = birdcage_maps((H, H), 4) if coils else None
+    phi = smooth_phase((H, H), seed=4)
+    A0 = FourierSampling((H, H), mask, maps=maps)
+    x_true = rng.uniform(0.2, 1.0, (H, H)).astype(np.float32)
+    y = A0(x_true * np.exp(1j * phi)).astype(np.complex64)
+    start = (phi + 0.2).astype(np.float32)
+    dc = DataConsistency(A0 * Phase((H, H), start), sigma=0.01, warm_start=False)
+    x = rng.uniform(0.2, 1.0, (2, H, H)).astype(np.float32)
+    dc.prox(x, y, 1e-2)                                   # the caches filled
+    e = dc.refine_phase(y, x_true, refine_window(y, dc.structure))
+    fresh = DataConsistency(A0 * Phase((H, H), np.angle(e).astype(np.float32)), sigma=0.01,
+                            warm_start=False)
+    np.testing.assert_allclose(dc.prox(x, y, 1e-2), fresh.prox(x, y, 1e-2), atol=2e-5)
+    # σ̂ keeps the calibration image of y on the structure: the same as a fresh one's
+    from mrirecon_vdm.noise import estimate_sigma
+    before = estimate_sigma(y, dc.structure)
+    dc.refine_phase(y, x_true, refine_window(y, dc.structure))
+    again = DataConsistency(A0 * Phase((H, H), np.angle(dc.structure.phase)), sigma=0.01)
+    assert estimate_sigma(y, dc.structure) == pytest.approx(estimate_sigma(y, again.structure),
+                                                            rel=1e-5)
+    assert estimate_sigma(y, dc.structure) != before
+
+
 def test_the_support_of_the_coil_maps_is_a_constraint():
     """Where every map is zero the data see nothing: the step sets the image to 0 there."""
     from mrirecon_vdm.linop import FourierSampling

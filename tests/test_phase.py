@@ -140,3 +140,41 @@ def test_refine_phase_fixed_point_and_improvement():
     assert angle_error(np.angle(st.phase), phi, support) < 0.5 * angle_error(est, phi, support)
     with pytest.raises(ValueError, match="no phase"):
         refine_phase(y, fourier_structure(A), obj, win)
+
+
+@pytest.mark.parametrize("kind", ["lines", "poisson", "crop", "odd", "coils"])
+def test_refine_phase_matches_its_formula(kind):
+    """The shift-free computation (A₀ᴴA₀ through ``normal``, the low-pass as F⁻¹ W' F) is
+    the documented update with centred FFTs, c = u + A₀ᴴ(y − A₀u), d = LP(c e^{−iφ}), for
+    line and 2D masks, a crop, odd sizes and coil maps; with A₀ᴴy passed or not."""
+    from mrirecon_vdm.coils import birdcage_maps
+    from mrirecon_vdm.linop import CropFourier, FourierStructure, Phase, centred_fft, \
+        fourier_structure
+    from mrirecon_vdm.phase import refine_phase, refine_window
+    from mrirecon_vdm.sampling import poisson_mask
+    n = 17 if kind == "odd" else H
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.1, 1.0, (n, n)).astype(np.float32)
+    phi = smooth_phase((n, n), seed=1)
+    if kind == "crop":
+        A = CropFourier((n, n), (8, 8))
+    elif kind == "poisson":
+        A = FourierSampling((n, n), poisson_mask((n, n), 3, seed=0))
+    else:
+        maps = birdcage_maps((n, n), 4) if kind == "coils" else None
+        A = FourierSampling((n, n), cartesian_mask((n, n), 3, center=6, seed=0), maps=maps)
+    y = A(x * np.exp(1j * phi)).astype(np.complex64)
+    y = y + 0.01 * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))
+    y = y.astype(np.complex64)
+    e = np.exp(1j * (phi + 0.1 * rng.standard_normal(phi.shape))).astype(np.complex64)
+    st = fourier_structure(A * Phase((n, n), np.zeros((n, n), np.float32)))
+    st.phase = e
+    win = refine_window(y, st)
+    st0 = FourierStructure(st.ishape, st.oshape, mask=st.mask, crop=st.crop, maps=st.maps)
+    u = x.astype(np.complex64) * e
+    c = u + st0.adjoint(y - st0.forward(u))
+    d = centred_fft(centred_fft(c * e.conj()) * win, inverse=True)
+    ref = e * d / np.abs(d)
+    for aty0 in (None, st0.adjoint(y)):
+        out = refine_phase(y, st, x, win, aty0=aty0)
+        np.testing.assert_allclose(out, ref, atol=2e-5)
