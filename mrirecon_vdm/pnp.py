@@ -36,9 +36,10 @@ sampled, and through a phase or coil maps it moves less still.
 The image is real: the denoiser keeps the real part (``mode="real"``), and a phase φ
 (``"auto"`` by default for coil maps, see :class:`mrirecon_vdm.app.GuidedVDMRecon`) goes
 into the operator, ``A * Phase(φ)``. An estimated phase (``"auto"``) is refined at every
-2nd iteration and before the final data step from the current image (:func:`mrirecon_vdm.phase.refine_phase`): the exact data
-step through the calibration-region estimate amplified its small error (20.8 dB instead of
-35.1 dB on the validation slices), and the refined phase brought it to 36.1 dB. With noisy
+2nd iteration and before the final data step from the current image
+(:func:`mrirecon_vdm.phase.refine_phase`): the exact data step through the
+calibration-region estimate amplified its small error (20.8 dB instead of 35.1 dB on the
+validation slices), and the refined phase brought it to 36.1 dB. With noisy
 data the schedule stops at the noise the data step lets into the image, ρσ² (ρ the sampled
 share of k-space, :func:`sampled_fraction`; λ ≥ ρσ²/s²), and the exact data step weighs
 the denoiser's estimate with variance c λ, c = 16 (8 with coil maps): chosen on six
