@@ -19,6 +19,16 @@ __all__ = ["GaussianNoise", "simulate_lowres", "estimate_sigma", "highpass_sigma
 #: The outer band of measured k-space that :func:`highpass_sigma` reads: samples at least
 #: this fraction of the measured half-extent from the centre on either axis.
 HIGHPASS_BAND = 0.75
+#: With one coil and a phase, :func:`estimate_sigma` also reads the calibration misfit on a
+#: band of the calibration region alone: frequencies at least ``CALIBRATION_BAND`` of the
+#: region's half-extent from the centre (on the axis where it reaches furthest: the readout
+#: of a line mask), at least ``CALIBRATION_EDGE`` lines inside the region's truncated edges.
+#: The phase's convolution carries the image's large frequencies just outside the region
+#: into its edge lines and its low frequencies; far from both, the misfit is mostly noise.
+#: None: off (session 13's estimate).
+CALIBRATION_BAND = 0.75
+#: Lines left out at each truncated edge of the calibration region (``CALIBRATION_BAND``).
+CALIBRATION_EDGE = 2
 #: The quantile of the band image's magnitudes that :func:`highpass_sigma` reads: a low one
 #: sees less of the image's sparse detail (noiseless validation slices, Cartesian 4×: the
 #: bound fell from 0.006–0.018 with the median to 0.003–0.010; with noise of 0.05 both read
@@ -147,10 +157,16 @@ def estimate_sigma(y, A, upper=None):
     **One coil and a phase**: the misfit is then mostly model error, not noise (noiseless
     validation slices, Cartesian 4×: 0.004–0.05 with the estimated phase, and still
     0.003–0.03 with the true one), and a soft data step at that level cost 1.4 dB against
-    σ = 0 (``docs/sampler.md``). So the estimate is the smaller of two upper bounds of the
-    noise that overestimate it for different reasons: the misfit, and
+    σ = 0 (``docs/sampler.md``). So the estimate is the smallest of three upper bounds of
+    the noise that overestimate it for different reasons: the misfit; the misfit on the
+    band of :data:`CALIBRATION_BAND` alone (far from the region's truncated edges and from
+    its low frequencies, where the phase's convolution puts the truncation error; read
+    through the phase low-passed by :func:`mrirecon_vdm.phase.refine_window`, since an
+    estimate from noisy data holds some of the band's own noise, and normalised by the
+    share of white noise the demodulation keeps there: unbiased for noise, 0.0012–0.0028 on
+    noiseless validation slices against 0.003–0.017 for the other two, session 14); and
     :func:`highpass_sigma` (the outer measured k-space: noise plus the image's finest
-    detail).
+    detail, and the images' own noise, which a phase makes look like k-space noise).
 
     Args:
         y (array): ``A.oshape`` complex k-space.
@@ -216,10 +232,81 @@ def estimate_sigma(y, A, upper=None):
         r = centred_fft(resid) * box
         n = int(np.prod(r.shape[:-2])) // (int(st.maps.shape[-3]) if st.maps is not None
                                              else 1) * int(np.prod(cal))
-        sigma = float(xp.sqrt((xp.abs(r) ** 2).sum() / (dof * n)))
+        power = xp.abs(r) ** 2
+        sigma = float(xp.sqrt(power.sum() / (dof * n)))
+        if st.maps is None and CALIBRATION_BAND is not None:
+            band = _calibration_band(hr, cal, xp)
+            if float(band.sum()) > 0:
+                # the phase without its finest frequencies (an estimate from noisy data
+                # carries some of the band's own noise there, which would cancel it)
+                from .linop import _plain_fft
+                ps = _plain_fft(_plain_fft(phase, (-2, -1)) * _band_lowpass(st, y, xp),
+                                (-2, -1), inverse=True)
+                mag = xp.abs(ps)
+                ps = xp.where(mag > 0, ps / xp.where(mag > 0, mag, 1), 1)
+                resid_b = 1j * ps * xp.imag(u * ps.conj())
+                power = xp.abs(centred_fft(resid_b) * box) ** 2
+                kept = _noise_kept(ps, box, band, xp)
+                if kept > 0:
+                    sigma = min(sigma, float(xp.sqrt((power * band).sum() / (dof * kept))))
     if st.maps is None:
         sigma = min(sigma, highpass_sigma(y, st) if upper is None else float(upper))
     return sigma
+
+
+def _noise_kept(phase, box, band, xp):
+    """Σ over the band (and the images) of the share of white k-space noise that
+    ``Im(e^{−iφ} F⁻¹(box · n))`` keeps at each frequency, times 2 (so that the band's
+    power over it, read with one half for the imaginary part, is σ² for any phase).
+
+    Demodulation convolves the box-limited noise with K = F(e^{−iφ})/√N (Σ|K|² = 1), so
+    frequency k keeps w(k) = (|K|² ⊛ box)(k) of σ² (1 far inside the box, less near its
+    edge, where the phase's spectrum carries noise out), and the imaginary part half of
+    (w(k) + w(−k)) / 2."""
+    from .linop import centred_fft
+
+    hr = tuple(box.shape[-2:])
+    k2 = xp.abs(centred_fft(phase.conj())) ** 2 / float(hr[0] * hr[1])
+    # circular convolution on the centred grid: through unshifted FFTs of shifted arrays
+    f = xp.fft
+    w = f.fftshift(f.ifft2(f.fft2(f.ifftshift(k2, axes=(-2, -1)))
+                          * f.fft2(f.ifftshift(box, axes=(-2, -1)))).real, axes=(-2, -1))
+    w_sym = 0.5 * (w + _mirror(w, xp))
+    return float((w_sym * band).sum())
+
+
+def _mirror(a, xp):
+    """``a(−k)`` on the centred grid over the last two axes."""
+    for ax in (-2, -1):
+        a = xp.roll(xp.flip(a, axis=ax), 1 - a.shape[ax] % 2, axis=ax)
+    return a
+
+
+def _calibration_band(hr, cal, xp):
+    """The 0/1 band of :data:`CALIBRATION_BAND` on the ``hr`` grid: inside the centred
+    calibration region ``cal``, :data:`CALIBRATION_EDGE` lines away from each edge that
+    truncates k-space (an axis the region fills is not truncated), at least the band's
+    fraction of the region's half-extent from the centre on the axis where it is largest."""
+    inner = tuple(c if c >= n else max(c - 2 * CALIBRATION_EDGE, 0) for c, n in zip(cal, hr))
+    if min(inner) == 0:
+        return xp.zeros(hr, dtype=np.float32)
+    box = sp.resize(xp.ones(inner, dtype=np.float32), tuple(hr))
+    axis = int(np.argmax(cal))
+    d = xp.abs(xp.arange(hr[axis]) - hr[axis] // 2) / max(cal[axis] / 2.0, 1.0)
+    far = (d >= float(CALIBRATION_BAND)).astype(np.float32)
+    far = far[:, None] if axis == 0 else far[None, :]
+    return box * far
+
+
+def _band_lowpass(st, y, xp):
+    """The ifftshifted :func:`mrirecon_vdm.phase.refine_window` of ``y``, kept on the
+    structure for the last ``y`` and calibration region."""
+    cal = st.calibration()
+    hit = getattr(st, "_sigma_lp", None)
+    if hit is None or hit[0] is not y or hit[1] != cal:
+        from .phase import refine_window
+        hit = st._sigma_lp = (y, cal, xp.fft.ifftshift(refine_window(y, st), axes=(-2, -1)))
+    return hit[2]
 
 
 def _calibration_image(st, y, k, cal, xp):

@@ -327,9 +327,11 @@ def test_highpass_sigma_bounds_noiseless_detail_and_checks_its_input():
     assert highpass_sigma(y, sp.linop.Identity((H, H))) == float("inf")
 
 
-def test_estimate_sigma_one_coil_with_a_phase_is_at_most_the_highpass_bound():
-    """One coil and a phase: the smaller of the misfit and the high-pass bound; ``upper``
-    replaces the bound (the samplers compute it once); with coil maps it plays no part."""
+def test_estimate_sigma_one_coil_with_a_phase_is_at_most_the_highpass_bound(monkeypatch):
+    """One coil and a phase: the smallest of the misfit, its band far from the calibration
+    region's edges and low frequencies, and the high-pass bound; ``upper`` replaces the
+    bound (the samplers compute it once); with coil maps it plays no part."""
+    import mrirecon_vdm.noise as noise_mod
     sigma = 0.05
     _, _, mask, img = coil_problem(2)
     wrong = smooth_phase((H, H), seed=3, amplitude=1.0)     # a poor phase: large misfit
@@ -337,8 +339,49 @@ def test_estimate_sigma_one_coil_with_a_phase_is_at_most_the_highpass_bound():
     y = noisy(FourierSampling((H, H), mask)(
         img * np.exp(1j * smooth_phase((H, H), seed=0, amplitude=1.0))), sigma, 0, mask)
     hp = highpass_sigma(y, A)
+    # the band reads the noise through a poor phase too (its error is at low frequencies)
+    assert estimate_sigma(y, A) <= hp
+    assert estimate_sigma(y, A) == pytest.approx(sigma, rel=0.2)
+    monkeypatch.setattr(noise_mod, "CALIBRATION_BAND", None)       # session 13's estimate
     assert estimate_sigma(y, A) == pytest.approx(hp, rel=1e-6)       # the misfit is larger
     assert estimate_sigma(y, A, upper=0.01) == pytest.approx(0.01)
     assert estimate_sigma(y, A, upper=1e9) > 2 * hp                   # the misfit alone
     Ac, yc, _, _ = coil_problem(4)
     assert estimate_sigma(yc, Ac, upper=0.0) == pytest.approx(estimate_sigma(yc, Ac))
+
+
+def test_calibration_band_geometry():
+    """The band of the one-coil phase misfit: a line mask's calibration region (every
+    readout frequency, 10 lines) keeps its inner 6 lines and the outer quarter of the
+    readout; a region too small for the edges to leave anything keeps nothing."""
+    from mrirecon_vdm.noise import _calibration_band
+    b = _calibration_band((128, 128), (128, 10), np)
+    rows, cols = np.nonzero(b)
+    assert set(cols.tolist()) == set(range(64 - 3, 64 + 3))
+    assert np.all(np.abs(rows - 64) >= 48) and b.sum() == 6 * (2 * 16 + 1)
+    assert _calibration_band((32, 32), (4, 4), np).sum() == 0
+
+
+def test_the_band_reads_little_on_noiseless_data_and_the_noise_on_noisy(monkeypatch):
+    """One coil, a known phase, an object with fine detail (whose frequencies just outside
+    the calibration region the phase carries into it): noiseless, the band misfit reads under
+    a third of what the misfit over the whole region reads; with noise it reads the
+    noise (the normalisation by the share of noise the demodulation keeps)."""
+    import mrirecon_vdm.noise as noise_mod
+    rng = np.random.default_rng(3)
+    n = 64
+    yy, xx = np.mgrid[:n, :n]
+    obj = ((yy - n / 2) ** 2 + (xx - n / 2) ** 2 < (n / 3) ** 2) * (0.6 + 0.4 * rng.random((n, n)))
+    phi = smooth_phase((n, n), seed=1)
+    mask = cartesian_mask((n, n), 3, center=10, seed=0)
+    A0 = FourierSampling((n, n), mask)
+    y = A0(obj * np.exp(1j * phi)).astype(np.complex64)
+    A = A0 * Phase((n, n), phi)
+    band = estimate_sigma(y, A, upper=1e9)
+    monkeypatch.setattr(noise_mod, "CALIBRATION_BAND", None)
+    whole = estimate_sigma(y, A, upper=1e9)
+    assert band < 0.35 * whole
+    monkeypatch.undo()
+    sigma = 0.05
+    reads = [estimate_sigma(noisy(y, sigma, s, mask), A, upper=1e9) for s in range(8)]
+    assert np.mean(reads) == pytest.approx(sigma, rel=0.1)

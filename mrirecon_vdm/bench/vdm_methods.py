@@ -205,8 +205,10 @@ for _k in MEAN_SAMPLES:
 #: attached to x̂₀ has a floor, :data:`mrirecon_vdm.app.DEFAULT_DC_VARIANCE_FLOOR` (it
 #: matters only with σ > 0: noiseless data without a phase take version 5's path); from
 #: version 6 runs with coil maps record it too, so their earlier rows are run again on
-#: resume.
-GUIDED_VERSION = 6
+#: resume. 7: σ̂ for one coil with a phase also reads the calibration band
+#: (:data:`mrirecon_vdm.noise.CALIBRATION_BAND`); rows without a phase take version 6's
+#: path (session 14 reran only the phase task; a resume of the others reruns them).
+GUIDED_VERSION = 7
 
 
 def _guided_settings(opts, kind):
@@ -252,8 +254,11 @@ PNP_STEPS = 30
 #: measured pairs (k, −k): 0 for noiseless data, so the same results there; 10: a final
 #: data step after the last denoiser, :data:`mrirecon_vdm.pnp.FINAL_STEP_VARIANCE`; 11: an
 #: estimated phase refined at every 2nd step, 6 CG iterations for one coil with a phase,
-#: :data:`mrirecon_vdm.pnp.PHASE_REFINE_EVERY`, :data:`mrirecon_vdm.pnp.PHASE_CG_ITER`).
-PNP_VERSION = 11
+#: :data:`mrirecon_vdm.pnp.PHASE_REFINE_EVERY`, :data:`mrirecon_vdm.pnp.PHASE_CG_ITER`; 12:
+#: σ̂ for one coil with a phase also reads the calibration band,
+#: :data:`mrirecon_vdm.noise.CALIBRATION_BAND`: only the phase rows change, and session 14
+#: reran only those).
+PNP_VERSION = 12
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
                 description=f"VDM denoiser with an exact data step (plug-and-play, "
                             f"half-quadratic splitting, DPIR schedule), {PNP_STEPS} steps "
