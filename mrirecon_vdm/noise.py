@@ -263,16 +263,27 @@ def _noise_kept(phase, box, band, xp):
     frequency k keeps w(k) = (|K|² ⊛ box)(k) of σ² (1 far inside the box, less near its
     edge, where the phase's spectrum carries noise out), and the imaginary part half of
     (w(k) + w(−k)) / 2."""
-    from .linop import centred_fft
+    from .linop import _plain_fft
 
     hr = tuple(box.shape[-2:])
-    k2 = xp.abs(centred_fft(phase.conj())) ** 2 / float(hr[0] * hr[1])
-    # circular convolution on the centred grid: through unshifted FFTs of shifted arrays
+    axes = (-2, -1)
     f = xp.fft
-    w = f.fftshift(f.ifft2(f.fft2(f.ifftshift(k2, axes=(-2, -1)))
-                          * f.fft2(f.ifftshift(box, axes=(-2, -1)))).real, axes=(-2, -1))
+    # |K|² unshifted: |F(ifftshift(e^{-iφ}))|² / N with the orthonormal FFT
+    k2 = xp.abs(_plain_fft(f.ifftshift(phase.conj(), axes=axes), axes)) ** 2 \
+        / float(hr[0] * hr[1])
+    # the circular convolution with the box, through the FFTs of unshifted arrays
+    # (orthonormal: a ⊛ b = √N F⁻¹(F a · F b)); F of the box is kept per box
+    hit = _BOX_FFT.get("box")
+    if hit is None or hit[0] is not box:
+        hit = _BOX_FFT["box"] = (box, _plain_fft(f.ifftshift(box, axes=axes).astype(
+            np.complex64), axes))
+    w = f.fftshift(_plain_fft(_plain_fft(k2.astype(np.complex64), axes) * hit[1], axes,
+                              inverse=True).real, axes=axes) * float(np.sqrt(hr[0] * hr[1]))
     w_sym = 0.5 * (w + _mirror(w, xp))
     return float((w_sym * band).sum())
+
+
+_BOX_FFT = {}
 
 
 def _mirror(a, xp):
