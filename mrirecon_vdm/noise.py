@@ -255,9 +255,9 @@ def estimate_sigma(y, A, upper=None):
 
 
 def _noise_kept(phase, box, band, xp):
-    """Σ over the band (and the images) of the share of white k-space noise that
-    ``Im(e^{−iφ} F⁻¹(box · n))`` keeps at each frequency, times 2 (so that the band's
-    power over it, read with one half for the imaginary part, is σ² for any phase).
+    """Σ over the band (and the images) of (w(k) + w(−k)) / 2, w(k) the share of white
+    k-space noise that ``e^{−iφ} F⁻¹(box · n)`` keeps at frequency k; its imaginary part
+    holds half of that, so the band's power over ½ Σ is σ² for any phase.
 
     Demodulation convolves the box-limited noise with K = F(e^{−iφ})/√N (Σ|K|² = 1), so
     frequency k keeps w(k) = (|K|² ⊛ box)(k) of σ² (1 far inside the box, less near its
