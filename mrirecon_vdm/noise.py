@@ -215,7 +215,8 @@ def estimate_sigma(y, A, upper=None):
             raise ValueError(f"estimate_sigma: the mask samples only {cal} lines at the k-space "
                              f"centre; the noise level is estimated from a fully sampled "
                              f"centre of at least 4 x 4 lines: pass sigma")
-        box, u = _calibration_image(st, y, k, cal, xp)
+        cached = _calibration(st, y, k, cal, xp)
+        box, u = cached["box"], cached["image"]
         phase = None if st.phase is None else sp.to_device(st.phase, device)
         if st.maps is not None:
             maps = sp.to_device(st.maps, device)
@@ -240,13 +241,13 @@ def estimate_sigma(y, A, upper=None):
                 # the phase without its finest frequencies (an estimate from noisy data
                 # carries some of the band's own noise there, which would cancel it)
                 from .linop import _plain_fft
-                ps = _plain_fft(_plain_fft(phase, (-2, -1)) * _band_lowpass(st, y, xp),
-                                (-2, -1), inverse=True)
+                ps = _plain_fft(_plain_fft(phase, (-2, -1)) * cached["lowpass"], (-2, -1),
+                                inverse=True)
                 mag = xp.abs(ps)
                 ps = xp.where(mag > 0, ps / xp.where(mag > 0, mag, 1), 1)
                 resid_b = 1j * ps * xp.imag(u * ps.conj())
                 power = xp.abs(centred_fft(resid_b) * box) ** 2
-                kept = _noise_kept(ps, box, band, xp)
+                kept = _noise_kept(ps, cached["box_fft"], band, xp)
                 if kept > 0:
                     sigma = min(sigma, float(xp.sqrt((power * band).sum() / (dof * kept))))
     if st.maps is None:
@@ -254,7 +255,7 @@ def estimate_sigma(y, A, upper=None):
     return sigma
 
 
-def _noise_kept(phase, box, band, xp):
+def _noise_kept(phase, box_fft, band, xp):
     """Σ over the band (and the images) of (w(k) + w(−k)) / 2, w(k) the share of white
     k-space noise that ``e^{−iφ} F⁻¹(box · n)`` keeps at frequency k; its imaginary part
     holds half of that, so the band's power over ½ Σ is σ² for any phase.
@@ -265,25 +266,18 @@ def _noise_kept(phase, box, band, xp):
     (w(k) + w(−k)) / 2."""
     from .linop import _plain_fft
 
-    hr = tuple(box.shape[-2:])
+    hr = tuple(box_fft.shape[-2:])
     axes = (-2, -1)
     f = xp.fft
     # |K|² unshifted: |F(ifftshift(e^{-iφ}))|² / N with the orthonormal FFT
     k2 = xp.abs(_plain_fft(f.ifftshift(phase.conj(), axes=axes), axes)) ** 2 \
         / float(hr[0] * hr[1])
     # the circular convolution with the box, through the FFTs of unshifted arrays
-    # (orthonormal: a ⊛ b = √N F⁻¹(F a · F b)); F of the box is kept per box
-    hit = _BOX_FFT.get("box")
-    if hit is None or hit[0] is not box:
-        hit = _BOX_FFT["box"] = (box, _plain_fft(f.ifftshift(box, axes=axes).astype(
-            np.complex64), axes))
-    w = f.fftshift(_plain_fft(_plain_fft(k2.astype(np.complex64), axes) * hit[1], axes,
+    # (orthonormal: a ⊛ b = √N F⁻¹(F a · F b); ``box_fft`` = F ifftshift(box))
+    w = f.fftshift(_plain_fft(_plain_fft(k2.astype(np.complex64), axes) * box_fft, axes,
                               inverse=True).real, axes=axes) * float(np.sqrt(hr[0] * hr[1]))
     w_sym = 0.5 * (w + _mirror(w, xp))
     return float((w_sym * band).sum())
-
-
-_BOX_FFT = {}
 
 
 def _mirror(a, xp):
@@ -309,26 +303,25 @@ def _calibration_band(hr, cal, xp):
     return box * far
 
 
-def _band_lowpass(st, y, xp):
-    """The ifftshifted :func:`mrirecon_vdm.phase.refine_window` of ``y``, kept on the
-    structure for the last ``y`` and calibration region."""
-    cal = st.calibration()
-    hit = getattr(st, "_sigma_lp", None)
-    if hit is None or hit[0] is not y or hit[1] != cal:
-        from .phase import refine_window
-        hit = st._sigma_lp = (y, cal, xp.fft.ifftshift(refine_window(y, st), axes=(-2, -1)))
-    return hit[2]
+def _calibration(st, y, k, cal, xp):
+    """What σ̂ reads from the calibration region that depends on the data alone, kept on the
+    structure for the last ``y`` and region (the samplers re-estimate σ from the same data at
+    every phase refinement): the box (full grid), the image of the measured k-space inside
+    it, the box's orthonormal FFT (unshifted) and the ifftshifted
+    :func:`mrirecon_vdm.phase.refine_window` that low-passes the phase for the band."""
+    from .linop import _plain_fft
+    from .phase import refine_window
 
-
-def _calibration_image(st, y, k, cal, xp):
-    """The calibration box (full grid) and the image of the measured k-space inside it,
-    kept on the structure for the last ``y`` (the samplers re-estimate σ from the same data
-    at every phase refinement)."""
     hit = getattr(st, "_sigma_cal", None)
     if hit is None or hit[0] is not y or hit[1] != cal:
         box = sp.resize(xp.ones(cal, dtype=np.float32), tuple(st.hr_shape))
-        hit = st._sigma_cal = (y, cal, box, centred_fft(k * box, inverse=True))
-    return hit[2], hit[3]
+        axes = (-2, -1)
+        hit = st._sigma_cal = (y, cal, {
+            "box": box,
+            "image": centred_fft(k * box, inverse=True),
+            "box_fft": _plain_fft(xp.fft.ifftshift(box, axes=axes).astype(np.complex64), axes),
+            "lowpass": xp.fft.ifftshift(refine_window(y, st), axes=axes)})
+    return hit[2]
 
 
 def mirror_pairs(mask):
@@ -336,10 +329,7 @@ def mirror_pairs(mask):
     sampled too: ``mask * mask[-k]``, 0/1 float32. On the centred grid the mirror of index
     j is (2 ⌊N/2⌋ − j) mod N on each axis (the Nyquist line of an even size is its own)."""
     xp = sp.get_device(mask).xp
-    m = mask
-    for ax in (-2, -1):
-        m = xp.roll(xp.flip(m, axis=ax), 1 - m.shape[ax] % 2, axis=ax)
-    return (mask * m).astype(np.float32)
+    return (mask * _mirror(mask, xp)).astype(np.float32)
 
 
 def _hermitian_sigma(y, st):

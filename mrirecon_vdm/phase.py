@@ -196,19 +196,6 @@ def refine_window(y, structure, max_width=REFINE_WINDOW_MAX):
                 * _hann(hr[1], w[1], xp, symmetric=True)[None, :]).astype(np.float32)
 
 
-def _shifted(window):
-    """``ifftshift(window)`` over the last two axes, kept for the last window seen (the
-    samplers pass the same one at every refinement)."""
-    hit = _SHIFTED.get("w")
-    if hit is None or hit[0] is not window:
-        xp = sp.get_device(window).xp
-        hit = _SHIFTED["w"] = (window, xp.fft.ifftshift(window, axes=(-2, -1)))
-    return hit[1]
-
-
-_SHIFTED = {}
-
-
 def refine_phase(y, structure, x, window, aty0=None):
     """One fixed-point update of the phase e^{iφ} of ``structure`` from a magnitude ``x``.
 
@@ -255,8 +242,8 @@ def refine_phase(y, structure, x, window, aty0=None):
         if aty0 is None:
             aty0 = st0.adjoint(y)
         c = u + aty0 - st0.normal(u)
-        d = _plain_fft(_plain_fft(c * e.conj(), (-2, -1)) * _shifted(window), (-2, -1),
-                       inverse=True)
+        lp = xp.fft.ifftshift(window, axes=(-2, -1))
+        d = _plain_fft(_plain_fft(c * e.conj(), (-2, -1)) * lp, (-2, -1), inverse=True)
         mag = xp.abs(d)
         rot = xp.where(mag > 0, d / xp.where(mag > 0, mag, 1), 1)
         return xp.broadcast_to(e * rot, tuple(x.shape)).astype(np.complex64)
