@@ -261,9 +261,8 @@ def _noise_kept(phase, box_fft, band, xp):
     holds half of that, so the band's power over ½ Σ is σ² for any phase.
 
     Demodulation convolves the box-limited noise with K = F(e^{−iφ})/√N (Σ|K|² = 1), so
-    frequency k keeps w(k) = (|K|² ⊛ box)(k) of σ² (1 far inside the box, less near its
-    edge, where the phase's spectrum carries noise out), and the imaginary part half of
-    (w(k) + w(−k)) / 2."""
+    w(k) = (|K|² ⊛ box)(k): 1 far inside the box, less near its edge, where the phase's
+    spectrum carries noise out."""
     from .linop import _plain_fft
 
     hr = tuple(box_fft.shape[-2:])
