@@ -236,8 +236,8 @@ def estimate_sigma(y, A, upper=None):
         power = xp.abs(r) ** 2
         sigma = float(xp.sqrt(power.sum() / (dof * n)))
         if st.maps is None and CALIBRATION_BAND is not None:
-            band = _calibration_band(hr, cal, xp)
-            if float(band.sum()) > 0:
+            band = _band(cached, hr, cal, xp)
+            if band is not None:
                 # the phase without its finest frequencies (an estimate from noisy data
                 # carries some of the band's own noise there, which would cancel it)
                 from .linop import _plain_fft
@@ -247,36 +247,31 @@ def estimate_sigma(y, A, upper=None):
                 ps = xp.where(mag > 0, ps / xp.where(mag > 0, mag, 1), 1)
                 resid_b = 1j * ps * xp.imag(u * ps.conj())
                 power = xp.abs(centred_fft(resid_b) * box) ** 2
-                kept = _noise_kept(ps, cached["box_fft"], band, xp)
+                kept = _noise_kept(ps, band["weight"], xp)
                 if kept > 0:
-                    sigma = min(sigma, float(xp.sqrt((power * band).sum() / (dof * kept))))
+                    sigma = min(sigma, float(xp.sqrt((power * band["band"]).sum()
+                                                 / (dof * kept))))
     if st.maps is None:
         sigma = min(sigma, highpass_sigma(y, st) if upper is None else float(upper))
     return sigma
 
 
-def _noise_kept(phase, box_fft, band, xp):
+def _noise_kept(phase, weight, xp):
     """Σ over the band (and the images) of (w(k) + w(−k)) / 2, w(k) the share of white
     k-space noise that ``e^{−iφ} F⁻¹(box · n)`` keeps at frequency k; its imaginary part
     holds half of that, so the band's power over ½ Σ is σ² for any phase.
 
     Demodulation convolves the box-limited noise with K = F(e^{−iφ})/√N (Σ|K|² = 1), so
     w(k) = (|K|² ⊛ box)(k): 1 far inside the box, less near its edge, where the phase's
-    spectrum carries noise out."""
+    spectrum carries noise out. The sum over the band is then Σ_j |K(j)|² C(j) with
+    C = b_s ⋆ box, b_s the band made symmetric, the data-only ``weight`` of
+    :func:`_band` (unshifted, like |K|²): one FFT per estimate."""
     from .linop import _plain_fft
 
-    hr = tuple(box_fft.shape[-2:])
-    axes = (-2, -1)
-    f = xp.fft
+    hr = tuple(weight.shape[-2:])
     # |K|² unshifted: |F(ifftshift(e^{-iφ}))|² / N with the orthonormal FFT
-    k2 = xp.abs(_plain_fft(f.ifftshift(phase.conj(), axes=axes), axes)) ** 2 \
-        / float(hr[0] * hr[1])
-    # the circular convolution with the box, through the FFTs of unshifted arrays
-    # (orthonormal: a ⊛ b = √N F⁻¹(F a · F b); ``box_fft`` = F ifftshift(box))
-    w = f.fftshift(_plain_fft(_plain_fft(k2.astype(np.complex64), axes) * box_fft, axes,
-                              inverse=True).real, axes=axes) * float(np.sqrt(hr[0] * hr[1]))
-    w_sym = 0.5 * (w + _mirror(w, xp))
-    return float((w_sym * band).sum())
+    k2 = xp.abs(_plain_fft(xp.fft.ifftshift(phase.conj(), axes=(-2, -1)), (-2, -1))) ** 2
+    return float((k2 * weight).sum()) / float(hr[0] * hr[1])
 
 
 def _mirror(a, xp):
@@ -302,12 +297,35 @@ def _calibration_band(hr, cal, xp):
     return box * far
 
 
+def _band(cached, hr, cal, xp):
+    """The band of :data:`CALIBRATION_BAND` and the weight of :func:`_noise_kept`, kept in
+    the calibration cache for the module's settings; None for an empty band."""
+    from .linop import _plain_fft
+
+    key = (CALIBRATION_BAND, CALIBRATION_EDGE)
+    hit = cached.get("band")
+    if hit is None or hit[0] != key:
+        band = _calibration_band(hr, cal, xp)
+        value = None
+        if float(band.sum()) > 0:
+            # C(j) = Σ_u b_s(u) box(u − j), the circular cross-correlation of the symmetric
+            # band with the box, unshifted (orthonormal FFTs: √N F⁻¹(F b_s · conj F box))
+            axes = (-2, -1)
+            sym = xp.fft.ifftshift(0.5 * (band + _mirror(band, xp)), axes=axes)
+            weight = _plain_fft(_plain_fft(sym.astype(np.complex64), axes)
+                                * cached["box_fft"].conj(), axes, inverse=True).real
+            value = {"band": band, "weight": weight * float(np.sqrt(hr[0] * hr[1]))}
+        hit = cached["band"] = (key, value)
+    return hit[1]
+
+
 def _calibration(st, y, k, cal, xp):
     """What σ̂ reads from the calibration region that depends on the data alone, kept on the
     structure for the last ``y`` and region (the samplers re-estimate σ from the same data at
     every phase refinement): the box (full grid), the image of the measured k-space inside
-    it, the box's orthonormal FFT (unshifted) and the ifftshifted
-    :func:`mrirecon_vdm.phase.refine_window` that low-passes the phase for the band."""
+    it, the box's orthonormal FFT (unshifted), the ifftshifted
+    :func:`mrirecon_vdm.phase.refine_window` that low-passes the phase for the band, and
+    (added by :func:`_band`) the band and its noise-share weight."""
     from .linop import _plain_fft
     from .phase import refine_window
 

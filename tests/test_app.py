@@ -560,6 +560,41 @@ def test_refine_phase_in_the_fast_sampler(phased):
         recon(y, A, prior, phase="auto", refine_phase="yes")
 
 
+def test_sigma_is_re_estimated_at_every_phase_sigma_every_th_refinement(phased, monkeypatch):
+    """σ (not given) is re-estimated against the refined phase at every
+    ``PHASE_SIGMA_EVERY``-th refinement, from the first on; a given σ never is."""
+    import mrirecon_vdm.noise as noise_mod
+    from mrirecon_vdm.app import PHASE_REFINE_EVERY, PHASE_SIGMA_EVERY
+    prior, A, y, _, _ = phased
+    calls, real = [], noise_mod.estimate_sigma
+    monkeypatch.setattr(noise_mod, "estimate_sigma",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    app = recon(y, A, prior, phase="auto", seed=0, num_steps=10)
+    first = len(calls)                                      # the estimate before sampling
+    app.run()
+    refinements = len(range(0, 9, PHASE_REFINE_EVERY))
+    assert len(calls) - first == len(range(0, refinements, PHASE_SIGMA_EVERY)) >= 1
+    assert app.sigma == pytest.approx(app.dc.sigma * float(np.mean(app.scale)))
+    calls.clear()
+    recon(y, A, prior, phase="auto", seed=0, num_steps=10, sigma=0.01).run()
+    assert not calls
+
+
+def test_cg_iterations_of_one_coil_with_a_phase(phased):
+    """One coil with a phase takes ``PHASE_CG_ITER`` CG iterations per data step unless
+    ``dc_max_iter`` is given; coil maps keep :data:`mrirecon_vdm.alg.DEFAULT_CG_ITER`."""
+    from mrirecon_vdm.alg import DEFAULT_CG_ITER
+    from mrirecon_vdm.app import PHASE_CG_ITER
+    prior, A, y, _, phi = phased
+    assert PHASE_CG_ITER != DEFAULT_CG_ITER
+    assert recon(y, A, prior, phase="auto").dc.max_iter == PHASE_CG_ITER
+    assert recon(y, A, prior, phase=phi).dc.max_iter == PHASE_CG_ITER
+    assert recon(y, A, prior, phase="auto", dc_max_iter=7).dc.max_iter == 7
+    Ac = FourierSampling((H, H), A.mask, maps=birdcage_maps((H, H), 4))
+    assert recon(Ac(np.ones((H, H), np.float32)).astype(np.complex64), Ac,
+                 prior).dc.max_iter == DEFAULT_CG_ITER
+
+
 def test_bf16_only_where_it_is_fast(monkeypatch):
     """bfloat16 autocast is used only where the device has fast kernels: on an AVX2-only CPU
     a bf16 convolution runs on torch's reference path (about 120x slower than float32)."""

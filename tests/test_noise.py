@@ -362,6 +362,29 @@ def test_calibration_band_geometry():
     assert _calibration_band((32, 32), (4, 4), np).sum() == 0
 
 
+@pytest.mark.parametrize("hr, cal", [((24, 20), (24, 12)), ((21, 19), (9, 19)),
+                                      ((20, 20), (20, 11))])
+def test_noise_kept_is_the_sum_of_its_formula(hr, cal):
+    """The band's noise share through the data-only correlation weight equals the literal
+    Σ_band ½(w(k) + w(−k)), w = |K|² ⊛ box by a direct circular convolution on the centred
+    grid, K the centred orthonormal FFT of e^{−iφ} (odd and even sizes)."""
+    from mrirecon_vdm.linop import _plain_fft
+    from mrirecon_vdm.noise import _band, _calibration_band, _mirror, _noise_kept
+    n = hr[0] * hr[1]
+    e = np.exp(1j * smooth_phase(hr, seed=2, amplitude=2.0)).astype(np.complex64)
+    box = sp.resize(np.ones(cal, np.float32), hr)
+    band = _calibration_band(hr, cal, np)
+    assert band.sum() > 0
+    k2 = np.abs(sp.fft(e.conj(), center=True)) ** 2            # centred, Σ = N
+    w = np.zeros(hr)
+    for j0, j1 in zip(*np.nonzero(k2 > -1)):                     # w(k) = Σ_j |K(j)|² box(k − j)
+        w += k2[j0, j1] / n * np.roll(box, (j0 - hr[0] // 2, j1 - hr[1] // 2), axis=(0, 1))
+    literal = float((0.5 * (w + _mirror(w, np)) * band).sum())
+    box_fft = _plain_fft(np.fft.ifftshift(box).astype(np.complex64), (-2, -1))
+    weight = _band({"box_fft": box_fft}, hr, cal, np)["weight"]
+    assert _noise_kept(e, weight, np) == pytest.approx(literal, rel=1e-5)
+
+
 def test_the_band_reads_little_on_noiseless_data_and_the_noise_on_noisy(monkeypatch):
     """One coil, a known phase, an object with fine detail (whose frequencies just outside
     the calibration region the phase carries into it): noiseless, the band misfit reads under

@@ -207,8 +207,11 @@ for _k in MEAN_SAMPLES:
 #: version 6 runs with coil maps record it too, so their earlier rows are run again on
 #: resume. 7: σ̂ for one coil with a phase also reads the calibration band
 #: (:data:`mrirecon_vdm.noise.CALIBRATION_BAND`); rows without a phase take version 6's
-#: path (session 14 reran only the phase task; a resume of the others reruns them).
-GUIDED_VERSION = 7
+#: path (session 14 reran only the phase task; a resume of the others reruns them). 8: one
+#: coil with a phase re-estimates σ at every 2nd phase refinement and takes 4 CG iterations
+#: per data step (:data:`mrirecon_vdm.app.PHASE_SIGMA_EVERY`,
+#: :data:`mrirecon_vdm.app.PHASE_CG_ITER`); rows without a phase take version 6's path.
+GUIDED_VERSION = 8
 
 
 def _guided_settings(opts, kind):
