@@ -28,7 +28,8 @@ from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataCon
 from .backend import from_torch, to_torch
 from .linop import CropFourier
 
-__all__ = ["GuidedVDMRecon", "estimate_scale", "DEFAULT_BATCH_SIZE", "PHASE_REFINE_EVERY"]
+__all__ = ["GuidedVDMRecon", "estimate_scale", "DEFAULT_BATCH_SIZE", "PHASE_REFINE_EVERY",
+           "PHASE_SIGMA_EVERY", "PHASE_CG_ITER"]
 
 #: Images per network call on the CPU when ``batch_size=None`` (``benchmarks/batching.py``,
 #: ``docs/results.md``): on the 2-core machine, one torch thread, the time per image is
