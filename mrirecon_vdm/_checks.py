@@ -5,13 +5,16 @@ import os
 import numpy as np
 
 __all__ = ["check_shape", "check_finite", "check_complex", "check_real", "check_in_range",
-           "check_array", "check_measurement", "check_seed", "check_output_path",
+           "check_array", "check_measurement", "check_magnitude", "check_seed", "check_output_path",
            "check_fields", "as_shape",
-           "differing_keys", "MAX_SEED"]
+           "differing_keys", "MAX_SEED", "MAX_MAGNITUDE"]
 
 #: The largest seed accepted anywhere (torch generators and numpy SeedSequences both take
 #: every integer in [0, MAX_SEED]).
 MAX_SEED = 2 ** 63 - 1
+#: The largest k-space magnitude the solvers take (:func:`check_magnitude`): squares of
+#: values up to 1e15 summed over 1e8 entries stay within float32's range (3.4e38).
+MAX_MAGNITUDE = 1e15
 
 
 def differing_keys(a, b):
@@ -77,7 +80,12 @@ def check_in_range(name, value, lo, hi):
 def check_array(name, x):
     """``ValueError`` unless ``x`` is a numeric (bool, int, float or complex) numpy or cupy
     array: a Python list, an object-dtype or a structured array is refused by name."""
-    if not hasattr(x, "shape") or not hasattr(x, "dtype") or not hasattr(x, "ndim"):
+    module = type(x).__module__.split(".")[0]
+    if module == "torch":
+        raise ValueError(f"{name}: expected a numpy or cupy array, got torch.Tensor (convert it "
+                         f"with mrirecon_vdm.backend.from_torch, or .numpy() on the CPU)")
+    if not hasattr(x, "shape") or not hasattr(x, "dtype") or not hasattr(x, "ndim") \
+            or not (isinstance(x, np.ndarray) or module == "cupy"):
         raise ValueError(f"{name}: expected a numpy or cupy array, got {type(x).__name__}"
                          + (" (convert it with numpy.asarray)"
                             if isinstance(x, (list, tuple)) else ""))
@@ -101,6 +109,25 @@ def check_measurement(name, y, A, complex_required=True):
     if complex_required:
         check_complex(f"{name} y (a low-resolution image? use lowres_image_to_kspace)", y)
     check_finite(f"{name} y", y)
+    check_magnitude(f"{name} y", y)
+
+
+def check_magnitude(name, x, limit=None):
+    """``ValueError`` when the largest magnitude of ``x`` exceeds ``limit`` (default
+    :data:`MAX_MAGNITUDE`): the solvers square and sum k-space values in float32, whose
+    range ends at 3.4e38."""
+    import sigpy as sp
+
+    limit = MAX_MAGNITUDE if limit is None else float(limit)
+    xp = sp.get_device(x).xp
+    if x.size == 0:
+        return
+    peak = float(xp.abs(x).max())
+    if peak > limit:
+        raise ValueError(f"{name}: the largest magnitude is {peak:.3g}, beyond {limit:.0e}, the "
+                         f"intensity range the float32 solvers handle (their squared sums must "
+                         f"stay below 3.4e38); divide the data by a constant (the "
+                         f"reconstruction scales with it)")
 
 
 def check_seed(name, seed, allow_none=True, offset=0):

@@ -276,10 +276,12 @@ class GuidedVDMRecon(sp.app.App):
                 or not (np.isfinite(dc_variance_floor) and dc_variance_floor >= 0)):
             raise ValueError(f"GuidedVDMRecon: dc_variance_floor must be None or a finite "
                              f"number >= 0, got {dc_variance_floor!r}")
-        from .linop import fourier_structure
+        from .linop import check_maps_normalised, fourier_structure
         structure = fourier_structure(A) if isinstance(A, sp.linop.Linop) else None
         # k-space must be complex for Fourier operators; other operators may be real
         check_measurement("GuidedVDMRecon", y, A, complex_required=structure is not None)
+        if structure is not None:
+            check_maps_normalised("GuidedVDMRecon A", structure.maps)
         if dc_max_iter is not None and (not _is_int(dc_max_iter) or dc_max_iter < 1):
             raise ValueError(f"GuidedVDMRecon: dc_max_iter must be None or an integer >= 1, "
                              f"got {dc_max_iter!r}")

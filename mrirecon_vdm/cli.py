@@ -29,8 +29,24 @@ def main(argv=None):
     try:
         return args.func(args) or 0
     except (ValueError, FileNotFoundError, RuntimeError, KeyError, OSError) as e:
-        print(f"mrirecon-vdm {args.command}: error: {e}", file=sys.stderr)
+        print(f"mrirecon-vdm {args.command}: error: {_message(e, args.command)}",
+              file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = "; rerun with --resume" if args.command in RESUMABLE else ""
+        print(f"mrirecon-vdm {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
+
+
+#: Subcommands that keep their finished work and go on with ``--resume``.
+RESUMABLE = ("train", "recon", "bench")
+
+
+def _message(error, command):
+    """The error's text without a leading ``<command>:`` (the line names it already)."""
+    msg = str(error)
+    prefix = f"{command}: "
+    return msg[len(prefix):] if msg.startswith(prefix) else msg
 
 
 if __name__ == "__main__":

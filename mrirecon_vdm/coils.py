@@ -24,10 +24,25 @@ import sigpy as sp
 
 from ._checks import as_shape, check_finite
 
-__all__ = ["birdcage_maps", "espirit_maps", "bart_espirit_maps", "rss", "DEFAULT_CALIB_MAX"]
+__all__ = ["birdcage_maps", "espirit_maps", "bart_espirit_maps", "rss", "kernel_width_for",
+           "DEFAULT_CALIB_MAX", "ESPIRIT_MIN_CALIB", "DEFAULT_KERNEL_WIDTH"]
 
 #: The largest calibration region (lines per axis) handed to ESPIRiT.
 DEFAULT_CALIB_MAX = 24
+#: ESPIRiT's kernel width where the calibration region allows it (SigPy's and BART's default).
+DEFAULT_KERNEL_WIDTH = 6
+#: The smallest calibration region (lines per axis) the maps are estimated from. With fewer
+#: lines than twice the kernel width ESPIRiT finds no sensitivity (all-zero maps at 8 lines
+#: with kernel 6, a third of the head at 10), so the kernel shrinks with the region
+#: (:func:`kernel_width_for`); at 8 lines (kernel 4) the maps are as good as at 12 (kernel 6)
+#: to within 0.02 (``docs/undersampled.md``, "Coil maps from a small calibration region").
+ESPIRIT_MIN_CALIB = 8
+
+
+def kernel_width_for(calib):
+    """ESPIRiT's kernel width for a calibration region of ``calib`` lines:
+    ``min(DEFAULT_KERNEL_WIDTH, calib // 2)`` (6 from 12 lines, 5 at 10, 4 at 8)."""
+    return int(min(DEFAULT_KERNEL_WIDTH, int(calib) // 2))
 
 
 def birdcage_maps(shape, num_coils, radius=1.5):
@@ -67,14 +82,20 @@ def _calib_width(name, kspace, calib):
     from .sampling import calibration_shape, mask_from_kspace
 
     if calib is not None:
+        if isinstance(calib, bool) or not isinstance(calib, (int, np.integer)) \
+                or not ESPIRIT_MIN_CALIB <= calib <= min(kspace.shape[-2:]):
+            raise ValueError(f"{name}: calib must be an int in [{ESPIRIT_MIN_CALIB}, "
+                             f"{min(kspace.shape[-2:])}] (lines of the calibration region), got "
+                             f"{calib!r}")
         return int(calib)
     m = np.asarray(sp.to_device(mask_from_kspace(kspace, coil_axis=-3)))
     m = m.reshape((-1,) + m.shape[-2:]).min(axis=0)
     c = min(calibration_shape(m))
-    if c < 8:
+    if c < ESPIRIT_MIN_CALIB:
         raise ValueError(f"{name}: the k-space centre is fully sampled over only {c} lines; "
-                         f"ESPIRiT needs a calibration region of at least 8 x 8 (use a mask "
-                         f"with a larger centre, or pass maps)")
+                         f"ESPIRiT coil maps need a calibration region of at least "
+                         f"{ESPIRIT_MIN_CALIB} x {ESPIRIT_MIN_CALIB} lines (use a mask with a "
+                         f"larger centre, or pass maps)")
     return min(c, DEFAULT_CALIB_MAX)
 
 
@@ -91,15 +112,18 @@ def _check_found(name, maps, width, kernel_width):
     return maps
 
 
-def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=6, crop=0.95, device=None):
+def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=None, crop=0.95, device=None):
     """ESPIRiT coil maps from the calibration region (:class:`sigpy.mri.app.EspiritCalib`).
 
     Args:
         kspace (array): ``(C, H, W)`` or ``(S, C, H, W)`` complex k-space on the full grid,
             zeros where not sampled.
-        calib (int or None): the calibration width (None: the largest fully sampled centred
-            square of the data, at most :data:`DEFAULT_CALIB_MAX`).
-        thresh, kernel_width, crop: ESPIRiT's settings (SigPy's defaults).
+        calib (int or None): the calibration width, at least :data:`ESPIRIT_MIN_CALIB` (None:
+            the largest fully sampled centred square of the data, at most
+            :data:`DEFAULT_CALIB_MAX`).
+        thresh, crop: ESPIRiT's settings (SigPy's defaults).
+        kernel_width (int or None): ESPIRiT's kernel (None: :func:`kernel_width_for` the
+            calibration width: SigPy's 6 from 12 lines, smaller below).
         device: SigPy device (None: ``kspace``'s).
 
     Returns:
@@ -107,12 +131,15 @@ def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=6, crop=0.95, dev
 
     Raises:
         ValueError: no coil axis, real or non-finite k-space, a calibration region smaller
-            than 8 x 8, or one too small for the kernel (all-zero maps).
+            than :data:`ESPIRIT_MIN_CALIB` lines, or one too small for the kernel (all-zero
+            maps).
     """
     import sigpy.mri
 
     _check_kspace("espirit_maps", kspace)
     width = _calib_width("espirit_maps", kspace, calib)
+    if kernel_width is None:
+        kernel_width = kernel_width_for(width)
     device = sp.get_device(kspace) if device is None else sp.Device(device)
     if kspace.ndim > 3:
         flat = kspace.reshape((-1,) + kspace.shape[-3:])
@@ -125,7 +152,8 @@ def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=6, crop=0.95, dev
 
 
 def bart_espirit_maps(kspace, calib=None):
-    """ESPIRiT maps with BART ``ecalib -m 1`` (one set of maps), ``(C, H, W)`` complex64.
+    """ESPIRiT maps with BART ``ecalib -m 1`` (one set of maps), ``(C, H, W)`` complex64,
+    with the kernel of :func:`kernel_width_for` the calibration width.
 
     BART's centred FFT agrees with ours for even sizes up to a sign per axis of size 2 (mod
     4), which is a constant phase of the maps and cancels in SENSE; odd sizes are refused.
@@ -148,10 +176,11 @@ def bart_espirit_maps(kspace, calib=None):
     width = _calib_width("bart_espirit_maps", kspace, calib)
     k = np.asarray(sp.to_device(kspace)).astype(np.complex64)
     k = np.transpose(k, (1, 2, 0))[:, :, None, :]            # BART: (x, y, z, coils)
-    mps = bart(1, f"ecalib -m 1 -r {width}", k)
+    kernel = kernel_width_for(width)
+    mps = bart(1, f"ecalib -m 1 -r {width} -k {kernel}", k)
     mps = np.asarray(mps).reshape(k.shape)[:, :, 0, :]
     mps = np.ascontiguousarray(np.transpose(mps, (2, 0, 1))).astype(np.complex64)
-    return _check_found("bart_espirit_maps", mps, width, 6)      # BART's default kernel: 6
+    return _check_found("bart_espirit_maps", mps, width, kernel)
 
 
 def rss(coil_images, axis=-3):

@@ -38,7 +38,16 @@ from ._checks import as_shape, check_array, check_finite, check_shape
 
 __all__ = ["CropFourier", "ZeroFillIFFT", "FourierSampling", "Phase", "FourierStructure",
            "fourier_structure", "max_eig", "lowres_image_to_kspace", "kspace_to_lowres_image",
-           "zero_filled", "centred_fft"]
+           "zero_filled", "centred_fft", "MAPS_MIN_RSS", "MAPS_MAX_RSS", "MAPS_MIN_SUPPORT",
+           "check_maps_normalised"]
+
+#: The reconstructions refuse coil maps whose root-sum-of-squares peaks outside
+#: [MAPS_MIN_RSS, MAPS_MAX_RSS] (:func:`check_maps_normalised`): they take SENSE maps
+#: normalised as ESPIRiT gives them (1 inside the object).
+MAPS_MIN_RSS, MAPS_MAX_RSS = 0.5, 2.0
+#: :class:`FourierSampling` refuses maps that are non-zero on less than this share of an
+#: image's pixels (ESPIRiT maps of the shipped test people cover 18-50 %, the head 13-40 %).
+MAPS_MIN_SUPPORT = 0.05
 
 
 def _as_complex(x):
@@ -229,7 +238,42 @@ def _check_maps(name, maps, ishape):
     if not np.iscomplexobj(maps):
         maps = maps.astype(np.complex64)
     check_finite(f"{name} maps", maps)
+    _check_maps_values(name, maps)
     return maps
+
+
+def _check_maps_values(name, maps):
+    """Maps that see the image: non-zero on at least :data:`MAPS_MIN_SUPPORT` of every
+    image's pixels (as a mask must sample something)."""
+    xp = sp.get_device(maps).xp
+    ss = (xp.abs(maps.astype(xp.complex128)) ** 2).sum(axis=-3)        # (..., H, W)
+    if not bool(ss.max() > 0):
+        raise ValueError(f"{name}: the coil maps are all zero (no coil sees the image)")
+    flat = ss.reshape((-1, ss.shape[-2] * ss.shape[-1]))
+    support = (flat > 0).mean(axis=-1)
+    worst = int(xp.argmin(support))
+    if float(support[worst]) < MAPS_MIN_SUPPORT:
+        where = f" of image {worst}" if flat.shape[0] > 1 else ""
+        raise ValueError(f"{name}: the coil maps{where} are zero on "
+                         f"{1 - float(support[worst]):.1%} of the pixels (their sum of squares "
+                         f"is non-zero on fewer than {MAPS_MIN_SUPPORT:.0%}); expected maps "
+                         f"that cover the object")
+
+
+def check_maps_normalised(name, maps):
+    """``ValueError`` unless the root-sum-of-squares of SENSE ``maps`` peaks within
+    [:data:`MAPS_MIN_RSS`, :data:`MAPS_MAX_RSS`]: the reconstructions take maps normalised
+    as ESPIRiT gives them (1 inside the object), since a factor c on the maps is a factor
+    1/c on the image the prior and the tuned weights see."""
+    if maps is None:
+        return
+    xp = sp.get_device(maps).xp
+    peak = float(xp.sqrt((xp.abs(maps.astype(xp.complex128)) ** 2).sum(axis=-3).max()))
+    if not MAPS_MIN_RSS <= peak <= MAPS_MAX_RSS:
+        raise ValueError(f"{name}: the coil maps' root-sum-of-squares peaks at {peak:.3g}; "
+                         f"expected maps normalised as ESPIRiT gives them (a root-sum-of-squares "
+                         f"of 1 inside the object; accepted peak {MAPS_MIN_RSS:g} to "
+                         f"{MAPS_MAX_RSS:g}): divide the maps by their root-sum-of-squares")
 
 
 class FourierSampling(_StrictLinop):

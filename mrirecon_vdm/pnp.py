@@ -244,13 +244,23 @@ class PnPVDMRecon(sp.app.App):
                  refine_phase=None, dc_max_iter=None, min_lam=None, bf16=True,
                  flip_ensemble=None, noise_floor=None, final_data_step=None, show_pbar=False):
         from .app import _prior_percentile, estimate_scale
-        from .linop import fourier_structure, max_eig
+        from .linop import check_maps_normalised, fourier_structure, max_eig
         from .phase import apply_phase, resolve_phase
         from .prox import VDMDenoiser
 
         start = time.perf_counter()
         check_measurement("PnPVDMRecon", y, A)
+        if sigma is not None:
+            try:
+                ok = np.ndim(sigma) == 0 and math.isfinite(float(sigma)) and float(sigma) >= 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ValueError(f"PnPVDMRecon: sigma must be None or a finite number >= 0, "
+                                 f"got {sigma!r}")
         structure = fourier_structure(A)
+        if structure is not None:
+            check_maps_normalised("PnPVDMRecon A", structure.maps)
         defaults = dict(DEFAULT_PNP)
         if structure is not None and structure.maps is not None:
             defaults.update(DEFAULT_PNP_COILS)

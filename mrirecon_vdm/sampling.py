@@ -40,7 +40,7 @@ import numpy as np
 from ._checks import as_shape
 
 __all__ = ["cartesian_mask", "poisson_mask", "mask_from_kspace", "acceleration",
-           "calibration_shape", "center_lines", "CARTESIAN_PATTERNS"]
+           "calibration_shape", "center_lines", "max_poisson_accel", "CARTESIAN_PATTERNS"]
 
 #: The line patterns of :func:`cartesian_mask`.
 CARTESIAN_PATTERNS = ("random", "equispaced", "gaussian")
@@ -56,30 +56,32 @@ def _check_accel(name, accel):
     return accel
 
 
-def center_lines(n, center):
+def center_lines(n, center, name="center"):
     """The number of fully sampled centre lines of an axis of ``n`` lines.
 
     Args:
         n (int): lines on the axis.
         center (float or int): a fraction in (0, 1) (``round(n * center)`` lines, at least
             1) or an integer count in ``[1, n]``.
+        name (str): the argument's name in messages (``calib`` for :func:`poisson_mask`,
+            ``--center-fraction`` for the CLI).
 
     Returns:
         int: the count.
     """
     if isinstance(center, (bool, np.bool_)):
-        raise ValueError(f"center must be a fraction in (0, 1) or a line count, got {center!r}")
+        raise ValueError(f"{name} must be a fraction in (0, 1) or a line count, got {center!r}")
     if isinstance(center, (int, np.integer)):
         if not 1 <= center <= n:
-            raise ValueError(f"center: a line count must be in [1, {n}], got {center}")
+            raise ValueError(f"{name}: a line count must be in [1, {n}], got {center}")
         return int(center)
     try:
         frac = float(center)
     except (TypeError, ValueError):
-        raise ValueError(f"center must be a fraction in (0, 1) or a line count, got "
+        raise ValueError(f"{name} must be a fraction in (0, 1) or a line count, got "
                          f"{center!r}") from None
     if not 0 < frac < 1:
-        raise ValueError(f"center: a fraction must be in (0, 1) (or pass an int line count), "
+        raise ValueError(f"{name}: a fraction must be in (0, 1) (or pass an int line count), "
                          f"got {center!r}")
     return max(1, int(round(n * frac)))
 
@@ -132,7 +134,7 @@ def cartesian_mask(shape, accel, center=0.08, pattern="random", axis=-1, seed=No
     axis = axis % 2
     n = shape[axis]
     total = max(1, int(round(n / accel)))
-    c = center_lines(n, center)
+    c = center_lines(n, center, "cartesian_mask: center")
     if c > total:
         raise ValueError(f"cartesian_mask: the centre ({c} lines) exceeds the {total} lines "
                          f"that acceleration {accel:g} keeps of {n}; lower center or accel")
@@ -190,14 +192,85 @@ def poisson_mask(shape, accel, calib=0.08, seed=0, crop_corner=True):
     cal = calib if isinstance(calib, (tuple, list)) else (calib, calib)
     if len(cal) != 2:
         raise ValueError(f"poisson_mask: calib must be one value or a pair, got {calib!r}")
-    cal = tuple(center_lines(n, c) for n, c in zip(shape, cal))
-    m = sigpy.mri.poisson(shape, accel, calib=cal, dtype=np.complex64,
-                          crop_corner=crop_corner, seed=int(seed))
-    mask = np.abs(m) > 0
+    cal = tuple(center_lines(n, c, "poisson_mask: calib") for n, c in zip(shape, cal))
+    most = max_poisson_accel(shape, cal, seed, crop_corner)
+    if accel > most * (1 + POISSON_RELATIVE_TOL):
+        raise ValueError(f"poisson_mask: accel {accel:g} is beyond what a {shape[0]} x "
+                         f"{shape[1]} Poisson-disc pattern with a {cal[0]} x {cal[1]} "
+                         f"calibration square reaches (at most {most:.3g}); lower accel or "
+                         f"calib")
+    mask = _poisson(shape, accel, cal, int(seed), crop_corner)
     # SigPy centres its calibration region at n // 2 with n // 2 - c // 2 as start; make
     # sure it is fully sampled in our convention too
     mask[_center_slice(shape[0], cal[0]), _center_slice(shape[1], cal[1])] = True
     return mask
+
+
+#: Bisection steps of :func:`poisson_mask` on SigPy's density slope (SigPy's own loop has
+#: no bound and can turn forever on a target it cannot reach).
+POISSON_MAX_ITER = 60
+#: The tolerance of a second bisection, relative to the acceleration, where SigPy's (0.1, or
+#: one sample) is not met.
+POISSON_RELATIVE_TOL = 0.02
+
+
+def _poisson_tol(shape, accel):
+    """SigPy's tolerance on the reached acceleration (0.1), or the step of one sample more
+    or less where that is coarser (small grids at high accelerations)."""
+    return max(0.1, 1.5 * accel ** 2 / (shape[0] * shape[1]))
+
+
+def _poisson_density(shape, cal, slope, seed, crop_corner):
+    """SigPy's variable-density Poisson-disc pattern at one density slope (the loop body of
+    :func:`sigpy.mri.poisson`, with its numba core)."""
+    from sigpy.mri.samp import _poisson as core
+
+    ny, nx = shape
+    y, x = np.mgrid[:ny, :nx]
+    x = np.maximum(abs(x - nx / 2) - cal[-1] / 2, 0)
+    x /= max(x.max(), 1e-12)
+    y = np.maximum(abs(y - ny / 2) - cal[-2] / 2, 0)
+    y /= max(y.max(), 1e-12)
+    r = np.sqrt(x ** 2 + y ** 2)
+    radius_x = np.clip((1 + r * slope) * nx / max(nx, ny), 1, None)
+    radius_y = np.clip((1 + r * slope) * ny / max(nx, ny), 1, None)
+    state = np.random.get_state()
+    try:
+        mask = core(nx, ny, 30, radius_x, radius_y, cal, seed)
+    finally:
+        np.random.set_state(state)
+    if crop_corner:
+        mask *= r < 1
+    return mask
+
+
+def max_poisson_accel(shape, calib, seed=0, crop_corner=True):
+    """The highest acceleration :func:`poisson_mask` reaches on ``shape`` with a calibration
+    square ``calib`` (lines, a pair): the pattern at SigPy's steepest density slope."""
+    mask = _poisson_density(tuple(shape), tuple(calib), max(shape), seed, crop_corner)
+    return float(mask.size / max(1, int(mask.sum())))
+
+
+def _poisson(shape, accel, cal, seed, crop_corner):
+    """:func:`sigpy.mri.poisson`'s bisection on the density slope, bounded by
+    :data:`POISSON_MAX_ITER` steps: the same pattern wherever SigPy's loop ends; where it
+    would not (no slope within its tolerance), the first within
+    :data:`POISSON_RELATIVE_TOL` of ``accel``."""
+    for tol in (_poisson_tol(shape, accel), POISSON_RELATIVE_TOL * accel):
+        lo, hi = 0.0, float(max(shape))
+        for _ in range(POISSON_MAX_ITER):
+            slope = (hi + lo) / 2
+            mask = _poisson_density(shape, cal, slope, seed, crop_corner)
+            reached = mask.size / max(1, int(mask.sum()))
+            if abs(reached - accel) < tol:
+                return mask > 0
+            if reached < accel:
+                lo = slope
+            else:
+                hi = slope
+    raise ValueError(f"poisson_mask: no Poisson-disc pattern of {shape[0]} x {shape[1]} "
+                     f"reaches accel {accel:g} within {tol:.2g} (last {reached:.4g}); try "
+                     f"another accel or seed")
 
 
 def mask_from_kspace(kspace, coil_axis=None):
@@ -212,10 +285,13 @@ def mask_from_kspace(kspace, coil_axis=None):
         array: bool mask, ``kspace.shape`` without the coil axis.
 
     Raises:
-        ValueError: nothing is measured.
+        ValueError: nothing is measured, or NaN/Inf entries (which would read as sampled).
     """
     import sigpy as sp
 
+    from ._checks import check_finite
+
+    check_finite("mask_from_kspace: the k-space", kspace)
     xp = sp.get_device(kspace).xp
     mask = kspace != 0
     if coil_axis is not None:

@@ -482,7 +482,8 @@ def test_projection_with_a_phase_is_consistent():
 @pytest.mark.parametrize("coils", [False, True])
 def test_data_step_after_a_phase_refinement_equals_a_fresh_one(coils):
     """After ``refine_phase`` (which keeps A₀ᴴy and derives Re Aᴴy from it without an FFT)
-    the data step is that of a new DataConsistency built on the refined phase."""
+    the data step is that of a new DataConsistency built on the refined phase, and σ̂ that
+    of a fresh structure."""
     from mrirecon_vdm.coils import birdcage_maps
     from mrirecon_vdm.phase import refine_window
 
@@ -506,9 +507,15 @@ def test_data_step_after_a_phase_refinement_equals_a_fresh_one(coils):
     before = estimate_sigma(y, dc.structure)
     dc.refine_phase(y, x_true, refine_window(y, dc.structure))
     again = DataConsistency(A0 * Phase((H, H), np.angle(dc.structure.phase)), sigma=0.01)
-    assert estimate_sigma(y, dc.structure) == pytest.approx(estimate_sigma(y, again.structure),
-                                                            rel=1e-5)
-    assert estimate_sigma(y, dc.structure) != before
+    after = estimate_sigma(y, dc.structure)
+    assert after == pytest.approx(estimate_sigma(y, again.structure), rel=1e-5)
+    if coils:
+        # the coil model's misfit S (Sᴴ u) does not see a phase common to every coil
+        assert after == pytest.approx(before, rel=1e-5)
+    else:
+        # one coil: the misfit is the part of the data off the phase, so the refined phase
+        # moves σ̂ (here by about 1e-3 relative), well beyond float rounding
+        assert abs(after - before) > 1e-4 * before
 
 
 def test_the_support_of_the_coil_maps_is_a_constraint():

@@ -87,6 +87,18 @@ def F(tmp_path_factory):
     np.save(d / "mask_bad.npy", np.ones((8, 8), np.float32))
     np.save(d / "slices.npy", rng.random((3, 16, 16)).astype(np.float32))
     np.save(d / "slices15.npy", rng.random((2, 15, 15)).astype(np.float32))
+    # inputs an output must not overwrite, and bad NIfTI / fastMRI files
+    import nibabel as nib
+    lr_nii = rng.random((8, 8, 2)).astype(np.float32)
+    nib.save(nib.Nifti1Image(lr_nii, np.eye(4)), d / "lr.nii.gz")
+    lr_nii[2, 3, 1] = np.nan
+    nib.save(nib.Nifti1Image(lr_nii, np.eye(4)), d / "nan.nii.gz")
+    os.link(d / "lr.npy", d / "lr_link.npy")
+    (d / "sub").mkdir()
+    with h5py.File(d / "k_zero_slices.h5", "w") as f:
+        f["kspace"] = np.zeros((0, 4, 16, 16), np.complex64)
+    with h5py.File(d / "k_coils_last.h5", "w") as f:
+        f["kspace"] = np.moveaxis(np.stack([np.stack([full] * 4)] * 2), 1, -1)
     # a benchmark journal with a NaN metric (the first run's journal, edited)
     assert cli.main(["bench", "--data", str(d / "slices.npy"), "--scales", "2", "--methods",
                      "zero-fill", "--out", str(d / "nanbench")]) == 0
@@ -207,6 +219,7 @@ ROWS = [
     Row("train-out-read-only", train_(out="readonly/t"), ["readonly", "not writable"],
         setup=readonly("readonly")),
     Row("train-out-has-checkpoint", train_(out="run"), ["run", "--resume"]),
+    Row("train-steps-zero", train_("--steps", "0"), ["--steps", "0", ">= 1"]),
     Row("train-second-writer", train_("--resume", out="run"), ["run", "train.lock"],
         setup=lock_of(lambda F: os.path.join(F["run"], "train.lock"))),
     Row("train-diverges", train_("--lr", "1e6", "--steps", "6", "--save-every", "1"),
@@ -261,6 +274,24 @@ ROWS = [
         ["mask_bad.npy", "--mask"]),
     Row("recon-resume-other-job", recon("--resume", out="other.npy"),
         ["other.npy.partial"]),
+    Row("recon-out-is-input", recon(out="lr.npy"), ["--out", "lr.npy", "input", "overwrite"]),
+    Row("recon-out-is-input-spelled", lambda F: recon(out=f"./../{os.path.basename(F['dir'])}"
+                                                    f"/./lr.npy")(F), ["--out", "overwrite"]),
+    Row("recon-out-is-input-hard-link", recon(out="lr_link.npy"), ["lr_link.npy", "overwrite"]),
+    Row("recon-out-is-input-nifti", recon(inp="lr.nii.gz", out="lr.nii.gz"),
+        ["lr.nii.gz", "overwrite"]),
+    Row("recon-out-is-input-kspace", recon("--undersampled", inp="kfull.npy", out="kfull.npy"),
+        ["kfull.npy", "overwrite"]),
+    Row("recon-out-is-mask", recon("--mask", "mask_bad.npy", inp="kfull.npy",
+                                   out="mask_bad.npy"), ["mask_bad.npy", "--mask"]),
+    Row("recon-nifti-nan", recon(inp="nan.nii.gz"), ["nan.nii.gz", "1 of 128 voxels", "NaN"]),
+    Row("recon-h5-empty", recon("--undersampled", inp="k_zero_slices.h5"),
+        ["k_zero_slices.h5", "empty"]),
+    Row("recon-h5-coils-last", recon("--undersampled", inp="k_coils_last.h5"),
+        ["k_coils_last.h5", "(slices, H, W, coils)", "moveaxis"]),
+    Row("recon-coils-on-4d", recon("--undersampled", "--coils", inp="k_coils_last.h5"),
+        ["--coils", "k_coils_last.h5"]),
+    Row("recon-sigma-negative", recon("--sigma", "-1"), ["--sigma", "-1"]),
     Row("recon-second-writer", recon(out="locked.npy"), ["--out", "locked.npy", "lock"],
         setup=lock_of(lambda F: os.path.join(F["dir"], "locked.npy.lock"))),
     # ---- bench
@@ -288,6 +319,14 @@ ROWS = [
         ["bench.journal.jsonl", "line 3", "psnr"]),
     Row("bench-resume-other-data", bench("--resume", "--scales", "3", data="slices15.npy",
                                          out="nanbench"), ["bench.journal.jsonl", "differs"]),
+    Row("bench-coils-small-centre", bench("--task", "cartesian", "--accel", "2", "--coils", "8"),
+        ["--center-fraction 0.08", "1 lines of 16", "ESPIRiT", "at least 8"]),
+    Row("bench-coils-huge", bench("--task", "cartesian", "--coils", "1000"),
+        ["--coils", "1000", "64"]),
+    *[Row(f"bench-center-fraction-{v}", bench("--task", "cartesian", "--center-fraction", v),
+          ["--center-fraction", v]) for v in ("0", "1", "-1", "nan")],
+    Row("bench-poisson-accel-huge", bench("--task", "poisson", "--accel", "1000"),
+        ["--accel 1000", "at most", "--center-fraction"]),
     Row("bench-second-writer", bench(out="b_locked"), ["--out", "b_locked", "lock"],
         setup=lock_of(lambda F: os.path.join(F["dir"], "b_locked", "bench.lock"))),
     # ---- demo
@@ -362,8 +401,64 @@ def test_bad_input(row, F, work, monkeypatch, capsys):
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if "error:" in line]
     assert len(errors) == 1 and errors[0].startswith(f"mrirecon-vdm {argv[0]}: error: "), err
+    assert not errors[0].startswith(f"mrirecon-vdm {argv[0]}: error: {argv[0]}:"), err
     for name in row.names:
         assert name in errors[0], (name, errors[0])
     if row.early:
         assert work == [], f"work started before the error: {work}"
         assert elapsed < 30, elapsed
+
+
+# ----------------------------------------------------------- cases that are not errors
+def test_ctrl_c_during_recon_is_one_line(F, monkeypatch, capsys, tmp_path):
+    """Ctrl-C in the middle of a reconstruction: one line naming --resume, exit 130."""
+    import mrirecon_vdm.volume as volume
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(volume, "reconstruct_volume", interrupted)
+    rc = cli.main(["recon", F["lr.npy"], "--out", str(tmp_path / "o.npy"), "--prior",
+                   F["prior"], "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 130
+    assert err.strip().splitlines() == ["mrirecon-vdm recon: interrupted; rerun with --resume"]
+
+
+def test_complex_nifti_is_super_resolved_as_its_magnitude(F, capsys, tmp_path):
+    import nibabel as nib
+
+    rng = np.random.default_rng(5)
+    mag = rng.uniform(0.2, 1.0, (8, 8, 1)).astype(np.float32)
+    phase = rng.uniform(-np.pi, np.pi, mag.shape)
+    nib.save(nib.Nifti1Image((mag * np.exp(1j * phase)).astype(np.complex64), np.eye(4)),
+             tmp_path / "c.nii.gz")
+    nib.save(nib.Nifti1Image(mag, np.eye(4)), tmp_path / "m.nii.gz")
+    outs = []
+    for name in ("c", "m"):
+        capsys.readouterr()
+        assert cli.main(["recon", str(tmp_path / f"{name}.nii.gz"), "--out",
+                         str(tmp_path / f"{name}_out.npy"), "--prior", F["prior"], "--steps",
+                         "2", "--seed", "0", "--quiet"]) == 0
+        notes = [line for line in capsys.readouterr().err.splitlines() if "complex" in line]
+        assert len(notes) == (1 if name == "c" else 0), notes
+        if notes:
+            assert "c.nii.gz" in notes[0] and "magnitude" in notes[0]
+        outs.append(np.load(tmp_path / f"{name}_out.npy"))
+    # |m e^{iφ}| in complex64 is m to float rounding
+    np.testing.assert_allclose(outs[0], outs[1], rtol=0, atol=1e-4 * np.abs(outs[1]).max())
+
+
+def test_a_mask_marking_exact_zeros_as_sampled_warns(capsys, tmp_path):
+    from mrirecon_vdm._cli.recon import read_undersampled
+
+    rng = np.random.default_rng(1)
+    k = (rng.standard_normal((16, 16)) + 1j * rng.standard_normal((16, 16))).astype(np.complex64)
+    k[:, ::2] = 0                                           # half of the lines not measured
+    np.save(tmp_path / "k.npy", k)
+    np.save(tmp_path / "ones.npy", np.ones((16, 16), bool))
+    np.save(tmp_path / "right.npy", k != 0)
+    read_undersampled(str(tmp_path / "k.npy"), mask=str(tmp_path / "ones.npy"))
+    err = capsys.readouterr().err
+    assert "ones.npy" in err and "50.0%" in err and "exact zeros" in err
+    read_undersampled(str(tmp_path / "k.npy"), mask=str(tmp_path / "right.npy"))
+    assert capsys.readouterr().err == ""

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mrirecon_vdm.coils import bart_espirit_maps, birdcage_maps, espirit_maps, rss
+from mrirecon_vdm.coils import (bart_espirit_maps, birdcage_maps, espirit_maps,
+                                kernel_width_for, rss)
 from mrirecon_vdm.config import bart_available
 from mrirecon_vdm.linop import FourierSampling
 from mrirecon_vdm.phase import smooth_phase
@@ -75,12 +76,32 @@ def test_espirit_errors():
     small, _, _ = simulate(center=4)           # a centre of 4 lines: no calibration region
     with pytest.raises(ValueError, match="calibration region of at least 8 x 8"):
         espirit_maps(small)
-    # a region the width check accepts but too small for the default 6 x 6 kernel: ESPIRiT
-    # finds nothing; an explicit error rather than all-zero maps
+    # a region too small for a 6 x 6 kernel: ESPIRiT finds nothing; an explicit error rather
+    # than all-zero maps
     narrow, true, support = simulate(center=8)
     with pytest.raises(ValueError, match="all maps are zero"):
-        espirit_maps(narrow)
-    check_maps(espirit_maps(narrow, kernel_width=4), true, support)    # a smaller kernel works
+        espirit_maps(narrow, kernel_width=6)
+    with pytest.raises(ValueError, match=r"calib must be an int in \[8, 32\]"):
+        espirit_maps(k, calib=6)
+
+
+@pytest.mark.parametrize("center,kernel", [(8, 4), (10, 5), (12, 6), (16, 6)])
+def test_espirit_kernel_follows_the_calibration_region(center, kernel, monkeypatch):
+    """The default kernel is half the calibration width, at most 6: the maps then work down
+    to 8 lines (with kernel 6, 8 lines give all-zero maps and 10 a fraction of the object)."""
+    import sigpy.mri
+
+    assert kernel_width_for(center) == kernel
+    seen = []
+    real = sigpy.mri.app.EspiritCalib
+
+    def spy(*a, **k):
+        seen.append(k["kernel_width"])
+        return real(*a, **k)
+    monkeypatch.setattr(sigpy.mri.app, "EspiritCalib", spy)
+    k, true, support = simulate(center=center)
+    check_maps(espirit_maps(k), true, support)
+    assert seen == [kernel]
 
 
 @pytest.mark.bart
@@ -92,8 +113,8 @@ def test_bart_espirit_maps_span_the_true_maps():
     est = bart_espirit_maps(np.stack([k, k1]))
     assert est.shape == (2, 4, H, H)
     check_maps(est[1], true, support)
-    with pytest.raises(ValueError, match="all maps are zero"):
-        bart_espirit_maps(simulate(center=8)[0])
+    narrow, true, support = simulate(center=8)        # kernel 4 (ecalib -k 4)
+    check_maps(bart_espirit_maps(narrow), true, support)
 
 
 def test_bart_espirit_errors_before_bart():

@@ -257,6 +257,9 @@ def test_fourier_sampling_errors():
     nan_maps = maps.copy()
     nan_maps[1, 2, 3] = np.nan
     half = good * 0.5
+    unit = (maps / np.sqrt((np.abs(maps) ** 2).sum(0))).astype(np.complex64)
+    corner = np.zeros_like(unit)
+    corner[:, 0, 0] = unit[:, 0, 0]                       # one pixel of 64 seen
     cases = [
         (dict(mask=rmask((H, H + 1))), r"mask of shape \(8, 8\)"),
         (dict(ishape=(3, H, H), mask=rmask((2, H, H))), "does not broadcast"),
@@ -270,6 +273,9 @@ def test_fourier_sampling_errors():
         (dict(maps=crandn((H, H), 0)), r"coil maps of shape \(C, 8, 8\)"),
         (dict(maps=crandn((3, 2, H, H), 0)), "leading axes of the maps"),
         (dict(maps=nan_maps), "maps: expected finite"),
+        (dict(maps=np.zeros((2, H, H), np.complex64)), "maps are all zero"),
+        (dict(maps=corner), r"zero on 98.4% of the pixels"),
+        (dict(ishape=(2, H, H), maps=np.stack([unit, corner])), "maps of image 1 are zero"),
     ]
     for kw, msg in cases:
         args = dict(ishape=(H, H), mask=good, maps=None)

@@ -129,6 +129,52 @@ def test_pnp_errors():
     bad[H // 2, H // 2] = np.nan
     with pytest.raises(ValueError, match="finite"):
         PnPVDMRecon(bad, A, prior)
+    for sigma in (-0.1, float("nan"), float("inf"), "0.1x", [0.1]):
+        with pytest.raises(ValueError, match="PnPVDMRecon: sigma must be None or a finite"):
+            PnPVDMRecon(y, A, prior, sigma=sigma)
+    import torch
+    with pytest.raises(ValueError, match="expected a numpy or cupy array, got torch.Tensor"):
+        PnPVDMRecon(torch.from_numpy(y), A, prior)
+    with pytest.raises(ValueError, match="largest magnitude is .*e\\+31.*divide the data"):
+        PnPVDMRecon(y * np.float32(1e30), A, prior)
+
+
+def test_zero_and_unnormalised_coil_maps_are_refused_by_both_apps():
+    from mrirecon_vdm.app import GuidedVDMRecon
+    from mrirecon_vdm.coils import birdcage_maps
+
+    mask = cartesian_mask((H, H), 2, center=8, seed=0)
+    maps = birdcage_maps((H, H), 4)
+    y = FourierSampling((H, H), mask, maps=maps)(np.ones((H, H), np.float32))
+    for app in (PnPVDMRecon, GuidedVDMRecon):
+        with pytest.raises(ValueError, match="maps are all zero"):
+            app(y, FourierSampling((H, H), mask, maps=0 * maps), make_prior())
+        for c in (1e-20, 1e-3, 30.0):
+            with pytest.raises(ValueError, match=f"{app.__name__} A: the coil maps' "
+                                                 f"root-sum-of-squares peaks at {c:.3g}"):
+                app(y, FourierSampling((H, H), mask, maps=c * maps), make_prior())
+
+
+def test_extreme_intensities():
+    """Tiny k-space is scaled into the prior's units; k-space beyond float32's squared range
+    is refused by name before any work (no overflow warning, no solver exception)."""
+    import warnings
+
+    from mrirecon_vdm.app import GuidedVDMRecon
+
+    A = FourierSampling((H, H), cartesian_mask((H, H), 2, center=4, seed=0))
+    x = make_prior().mean.astype(np.float32)
+    y = A(x).astype(np.complex64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ref = PnPVDMRecon(y, A, make_prior(), num_steps=3).run()
+        tiny = PnPVDMRecon(y * np.float32(1e-30), A, make_prior(), num_steps=3).run()
+        np.testing.assert_allclose(tiny * 1e30, ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
+        big = PnPVDMRecon(y * np.float32(1e12), A, make_prior(), num_steps=3).run()
+        np.testing.assert_allclose(big / 1e12, ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
+        for app in (PnPVDMRecon, GuidedVDMRecon):
+            with pytest.raises(ValueError, match=f"{app.__name__} y: the largest magnitude"):
+                app(y * np.float32(1e30), A, make_prior())
 
 
 def test_per_slice_scales_equal_separate_calls():

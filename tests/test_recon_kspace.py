@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from mrirecon_vdm import cli
-from mrirecon_vdm._cli.recon import (ESPIRIT_MIN_CALIB, progress_dir_for, prior_voxel_range,
+from mrirecon_vdm.coils import ESPIRIT_MIN_CALIB
+from mrirecon_vdm._cli.recon import (progress_dir_for, prior_voxel_range,
                                      read_undersampled, recon_undersampled_file,
                                      voxel_size_warning)
 from mrirecon_vdm.coils import birdcage_maps
@@ -327,10 +328,10 @@ def test_command_line_errors(tmp_path, main, single, multi, masks, capsys):
     np.save(tmp_path / "wrong.npy", np.ones((N, N // 2), bool))
     np.save(tmp_path / "zero.npy", np.zeros((N, N), bool))
     np.save(tmp_path / "frac.npy", np.full((N, N), 0.5))
-    small = np.zeros((N, N), bool)                       # a centre of 8 < 12 lines
-    small[:, N // 2 - 4:N // 2 + 4] = True
+    small = np.zeros((N, N), bool)                       # a centre of 6 < 8 lines
+    small[:, N // 2 - 3:N // 2 + 3] = True
     small[:, 1::4] = True
-    assert ESPIRIT_MIN_CALIB > 8
+    assert ESPIRIT_MIN_CALIB > 6
     np.save(tmp_path / "small.npy", small)
     write_cfl(tmp_path / "k", to_bart(single))
     os.remove(tmp_path / "k.hdr")
@@ -341,7 +342,7 @@ def test_command_line_errors(tmp_path, main, single, multi, masks, capsys):
         (["s.npy", "--mask", "wrong.npy"], ["wrong.npy", "--mask has shape (32, 16)"]),
         (["s.npy", "--mask", "zero.npy"], ["zero.npy", "all zero"]),
         (["s.npy", "--mask", "frac.npy"], ["frac.npy", "0 and 1"]),
-        (["m.npy", "--mask", "small.npy"], ["small.npy", "ESPIRiT", "32 x 8 lines"]),
+        (["m.npy", "--mask", "small.npy"], ["small.npy", "ESPIRiT", "32 x 6 lines"]),
         (["k.cfl", "--undersampled"], ["k.cfl", "k.hdr"]),
         (["s.npy", "--coils"], ["--coils", "--undersampled"]),
         (["s.npy", "--undersampled", "--method", "pnp", "--samples", "2"], ["--samples", "pnp"]),

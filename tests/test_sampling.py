@@ -5,6 +5,7 @@ import pytest
 import sigpy as sp
 
 from mrirecon_vdm.sampling import (CARTESIAN_PATTERNS, acceleration, calibration_shape,
+                                   max_poisson_accel,
                                    cartesian_mask, center_lines, mask_from_kspace, poisson_mask)
 
 # (shape, accel, center, axis): odd / even / non-square sizes, fraction and int centres, both axes
@@ -102,6 +103,7 @@ def test_gaussian_is_denser_near_the_centre():
     (dict(axis=2), "axis"),
     (dict(axis=-3), "axis"),
     (dict(center=True), "center"),
+    (dict(center=-1), "cartesian_mask: center"),
     (dict(center=0.0), r"\(0, 1\)"),
     (dict(center=1.0), r"\(0, 1\)"),
     (dict(center=1.5), r"\(0, 1\)"),
@@ -142,6 +144,11 @@ def test_poisson_mask(shape, accel, calib):
     (dict(accel=0.5), ">= 1"),
     (dict(calib=(4, 4, 4)), "pair"),
     (dict(calib=40), r"\[1, 32\]"),
+    (dict(calib=-1), r"poisson_mask: calib: a line count must be in \[1, 32\], got -1"),
+    (dict(calib=-0.5), r"poisson_mask: calib: a fraction"),
+    (dict(calib=0), r"poisson_mask: calib: a line count"),
+    (dict(accel=1000), r"accel 1000 is beyond .* \(at most \d+"),
+    (dict(accel=80), r"accel 80 is beyond"),
     (dict(shape=(3, 32, 32)), r"\(H, W\)"),
 ])
 def test_poisson_errors(kwargs, match):
@@ -197,3 +204,39 @@ def test_mask_from_kspace_and_acceleration():
     assert acceleration(np.stack([quarter, np.ones((8, 8))])) == pytest.approx(128 / 80)
     with pytest.raises(ValueError, match="samples nothing"):
         acceleration(np.zeros((4, 4)))
+
+
+def test_poisson_mask_ends_where_sigpy_would_turn_forever():
+    """Small grids at high accelerations: SigPy's bisection on the density slope never meets
+    its tolerance of 0.1 (one sample is 0.25 here) and loops forever; ours ends, with a
+    pattern near the acceleration, and refuses what no slope reaches, at once."""
+    import time
+
+    start = time.perf_counter()
+    m = poisson_mask((32, 32), 16, calib=3, seed=0)
+    assert abs(m.size / m.sum() - 16) < 0.1 * 16
+    assert max_poisson_accel((32, 32), (3, 3)) > 16
+    with pytest.raises(ValueError, match="beyond"):
+        poisson_mask((32, 32), 1000, seed=0)
+    assert time.perf_counter() - start < 30
+
+
+def test_poisson_mask_equals_sigpy_where_sigpy_ends():
+    import sigpy.mri
+
+    for shape, accel, cal, seed in (((64, 64), 8, (5, 5), 3), ((32, 40), 4, (6, 8), 0)):
+        want = np.abs(sigpy.mri.poisson(shape, accel, calib=cal, seed=seed)) > 0
+        got = poisson_mask(shape, accel, calib=cal, seed=seed)
+        rows, cols = centre_indices(shape[0], cal[0]), centre_indices(shape[1], cal[1])
+        want[np.ix_(rows, cols)] = True              # the centre convention of poisson_mask
+        np.testing.assert_array_equal(got, want)
+
+
+def test_mask_from_kspace_refuses_non_finite_kspace():
+    k = np.full((8, 8), np.nan, np.complex64)
+    with pytest.raises(ValueError, match="mask_from_kspace: the k-space: expected finite"):
+        mask_from_kspace(k)
+    k = np.ones((2, 8, 8), np.complex64)
+    k[1, 3, 3] = np.inf
+    with pytest.raises(ValueError, match="1 NaN/Inf"):
+        mask_from_kspace(k, coil_axis=0)

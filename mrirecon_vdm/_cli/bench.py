@@ -123,7 +123,13 @@ def run(args):
         return 0
     if args.sigma is not None and args.sigma < 0:
         raise ValueError(f"--sigma must be >= 0, got {args.sigma}")
-    from ..bench.tasks import Task
+    from ..bench.tasks import MAX_COILS, Task
+    if not 1 <= args.coils <= MAX_COILS:
+        raise ValueError(f"--coils: expected an integer in [1, {MAX_COILS}] (the most simulated "
+                         f"coils; each one multiplies the work), got {args.coils}")
+    if args.task != "sr" and not 0 < args.center_fraction < 1:
+        raise ValueError(f"--center-fraction: expected a fraction in (0, 1) of the lines, got "
+                         f"{args.center_fraction}")
     task = Task(args.task, center_fraction=args.center_fraction, coils=args.coils,
                 phase=args.phase, sigma=args.sigma)
     if args.task == "sr":

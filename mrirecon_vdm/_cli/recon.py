@@ -33,7 +33,7 @@ file says itself which dimension holds the coils). The sampling mask comes from 
 (``.npy``, ``(H, W)`` for every slice or ``(S, H, W)``, 0/1 or boolean; k-space outside it is
 set to zero) or from the data (:func:`mrirecon_vdm.sampling.mask_from_kspace`: sampled where
 any coil is non-zero). With coils, ESPIRiT maps are estimated per slice from the fully
-sampled centre (:func:`mrirecon_vdm.coils.espirit_maps`; it needs at least 12 x 12 lines).
+sampled centre (:func:`mrirecon_vdm.coils.espirit_maps`; it needs at least 8 x 8 lines).
 The operator is :class:`mrirecon_vdm.linop.FourierSampling`; ``--method guided`` (default,
 :class:`~mrirecon_vdm.app.GuidedVDMRecon`) or ``pnp`` (:class:`~mrirecon_vdm.pnp.PnPVDMRecon`)
 reconstructs the real magnitude image, with the phase (``--phase``) and, with coil maps, the
@@ -55,10 +55,11 @@ PHASE_CHOICES = ("auto", "none")
 #: In-plane voxel sizes (mm) of the shipped prior's training data (``docs/data.md``), used when
 #: the prior records none in its ``provenance``.
 DEFAULT_PRIOR_VOXEL_MM = (1.7, 2.0)
+#: ``--mask`` marking this share of its entries or more where the k-space holds exact zeros
+#: gets a warning (measured samples are never exactly zero).
+MASK_ZERO_WARN = 0.01
 #: ``--voxel-size`` further than this (relative) from the prior's range gets a warning.
 VOXEL_TOLERANCE = 0.25
-#: The fully sampled centre (lines per axis) ESPIRiT needs with its kernel of width 6.
-ESPIRIT_MIN_CALIB = 12
 #: The largest super-resolution target side (pixels) ``recon`` accepts: 16x a 128 x 128
 #: image. A larger ``--scale``/``--size`` is refused before any work (``--scale 64`` on a 128
 #: image would allocate 8192 x 8192 complex arrays per slice and sample, and the prior's
@@ -79,7 +80,7 @@ def register(subparsers):
                     "zeros where not sampled) into a magnitude image of the same size.",
         epilog="Undersampled k-space: 2D (H, W); 3D (S, H, W) single-coil slices or, with "
                "--coils, (C, H, W) one slice of C coils; 4D (S, C, H, W). Coil maps: ESPIRiT "
-               "per slice from the fully sampled k-space centre (at least 12 x 12 lines). "
+               "per slice from the fully sampled k-space centre (at least 8 x 8 lines). "
                "The prior was trained on about 2 mm brain slices (1.7-2.0 mm): with "
                "--voxel-size far from that (more than 25 %) a warning is printed, as the "
                "prior then sees anatomy at another scale.")
@@ -209,13 +210,32 @@ def _check_device(device):
                          f"(pip install cupy-cuda12x); use --device -1 for the CPU")
 
 
-def _check_outputs(out, png=None, uncertainty=None):
+def _same_file(a, b):
+    """Whether the paths ``a`` and ``b`` name one file (any spelling, symbolic or hard
+    links included)."""
+    import os
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return pathlib.Path(a).resolve() == pathlib.Path(b).resolve()
+
+
+def _check_outputs(out, png=None, uncertainty=None, inputs=()):
     """Every output path, before any work: suffixes, no folder where a file goes, a
-    writable folder (``ValueError``, ``IsADirectoryError``, ``NotADirectoryError``,
-    ``PermissionError``, each naming the option and the path)."""
+    writable folder, no input file overwritten (``ValueError``, ``IsADirectoryError``,
+    ``NotADirectoryError``, ``PermissionError``, each naming the option and the path).
+
+    ``inputs`` are ``(name, path)`` pairs of the files read (the input, the mask)."""
     from .._checks import check_output_path
     named = [("--out", out)] + ([("--uncertainty", uncertainty)] if uncertainty else []) \
         + ([("--png", png)] if png else [])
+    for opt, p in named:
+        for what, src in inputs:
+            if isinstance(src, (str, pathlib.Path)) and _same_file(p, src):
+                raise ValueError(f"{opt} {p}: this is the {what} {src}; writing there would "
+                                 f"overwrite it: choose another output file")
     for opt, p in named:
         if opt != "--png" and _suffix(p, OUTPUT_SUFFIXES) is None:
             raise ValueError(f"{opt} {p}: unsupported output type; allowed: "
@@ -274,7 +294,9 @@ def _check_common(args):
     if args.renoise == "fresh" and args.sampler != "fast":
         raise ValueError(f"recon: --renoise applies to the fast sampler, got --sampler "
                          f"{args.sampler}")
-    _check_outputs(args.out, args.png, args.uncertainty)
+    _check_outputs(args.out, args.png, args.uncertainty,
+                   inputs=[("input", args.input)]
+                   + ([("--mask file", args.mask)] if args.mask else []))
     check_seed("recon --seed", args.seed)
     _check_device(args.device)
 
@@ -392,9 +414,14 @@ def _read_input(path, key, axis):
         import nibabel as nib
         try:
             img = nib.load(str(path))
-            vol = np.asarray(img.dataobj, dtype=np.float32)
+            vol = np.asarray(img.dataobj)
         except Exception as e:
             raise ValueError(f"{path}: could not read NIfTI ({type(e).__name__}: {e})") from e
+        if np.iscomplexobj(vol):
+            _note(f"{path} holds a complex image ({vol.dtype}); super-resolving its magnitude")
+            vol = np.abs(vol)
+        vol = vol.astype(np.float32)
+        _check_voxels(path, vol)
         affine = np.asarray(img.affine, dtype=np.float64)
         if vol.ndim == 4 and vol.shape[-1] == 1:
             vol = vol[..., 0]
@@ -432,7 +459,18 @@ def _read_input(path, key, axis):
         raise ValueError(f"{path}: expected a {what} (multi-coil k-space is not supported), "
                          f"got shape {arr.shape}")
     arr = arr.astype(np.complex64 if kind == "kspace" else np.float32)
+    _check_voxels(path, arr, "k-space entries" if kind == "kspace" else "pixels")
     return kind, arr, None, ndim
+
+
+def _check_voxels(path, arr, what="voxels"):
+    """``ValueError`` naming the file when the input holds NaN or Inf."""
+    import numpy as np
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"{path}: {int(bad.sum())} of {arr.size} {what} are NaN or Inf; "
+                         f"expected finite values (replace them first, e.g. with "
+                         f"numpy.nan_to_num)")
 
 
 def _target_size(lr_shape, factor, size):
@@ -565,7 +603,7 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
 def _prepare_sr(input, out, factor, size, key, axis, png, uncertainty, recon_kwargs):
     """The checks of :func:`recon_file` that need no prior, and the input read:
     ``(kind, arr, affine, layout, hr_shape)``."""
-    _check_outputs(out, png, uncertainty)
+    _check_outputs(out, png, uncertainty, inputs=[("input", input)])
     if uncertainty is not None and recon_kwargs.get("num_samples", 1) < 2:
         raise ValueError("recon: an uncertainty map needs at least 2 posterior samples "
                          "(--samples 2 or more)")
@@ -733,11 +771,12 @@ def read_undersampled(path, key=None, coils=False, mask=None):
         ValueError: real or non-finite k-space, an unsupported layout, a mask of the wrong
             shape or values, a mask (or slice) that samples nothing, a multi-coil input
             whose fully sampled centre is too small for ESPIRiT (fewer than
-            :data:`ESPIRIT_MIN_CALIB` lines).
+            :data:`mrirecon_vdm.coils.ESPIRIT_MIN_CALIB` lines).
     """
     import numpy as np
 
     from .._checks import check_finite
+    from ..coils import ESPIRIT_MIN_CALIB
     from ..data.io import load_kspace
     from ..sampling import calibration_shape
 
@@ -767,10 +806,17 @@ def read_undersampled(path, key=None, coils=False, mask=None):
     if arr.ndim not in (3, 4):
         raise ValueError(f"{name}: expected k-space (H, W), (S, H, W), (C, H, W) with --coils "
                          f"or (S, C, H, W), got shape {arr.shape}")
+    if arr.ndim == 4 and arr.shape[3] < arr.shape[1] and arr.shape[3] < arr.shape[2]:
+        shape = arr.shape if slice_axis else arr.shape[1:]
+        lead, to = ("slices, ", 1) if slice_axis else ("", 0)
+        raise ValueError(f"{name}: shape {shape} reads as ({lead}coils, H, W): {arr.shape[1]} "
+                         f"coils of {arr.shape[2]} x {arr.shape[3]}; the last axis looks like "
+                         f"the coils ({lead}H, W, coils): store the k-space as ({lead}coils, "
+                         f"H, W), e.g. numpy.moveaxis(kspace, -1, {to})")
     num_coils = int(arr.shape[1]) if arr.ndim == 4 else None
     S, H, W = arr.shape[0], arr.shape[-2], arr.shape[-1]
 
-    dropped = None
+    dropped = zeros_note = None
     if mask is not None:
         mask_name = str(mask)
         if isinstance(mask, (str, pathlib.Path)):
@@ -801,6 +847,12 @@ def read_undersampled(path, key=None, coils=False, mask=None):
         mask_b = np.broadcast_to(mf != 0, (S, H, W)).copy()
         if not mask_b.any():
             raise ValueError(f"{mask_name}: --mask is all zero (samples nothing)")
+        zero = ~(arr != 0).any(axis=1) if arr.ndim == 4 else arr == 0
+        held = int((zero & mask_b).sum()) / int(mask_b.sum())
+        if held >= MASK_ZERO_WARN:
+            zeros_note = (f"--mask {mask_name} marks as sampled {held:.1%} of its entries "
+                          f"where {name} holds exact zeros (measured k-space has noise, never "
+                          f"exact zeros); they are taken as measured zeros: check the mask")
         outside = np.abs(arr) * (~mask_b if arr.ndim == 3 else ~mask_b[:, None]) > 0
         if outside.any():
             frac = outside.sum() / max(1, int((arr != 0).sum()))
@@ -826,8 +878,9 @@ def read_undersampled(path, key=None, coils=False, mask=None):
                                  f"{c[0]} x {c[1]} lines{where}; ESPIRiT coil maps for the "
                                  f"{num_coils}-coil input need at least {ESPIRIT_MIN_CALIB} x "
                                  f"{ESPIRIT_MIN_CALIB}")
-    if dropped:
-        _note(dropped)                       # once the input passed every check
+    for note in (dropped, zeros_note):
+        if note:
+            _note(note)                      # once the input passed every check
     return UndersampledKSpace(arr.astype(np.complex64, copy=False), mask_b, num_coils,
                               slice_axis, name, mask_name)
 
@@ -924,7 +977,9 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
     Returns:
         pathlib.Path: the output file.
     """
-    _check_outputs(out, png, uncertainty)
+    _check_outputs(out, png, uncertainty,
+                   inputs=[("input", input.name if isinstance(input, UndersampledKSpace)
+                            else input), ("--mask file", mask)])
     kw = dict(recon_kwargs)
     if method == "pnp":
         if kw.pop("num_samples", 1) != 1 or uncertainty is not None:

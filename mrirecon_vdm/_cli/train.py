@@ -76,6 +76,10 @@ def run(args):
     if args.no_progress:
         changes["progress"] = False
     config = config.replace(**changes)
+    if config.steps < 1:
+        where = "--steps" if args.steps is not None else f"steps in --config {args.config}"
+        raise ValueError(f"{where}: expected an integer >= 1 (the optimiser steps of the run), "
+                         f"got {config.steps}")
     result = train(config, resume=args.resume)
     if result.checkpoint:
         state = "interrupted" if result.interrupted else "done"

@@ -165,7 +165,7 @@ def check_run(images, scales, methods=None, task=None, seed=0):
     """
     from .._checks import check_seed
     from .registry import METHODS
-    from .tasks import PHASE_SEED_OFFSET, Task, check_factor
+    from .tasks import PHASE_SEED_OFFSET, Task, check_calibration, check_factor
 
     task = Task("sr") if task is None else task
     methods = list(METHODS) if methods is None else list(methods)
@@ -182,6 +182,7 @@ def check_run(images, scales, methods=None, task=None, seed=0):
         except ValueError as e:
             opt = "--scales" if task.task == "sr" else "--accel"
             raise ValueError(f"{opt} {f}: {e}") from None
+    check_calibration(task, hr)
     # slice i gets seed + i (and seed + i + PHASE_SEED_OFFSET for a smooth phase)
     check_seed("--seed", seed, allow_none=True, offset=len(images) + PHASE_SEED_OFFSET)
     if any(m.startswith("vdm") for m in methods):

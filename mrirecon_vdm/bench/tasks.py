@@ -22,16 +22,21 @@ Slice i gets the mask, phase and noise of seed ``seed + i`` (a different mask pe
 in fastMRI's validation), so every method sees the same measurement.
 """
 import dataclasses
+import math
 
 import numpy as np
 
-__all__ = ["Task", "TASKS", "COIL_NOISE", "simulate_task", "check_factor"]
+__all__ = ["Task", "TASKS", "COIL_NOISE", "MAX_COILS", "simulate_task", "check_factor",
+           "check_calibration"]
 
 TASKS = ("sr", "cartesian", "poisson")
 PHASES = ("none", "smooth")
 #: Default k-space noise with coils: this fraction of the largest k-space magnitude
 #: (0.2 %, the level of the reliability issue's multi-coil test).
 COIL_NOISE = 0.002
+#: The most simulated coils (each coil multiplies the simulation's, the maps' and every
+#: method's work; clinical head arrays have up to 64).
+MAX_COILS = 64
 #: Seed offset of the phase (so that it does not repeat the mask's random stream).
 PHASE_SEED_OFFSET = 100_003
 
@@ -61,8 +66,12 @@ class Task:
         if self.phase not in PHASES:
             raise ValueError(f"Task: phase must be one of {PHASES}, got {self.phase!r}")
         if isinstance(self.coils, bool) or not isinstance(self.coils, (int, np.integer)) \
-                or self.coils < 1:
-            raise ValueError(f"Task: coils must be an int >= 1, got {self.coils!r}")
+                or not 1 <= self.coils <= MAX_COILS:
+            raise ValueError(f"Task: coils must be an int in [1, {MAX_COILS}] (MAX_COILS), got "
+                             f"{self.coils!r}")
+        if self.task != "sr":
+            from ..sampling import center_lines
+            center_lines(2 ** 31, self.center_fraction, "Task: center_fraction")
         if self.sigma is not None and not (np.isfinite(self.sigma) and self.sigma >= 0):
             raise ValueError(f"Task: sigma must be None or finite and >= 0, got {self.sigma!r}")
         if self.task == "sr" and (self.coils > 1 or self.phase != "none"):
@@ -87,13 +96,40 @@ def check_factor(task, factor, hr_shape):
         return
     if not np.isfinite(factor) or factor <= 1:
         raise ValueError(f"acceleration {factor} must be > 1")
+    from ..sampling import center_lines
     if task.task == "cartesian":
-        from ..sampling import center_lines
         n = hr_shape[-1]
         if center_lines(n, task.center_fraction) > max(1, round(n / factor)):
             raise ValueError(f"acceleration {factor} keeps {round(n / factor)} of {n} lines, "
                              f"fewer than the centre ({task.center_fraction}); lower "
                              f"--center-fraction")
+    else:
+        from ..sampling import POISSON_RELATIVE_TOL, max_poisson_accel
+        cal = tuple(center_lines(n, task.center_fraction) for n in hr_shape[-2:])
+        most = max_poisson_accel(tuple(hr_shape[-2:]), cal)
+        if factor > most * (1 + POISSON_RELATIVE_TOL):
+            raise ValueError(f"acceleration {factor} is beyond what a {hr_shape[-2]} x "
+                             f"{hr_shape[-1]} Poisson-disc pattern with a {cal[0]} x {cal[1]} "
+                             f"calibration square reaches (at most {most:.3g}); lower --accel "
+                             f"or --center-fraction")
+
+
+def check_calibration(task, hr_shape):
+    """``ValueError`` unless the fully sampled centre of ``task`` on images of ``hr_shape``
+    is large enough for the ESPIRiT maps of a multi-coil task
+    (:data:`mrirecon_vdm.coils.ESPIRIT_MIN_CALIB` lines)."""
+    if task.coils <= 1:
+        return
+    from ..coils import ESPIRIT_MIN_CALIB
+    from ..sampling import center_lines
+    axes = hr_shape[-1:] if task.task == "cartesian" else hr_shape[-2:]
+    lines = min(center_lines(n, task.center_fraction) for n in axes)
+    if lines < ESPIRIT_MIN_CALIB:
+        need = ESPIRIT_MIN_CALIB / min(axes)
+        raise ValueError(f"--center-fraction {task.center_fraction} keeps a fully sampled centre "
+                         f"of {lines} lines of {min(axes)}; the ESPIRiT coil maps of --coils "
+                         f"{task.coils} need at least {ESPIRIT_MIN_CALIB} (--center-fraction "
+                         f"{math.ceil(need * 1000) / 1000:g} or more)")
 
 
 def simulate_task(images, task, factor, seed=0):

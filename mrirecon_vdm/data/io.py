@@ -317,9 +317,12 @@ def load_kspace(path, key=None):
     if not np.iscomplexobj(arr):
         raise ValueError(f"{label}: expected complex k-space, got real dtype {arr.dtype} (a "
                          f"magnitude image?)")
-    if arr.size == 0 or arr.ndim < 2:
+    if arr.ndim < 2:
         raise ValueError(f"{label}: expected k-space of at least 2 dimensions (H, W), got shape "
                          f"{arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{label}: the k-space is empty (shape {arr.shape}: no "
+                         f"{'slice' if arr.shape[0] == 0 else 'entry'})")
     return arr.astype(np.complex64, copy=False)
 
 
