@@ -62,7 +62,7 @@ def volume_table(prior, n_slices, rounds):
         start = time.perf_counter()
         reconstruct_volume(y, (128, 128), prior, seed=r, show_pbar=False)
         out["volume"].append((time.perf_counter() - start) / n_slices)
-        start = time.perf_counter()          # the old default: all images of a run per call
+        start = time.perf_counter()          # every image of a run in one call
         reconstruct_volume(y, (128, 128), prior, seed=r, show_pbar=False, batch_size="all")
         out["volume_all"].append((time.perf_counter() - start) / n_slices)
         print(f"round {r}: single {out['single'][-1]:.1f} s, volume "
