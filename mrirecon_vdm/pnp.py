@@ -43,7 +43,7 @@ validation slices), and the refined phase brought it to 36.1 dB. With noisy
 data the schedule stops at the noise the data step lets into the image, ρσ² (ρ the sampled
 share of k-space, :func:`sampled_fraction`; λ ≥ ρσ²/s²), and the exact data step weighs
 the denoiser's estimate with variance c λ, c = 16 (8 with coil maps): chosen on six
-validation slices (``docs/sampler.md``, "Plug-and-play's noise level"), where a floor of σ²
+validation slices (``docs/sampler.md``, "The noise level in plug-and-play"), where a floor of σ²
 with c = 4 made a user who passed the true σ lose 3.2 dB against half of it.
 
 References:
