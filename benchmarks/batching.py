@@ -10,7 +10,8 @@ at each batch size and torch thread count, the variants interleaved round by rou
 machine is shared, so only ratios measured side by side mean anything). Part 2 times a whole
 reconstruction at the default settings: one slice alone against ``--volume-slices``
 consecutive slices of the validation person through ``reconstruct_volume`` (one sample; at
-the default batch size and with ``batch_size="all"``, the default before), alternating.
+the default batch size and with ``batch_size="all"``, every image of a run in one call),
+alternating.
 Prints Markdown tables and writes every number to ``--out`` (JSON).
 """
 import argparse

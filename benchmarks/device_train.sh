@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the prior on a lent GPU for a fixed wall-clock budget, then bring back half-precision
+# Train the prior on a GPU for a fixed wall-clock budget, then bring back half-precision
 # weights (docs/training.md, "Capacity on a GPU"). Nothing here needs a
 # package the device image lacks: training imports torch, numpy, h5py, safetensors, tqdm.
 #
