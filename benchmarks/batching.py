@@ -10,7 +10,8 @@ at each batch size and torch thread count, the variants interleaved round by rou
 machine is shared, so only ratios measured side by side mean anything). Part 2 times a whole
 reconstruction at the default settings: one slice alone against ``--volume-slices``
 consecutive slices of the validation person through ``reconstruct_volume`` (one sample; at
-the default batch size and with ``batch_size="all"``, the default before), alternating.
+the default batch size and with ``batch_size="all"``, every image of a run in one call),
+alternating.
 Prints Markdown tables and writes every number to ``--out`` (JSON).
 """
 import argparse
@@ -62,7 +63,7 @@ def volume_table(prior, n_slices, rounds):
         start = time.perf_counter()
         reconstruct_volume(y, (128, 128), prior, seed=r, show_pbar=False)
         out["volume"].append((time.perf_counter() - start) / n_slices)
-        start = time.perf_counter()          # the old default: all images of a run per call
+        start = time.perf_counter()          # every image of a run in one call
         reconstruct_volume(y, (128, 128), prior, seed=r, show_pbar=False, batch_size="all")
         out["volume_all"].append((time.perf_counter() - start) / n_slices)
         print(f"round {r}: single {out['single'][-1]:.1f} s, volume "

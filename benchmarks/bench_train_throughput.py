@@ -13,7 +13,7 @@ median step time is reported. Synthetic 128×128 images, so no data set is neede
 
 ``--widths 32 48 64`` times the recipe instead at several U-Net widths (base channels), with
 the parameter count and the size of the weights in float16: the capacity lever of
-``docs/training.md`` ("Generalisation").
+``docs/training.md`` ("Capacity: wider networks").
 
 Usage::
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""Paired comparison of priors on the same slices, and the issue-11 shipping score.
+"""Paired comparison of priors on the same slices, and the shipping score.
 
 Each argument is ``LABEL=bench_slices.csv`` (one ``mrirecon-vdm bench`` run of one prior on
 one split; several files per label are merged, e.g. the two validation people). The first
 label is the reference. For every other label, method and scale factor: the mean of the
 per-slice PSNR differences to the reference (same method, scale and slices: paired), its
 95 % interval (Student t) and the slices better; then the **score** of
-``docs/training.md`` ("Shipping rule"): the mean of the per-cell gains of ``--method``
+``docs/training.md`` ("the shipping rule"): the mean of the per-cell gains of ``--method``
 over the cells (person x scale), with the worst cell.
 
     python benchmarks/compare_priors.py \\

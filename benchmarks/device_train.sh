@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Train the prior on a lent GPU for a fixed wall-clock budget, then bring back half-precision
-# weights (issue 11, "If a device machine is lent to your session"). Nothing here needs a
+# Train the prior on a GPU for a fixed wall-clock budget, then bring back half-precision
+# weights (docs/training.md, "Capacity on a GPU"). Nothing here needs a
 # package the device image lacks: training imports torch, numpy, h5py, safetensors, tqdm.
 #
 # Here, once:   python benchmarks/pack_device_data.py        # .devicedata/train.npz, 19 MB

@@ -12,7 +12,7 @@ All other arguments go to ``mrirecon-vdm bench``:
     EQ_MODE=shift MRIRECON_VDM_THREADS=1 python benchmarks/equivariant_denoiser.py \\
         --split val_person --stride 8 --scales 4 --methods vdm-mean4 --out OUT --resume
 
-Result (session 11, ``docs/bench/generalise/equivariant_denoiser_val.json``): +0.008 dB
+Result (``docs/bench/generalise/equivariant_denoiser_val.json``): +0.008 dB
 (flip) and +0.016 dB (shift) over the plain denoiser on five ``val_person`` slices at 4×:
 not a lever.
 """

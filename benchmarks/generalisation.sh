@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 11: the candidate priors on the two validation people, the first also in coronal
+# Candidate priors on the validation people, the first also in coronal
 # slices (val_coronal; the shipping rule of docs/training.md), then the test people for the
 # old and the shipped prior.
 #

@@ -2,9 +2,9 @@
 """Milliseconds per call of the data-consistency CG's normal operator AᴴA, 128 × 128.
 
 Compares, in one process, ``FourierStructure.normal`` (plain FFTs on an ifftshifted mask,
-torch's FFT on the CPU; 1D across the lines for 1D Cartesian masks) with the session-6
-form it replaced (centred FFTs, ``sigpy.fft(center=True)``, which shifts before and after
-every transform), and checks the two agree. docs/results.md ("Speed") quotes it:
+torch's FFT on the CPU; 1D across the lines for 1D Cartesian masks) with the plain form
+(centred FFTs, ``sigpy.fft(center=True)``, which shifts before and after every transform),
+and checks the two agree. docs/results.md ("Speed") quotes it:
 
     python benchmarks/normal_operator_speed.py --threads 1
     python benchmarks/normal_operator_speed.py --threads 2
@@ -23,7 +23,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
 
 
 def centred_normal(st, x):
-    """AᴴA x with centred FFTs (the session-6 implementation)."""
+    """AᴴA x with centred FFTs (the plain form, for comparison)."""
     import sigpy as sp
 
     from mrirecon_vdm.linop import _as_complex

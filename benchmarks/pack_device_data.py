@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Pack the training slices small enough to travel to a lent GPU machine (issue 11).
+"""Pack the training slices small enough to travel to a GPU machine (docs/training.md).
 
 Writes ``.devicedata/train.npz`` (ignored by git; the device tool's ``carry``): the
 ``train`` split of the built data set and the validation person (``val_person``) as

@@ -40,7 +40,7 @@ TASKS = {  # name: (Task options, factor)
     # k-space noise 0.05 (about 0.2 % of the largest k-space magnitude of these slices, the
     # level of the coil tasks)
     "cart4phase_noisy": (dict(task="cartesian", phase="smooth", sigma=0.05), 4),
-    # the same noise without a phase (one coil: σ = 0 by default, the data step fits it)
+    # the same noise without a phase (one coil: σ̂ from the measured pairs (k, −k))
     "cart4_noisy": (dict(task="cartesian", sigma=0.05), 4),
     "cart8coils8": (dict(task="cartesian", coils=8, center_fraction=0.1), 8),
     "poisson8": (dict(task="poisson"), 8),

@@ -1,9 +1,7 @@
-"""Benchmark plugin: the samplers with σ = 0 (an ablation: the single-coil default before
-session 12).
+"""Benchmark plugin: the samplers with σ = 0 (an ablation: data fitted as if noiseless).
 
-Since session 12 both samplers estimate σ for one coil without a phase from the measured
-pairs (k, −k) (:func:`mrirecon_vdm.noise.estimate_sigma`); before, such data were fitted as
-if noiseless. This plugin registers ``vdm-pnp-sigma0`` and ``vdm-mean4-sigma0`` (the
+Both samplers estimate σ for one coil without a phase from the measured pairs (k, −k)
+(:func:`mrirecon_vdm.noise.estimate_sigma`). This plugin registers ``vdm-pnp-sigma0`` and ``vdm-mean4-sigma0`` (the
 defaults with ``sigma=0``), to measure beside the defaults what the estimate gives on noisy
 k-space (docs/results.md, "Undersampled and multi-coil k-space"):
 

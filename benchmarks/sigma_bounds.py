@@ -6,7 +6,7 @@ benchmark's Cartesian 4× task with a smooth phase, noiseless and with k-space n
 
     python benchmarks/sigma_bounds.py [--sigma 0 0.01 0.05] [--json FILE]
 
-The table of ``docs/sampler.md`` ("a second bound on σ") came from it. Validation data only.
+The table of ``docs/sampler.md`` ("The noise level σ̂") came from it. Validation data only.
 """
 import argparse
 import json

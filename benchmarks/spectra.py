@@ -4,8 +4,8 @@
 Why: a prior that never saw energy near Nyquist cannot put it back. This compares the mean
 power per square k-space ring (log10, Hann-windowed, mean removed) of 64×64 head patches
 (mean intensity > 0.2) drawn from the data set's splits, without augmentation and through
-the training recipe's augmentation (``configs/brain128.json``), the first recipe's, and
-the recipe with the sharpening that was tried (probability 0.8, a <= 2). Runs in about 20 s on one core:
+the training recipe's augmentation (``configs/brain128.json``), the bilinear recipe at
+continuous positions, and the recipe with sharpening (probability 0.8, a <= 2). Runs in about 20 s on one core:
 
     python benchmarks/spectra.py [--n 1500] [--json spectra.json]
 """

@@ -8,7 +8,7 @@ from zero; stopping early regularises too) picks the pair with the best mean PSN
 fixed subset of validation slices (noiseless k-space unless ``--sigma``; data range = the
 subset's maximum): by default the validation person (``val_person``, a real person the VDM
 prior never saw, where the VDM settings are chosen too), or ``--split val`` (the held-out
-slab of the training person Colin27, the first sessions' choice). The test splits are never
+slab of the training person Colin27). The test splits are never
 read. The result goes to
 ``mrirecon_vdm/baselines_defaults.json``, which :mod:`mrirecon_vdm.baselines` reads as its
 defaults, with the whole grid's scores for provenance.

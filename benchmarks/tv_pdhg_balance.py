@@ -1,15 +1,15 @@
 #!/usr/bin/env python
-"""SigPy TV (PDHG) on undersampled k-space: the step balance that the baseline lacks.
+"""SigPy TV (PDHG) on undersampled k-space: the step balance of ``baselines.TVRecon``.
 
-``baselines.TVRecon`` solves min ½‖Ax − y‖² + λ s ‖∇x‖₁ with SigPy's PDHG (σ = 1,
-τ = 1/‖[A; ∇]‖², ‖∇‖² ≈ 8), which converges slowly: the data block gets a far smaller
-share of the step than the gradient block. Scaling ∇ by 1/c (and λ by c; the same problem)
-balances them. On 11 validation slices (``val_person`` every 8th from 4) this prints the mean
+min ½‖Ax − y‖² + λ s ‖∇x‖₁ with SigPy's plain PDHG (σ = 1, τ = 1/‖[A; ∇]‖², ‖∇‖² ≈ 8)
+converges slowly: the data block gets a far smaller share of the step than the gradient
+block. Scaling ∇ by 1/c (and λ by c; the same problem) balances them; ``baselines.TVRecon``
+uses c = √8 (``baselines.TV_BALANCE``). On 11 validation slices (``val_person`` every 8th from 4) this prints the mean
 PSNR of the current default, BART TV, and a small grid (λ, iterations, c):
 
     python benchmarks/tv_pdhg_balance.py cartesian 4
 
-Validation data only. docs/results.md ("A weak classical baseline") quotes it.
+Validation data only. docs/baselines.md ("SigPy TV's balanced PDHG") quotes it.
 """
 import argparse
 import pathlib

@@ -9,7 +9,7 @@
 
 4x super-resolution (centre crop 32 -> 128 of the HR k-space, noiseless), the shipped prior,
 fast sampler at its defaults (50 steps, fresh renoising, bf16; ``--renoise ddim``: DDIM
-renoising with eta = 1, the default before session 10), one torch thread, seed 0.
+renoising with eta = 1), one torch thread, seed 0.
 ``--write-calibration`` replaces the shipped table's entries of this renoising
 (``fast/crop4x`` for DDIM, ``fast-fresh/crop4x`` for fresh) and keeps the others.
 
@@ -234,7 +234,7 @@ def tables(a):
         old = load_table()
         kept = [e for e in old.get("entries", []) if e["method"] != method] \
             if old.get("prior_sha256") == sha else []
-        for e in kept:      # tables before session 10 said it once for all entries
+        for e in kept:      # a table may say it once for all entries
             e.setdefault("measured_on", old.get("measured_on"))
         measured_on = (f"val_person, axial slices {int(tune['first'])}.."
                        f"{int(tune['first']) + len(tune['x']) - 1}, head mask, 4x crop, "

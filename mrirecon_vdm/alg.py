@@ -7,10 +7,11 @@ object (:class:`DataConsistency`):
     VDM ancestral steps from t = 1 to 0 on a uniform grid; before each step the measurement
     is brought to the current noise level and mixed into z_t with weight λ.
 
-``"fast"`` (x̂₀-consistency + DDIM renoising, for ≤ 50 network evaluations)
+``"fast"`` (x̂₀-consistency + renoising, for ≤ 50 network evaluations)
     predict x̂₀ from ε̂ (Tweedie), make it consistent with the data (exact projection when
-    noiseless, a noise-weighted proximal step otherwise), renoise to the next time with
-    a DDIM step of stochasticity η.
+    noiseless, a noise-weighted proximal step otherwise), renoise to the next time: with
+    all of the noise new (``renoise="fresh"``, the default) or with a DDIM step of
+    stochasticity η (``renoise="ddim"``).
 
 Both are written in VDM's log-SNR form: γ = γ_φ(t) = −log SNR(t), α_t² = sigmoid(−γ),
 σ_t² = sigmoid(γ), z_t = α_t x + σ_t ε. See ``docs/sampler.md`` and ``docs/notation.md``.

@@ -37,8 +37,8 @@ __all__ = ["GuidedVDMRecon", "estimate_scale", "DEFAULT_BATCH_SIZE", "PHASE_REFI
 #: (1.12x at 16, 1.45x at 64); on a GPU None means all at once (not measured here).
 DEFAULT_BATCH_SIZE = 4
 #: The fast sampler's floor of the variance attached to x̂₀ (``dc_variance_floor``; units of
-#: the image over its scale: an RMS error of 1.7 % of the intensity). Session 13, six
-#: validation slices, mean of 4, without → with: Cartesian 4× with a smooth phase 35.52 →
+#: the image over its scale: an RMS error of 1.7 % of the intensity). Six validation
+#: slices, mean of 4, without → with: Cartesian 4× with a smooth phase 35.52 →
 #: 35.79 dB (no phase 35.86), with noise 0.05 31.61 → 31.70; noise 0.05 without a phase
 #: Cartesian 4× 31.27 → 31.51, Poisson 8× 32.55 → 32.80; 8 coils 30.21 → 30.28
 #: (``docs/sampler.md``). Noiseless data without a phase (σ̂ = 0) are not affected.
@@ -122,7 +122,7 @@ class GuidedVDMRecon(sp.app.App):
         lamda (float): λ ∈ [0, 1], the weight of the data (1: hard consistency, 0: ignore y).
         num_steps (int or None): network evaluations (default 1000 for "paper", 50 for
             "fast").
-        sampler (str): ``"fast"`` (x̂₀ data consistency + DDIM) or ``"paper"`` (the
+        sampler (str): ``"fast"`` (x̂₀ data consistency + renoising) or ``"paper"`` (the
             abstract's ancestral sampler with measurement mixing).
         num_samples (int): K posterior samples, drawn in the same network calls; the output
             is their mean, with ``.std`` and ``.samples``.
@@ -138,15 +138,14 @@ class GuidedVDMRecon(sp.app.App):
             show against the model, :func:`mrirecon_vdm.noise.estimate_sigma`: for
             single-coil operators without a phase the anti-Hermitian part of the measured
             pairs (k, −k), which a real image does not have (exactly 0 for noiseless data,
-            so hard data consistency, the paper's choice; since session 12, before which
-            noisy data were fitted as if noiseless); with coil maps or a phase the
+            so hard data consistency, the paper's choice); with coil maps or a phase the
             misfit (noise plus the error of estimated maps or phase, which hard consistency
             would amplify). Pass σ when it is known (e.g. from a noise scan). Used by the
             fast sampler only; ``.sigma`` holds the value used.
         renoise (str or None): how the fast sampler goes from the data-consistent x̂₀′ to
-            the next noise level. ``"fresh"`` (None, the default since session 10): the
-            forward process z_s = α_s x̂₀′ + σ_s ε with all of the noise new; ``"ddim"``:
-            DDIM's step, which keeps the implied noise ε̂′ (the default before; with η).
+            the next noise level. ``"fresh"`` (None, the default): the forward process
+            z_s = α_s x̂₀′ + σ_s ε with all of the noise new; ``"ddim"``: DDIM's step,
+            which keeps the implied noise ε̂′ (with η).
             With the shipped prior fresh renoising gains +0.6 dB (4x) and +0.9 dB (2x) for
             the mean of 4 on the validation person and several dB on undersampled k-space
             (``docs/sampler.md``, "Fresh renoising"). Not used by the paper sampler.
@@ -561,8 +560,8 @@ class GuidedVDMRecon(sp.app.App):
 PHASE_REFINE_EVERY = 4
 #: ... and re-estimates σ (not given) at every ``PHASE_SIGMA_EVERY``-th refinement, from the
 #: first on; its data steps (one coil with a phase, ``dc_max_iter`` None) take
-#: ``PHASE_CG_ITER`` warm-started CG iterations. Session 15, for the ≤ 5 % share outside the
-#: network: against every refinement and 8 iterations, the same six slices of each
+#: ``PHASE_CG_ITER`` warm-started CG iterations, which keeps the work outside the network
+#: under 5 % of a run: against every refinement and 8 iterations, the same six slices of each
 #: validation person, mean of 4, gave +0.05 / +0.06 dB noiseless and −0.01 / −0.01 dB with
 #: noise 0.05 (``docs/sampler.md``).
 PHASE_SIGMA_EVERY = 2

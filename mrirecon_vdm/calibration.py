@@ -41,7 +41,7 @@ def load_table(path=None):
 
 def sampler_key(sampler, renoise=None):
     """The table's name of a sampler: ``"paper"``; ``"fast"`` for the fast sampler with DDIM
-    renoising (the key of the tables before session 10); ``"fast-<renoise>"`` otherwise
+    renoising; ``"fast-<renoise>"`` otherwise
     (``"fast-fresh"``, the default)."""
     return sampler if renoise in (None, "ddim") else f"{sampler}-{renoise}"
 

@@ -25,7 +25,7 @@ HIGHPASS_BAND = 0.75
 #: of a line mask), at least ``CALIBRATION_EDGE`` lines inside the region's truncated edges.
 #: The phase's convolution carries the image's large frequencies just outside the region
 #: into its edge lines and its low frequencies; far from both, the misfit is mostly noise.
-#: None: off (session 13's estimate).
+#: None: off (the estimate is then the smaller of the misfit and the high-pass bound).
 CALIBRATION_BAND = 0.75
 #: Lines left out at each truncated edge of the calibration region (``CALIBRATION_BAND``).
 CALIBRATION_EDGE = 2
@@ -164,7 +164,7 @@ def estimate_sigma(y, A, upper=None):
     through the phase low-passed by :func:`mrirecon_vdm.phase.refine_window`, since an
     estimate from noisy data holds some of the band's own noise, and normalised by the
     share of white noise the demodulation keeps there: unbiased for noise, 0.0012–0.0028 on
-    noiseless validation slices against 0.003–0.017 for the other two, session 14); and
+    noiseless validation slices against 0.003–0.017 for the other two); and
     :func:`highpass_sigma` (the outer measured k-space: noise plus the image's finest
     detail, and the images' own noise, which a phase makes look like k-space noise).
 

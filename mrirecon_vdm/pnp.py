@@ -43,8 +43,8 @@ validation slices), and the refined phase brought it to 36.1 dB. With noisy
 data the schedule stops at the noise the data step lets into the image, ρσ² (ρ the sampled
 share of k-space, :func:`sampled_fraction`; λ ≥ ρσ²/s²), and the exact data step weighs
 the denoiser's estimate with variance c λ, c = 16 (8 with coil maps): chosen on six
-validation slices (``docs/sampler.md``, "Plug-and-play's noise level"), where the floor σ²
-with c = 4 of sessions 7–11 made a user who passed the true σ lose 3.2 dB against half of it.
+validation slices (``docs/sampler.md``, "The noise level in plug-and-play"), where a floor of σ²
+with c = 4 made a user who passed the true σ lose 3.2 dB against half of it.
 
 References:
     Zhang, K., Li, Y., Zuo, W., Zhang, L., Van Gool, L., Timofte, R. (2022). Plug-and-play
@@ -84,7 +84,7 @@ FINAL_STEP_VARIANCE = 1.0 / 16
 #: before the final one). Every 2nd against every one, six slices of each validation
 #: person, Cartesian 4× with a smooth phase: 37.22 / 36.00 against 37.16 / 35.95 dB, with
 #: noise 0.05 31.28 / 31.20 against 31.30 / 31.16; 8 coils 30.10 against 30.07; every 3rd
-#: 37.02 / 35.97 (``docs/sampler.md``, session 14).
+#: 37.02 / 35.97 (``docs/sampler.md``).
 PHASE_REFINE_EVERY = 2
 #: CG iterations of each data step for one coil with a phase (``dc_max_iter`` None): on
 #: the same cells 6 against 8 gave −0.03 / −0.02 dB noiseless and +0.03 / +0.01 dB with
@@ -185,13 +185,13 @@ class PnPVDMRecon(sp.app.App):
             maps the misfit (noise and map error), for one coil with a phase the misfit
             capped by the high-pass noise bound (:func:`mrirecon_vdm.noise.highpass_sigma`),
             for one coil without a phase the anti-Hermitian part of the measured pairs
-            (k, −k), exactly 0 for noiseless data (since session 12; before, 0); 0 for an
-            operator that is not recognised Fourier sampling.
+            (k, −k), exactly 0 for noiseless data; 0 for an operator that is not
+            recognised Fourier sampling.
         noise_floor (float or None): the schedule's floor in units of σ²; None: ρ, the
             sampled share of k-space (:func:`sampled_fraction`; 1 for an operator that is
-            not recognised Fourier sampling). Session 12, six validation slices, Cartesian
-            4× with k-space noise 0.05 and the true σ: floor σ² with c = 4 (before)
-            29.59 dB, ρ σ² with c = 16 32.82 dB (``docs/sampler.md``).
+            not recognised Fourier sampling). Six validation slices, Cartesian 4× with
+            k-space noise 0.05 and the true σ: floor σ² with c = 4 29.59 dB, ρ σ² with
+            c = 16 32.82 dB (``docs/sampler.md``).
         scale (float, array or None): image intensity s, a number or one per image
             (``A.ishape[:-2] + (1, 1)``); None: :func:`mrirecon_vdm.app.estimate_scale` (one
             per image for Fourier operators, as the guided sampler): every slice of a stack
@@ -221,7 +221,7 @@ class PnPVDMRecon(sp.app.App):
             denoiser's level, :data:`FINAL_STEP_VARIANCE`; f the guided sampler's floor,
             :data:`mrirecon_vdm.app.DEFAULT_DC_VARIANCE_FLOOR`): noiseless data are then
             reproduced exactly, noisy ones weighed against that small variance. None:
-            ``DEFAULT_PNP`` (on since session 13: on six validation slices +0.11 dB
+            ``DEFAULT_PNP`` (on: on six validation slices +0.11 dB
             Cartesian 4×, +0.22 dB Poisson 8×, +0.09 dB with a phase, ±0.02 dB with noise
             or coil maps; ``docs/sampler.md``).
         show_pbar (bool): SigPy's progress bar.

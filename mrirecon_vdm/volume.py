@@ -296,8 +296,8 @@ def _pnp_run(y, operator, start, stop, prior, scale, show_pbar, kwargs):
 def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs,
                         slice_correlation):
     """JSON-able description of a :func:`reconstruct_volume` job (what a resume must match):
-    with the renoising the options resolve to, so that a folder of an earlier default
-    (DDIM renoising, before session 10) is not resumed with another."""
+    with the renoising the options resolve to, so that a folder made with DDIM renoising is
+    not resumed with fresh renoising, or the other way round."""
     from .alg import resolve_renoise
     renoise, _ = resolve_renoise("reconstruct_volume", kwargs.get("sampler", "fast"),
                                  kwargs.get("renoise"), kwargs.get("eta"))

@@ -48,7 +48,7 @@ def test_refine_phase_plugin_registers_a_versioned_method():
 
 def test_sigma0_plugin_runs_the_samplers_with_sigma_zero(monkeypatch):
     """The ablation plugin of the noisy single-coil tables: plug-and-play and the mean of 4
-    with sigma=0 (the default before session 12), while the defaults estimate σ."""
+    with sigma=0 (data fitted as if noiseless), while the defaults estimate σ."""
     import sys
     from pathlib import Path
 

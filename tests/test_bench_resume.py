@@ -232,9 +232,9 @@ def test_registered_settings_make_entries_stale(monkeypatch):
         registry.METHODS.pop("toy-versioned", None)
     from mrirecon_vdm.bench import vdm_methods  # noqa: F401  (registers vdm-pnp)
     assert registry.METHODS["vdm-pnp"].settings == {"pnp_version": vdm_methods.PNP_VERSION}
-    # the guided sampler's version is recorded for every operator (since version 6 with
-    # coil maps too), its renoising whenever it is not DDIM's (the default before session
-    # 10), so that DDIM entries are never reused for fresh renoising
+    # the guided sampler's version is recorded for every operator (coil maps included),
+    # its renoising whenever it is not DDIM's, so that DDIM entries are never reused for
+    # fresh renoising
     fresh = {"renoise": "fresh"}
     v2 = {"guided_version": vdm_methods.GUIDED_VERSION, **fresh}
     for name in ("vdm-fast-50", "vdm-mean4"):

@@ -342,7 +342,7 @@ def test_estimate_sigma_one_coil_with_a_phase_is_at_most_the_highpass_bound(monk
     # the band reads the noise through a poor phase too (its error is at low frequencies)
     assert estimate_sigma(y, A) <= hp
     assert estimate_sigma(y, A) == pytest.approx(sigma, rel=0.2)
-    monkeypatch.setattr(noise_mod, "CALIBRATION_BAND", None)       # session 13's estimate
+    monkeypatch.setattr(noise_mod, "CALIBRATION_BAND", None)       # misfit and high-pass bound only
     assert estimate_sigma(y, A) == pytest.approx(hp, rel=1e-6)       # the misfit is larger
     assert estimate_sigma(y, A, upper=0.01) == pytest.approx(0.01)
     assert estimate_sigma(y, A, upper=1e9) > 2 * hp                   # the misfit alone

@@ -381,7 +381,7 @@ def test_data_step_errors():
 
 def test_pnp_sigma_default_with_a_phase():
     """σ=None: the estimate for one coil with a phase (known or estimated), with coil maps
-    and (since session 12) for one coil without a phase; a given σ is kept."""
+    and for one coil without a phase; a given σ is kept."""
     from mrirecon_vdm.coils import birdcage_maps
     from mrirecon_vdm.linop import Phase
     from mrirecon_vdm.noise import GaussianNoise, estimate_sigma

@@ -154,7 +154,7 @@ def test_shipped_calibration_table_is_well_formed():
 
 def test_calibration_key_follows_the_renoising(monkeypatch):
     """The App looks its factor up under the sampler it ran: "fast-fresh" (the default),
-    "fast" (DDIM renoising, the key of the tables before session 10) or "paper"."""
+    "fast" (DDIM renoising) or "paper"."""
     import mrirecon_vdm.calibration as C
     seen = []
     monkeypatch.setattr(C, "calibration_factor", lambda req, prior, A, sampler, k:

@@ -95,7 +95,7 @@ def register(subparsers):
                    help="target in-plane size (must be multiples of the prior's "
                         "downsample factor)")
     p.add_argument("--sampler", default="fast", choices=SAMPLER_CHOICES,
-                   help="'fast' (x0 data consistency + DDIM, default) or 'paper' (ancestral "
+                   help="'fast' (x0 data consistency + renoising, default) or 'paper' (ancestral "
                         "with measurement mixing)")
     p.add_argument("--steps", type=int, default=None,
                    help="network evaluations (default 50 fast, 1000 paper)")
@@ -143,11 +143,10 @@ def register(subparsers):
                         "single-coil slices; 4D input is always (S, C, H, W))")
     u.add_argument("--method", default=None, choices=METHOD_CHOICES,
                    help="'pnp' (PnPVDMRecon, plug-and-play, 30 network evaluations by default "
-                        "(--steps), deterministic; the default for undersampled data: on the "
-                        "benchmarks of docs/results.md better than the guided sampler's mean "
-                        "of 4 by 0.3-1.3 dB single coil, 3-4.5 dB with an estimated phase and "
-                        "0.4-0.5 dB with 8 noisy coils, at a sixth of the network "
-                        "evaluations) or 'guided' "
+                        "(--steps), deterministic; the default for undersampled data: on every "
+                        "undersampled benchmark of docs/results.md better than the guided "
+                        "sampler's mean of 4, at a sixth of the network evaluations) or "
+                        "'guided' "
                         "(GuidedVDMRecon; --samples, --sampler, --lamda, --renoise, --eta, --seed, "
                         "--uncertainty apply, and giving one of them selects it)")
     u.add_argument("--voxel-size", type=float, nargs="+", default=None,

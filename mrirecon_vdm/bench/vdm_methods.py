@@ -68,7 +68,7 @@ THREADS = int(os.environ.get("MRIRECON_VDM_THREADS", "1"))
 #: Renoising of the fast-sampler methods (``GuidedVDMRecon(renoise=...)``; env
 #: ``MRIRECON_VDM_RENOISE``, default the sampler's own, ``"fresh"``: to compare the two on
 #: the same slices). Recorded in the journal settings when it is not ``"ddim"``, so a resumed
-#: run never mixes the two (entries of earlier versions, all DDIM, are run again).
+#: run never mixes the two (an entry without the field is a DDIM one).
 RENOISE = os.environ.get("MRIRECON_VDM_RENOISE") or None
 #: Steps of the paper's sampler.
 PAPER_STEPS = 1000
@@ -190,27 +190,17 @@ for _k in MEAN_SAMPLES:
         dict(sampler="fast", num_steps=MEAN_STEPS, num_samples=_k), _k * MEAN_STEPS,
         f"guided VDM, mean of {_k} fast-sampler samples ({MEAN_STEPS} steps, one batch)")
 
-#: Version of the fast guided sampler's single-coil defaults (an estimated phase; 2: the
-#: phase refinement is on; 3: σ is at most the high-pass bound,
-#: :func:`mrirecon_vdm.noise.highpass_sigma`; 4: the phase is refined at every 4th step,
-#: :data:`mrirecon_vdm.app.PHASE_REFINE_EVERY`; 5: σ estimated for one coil without a phase
-#: too, from the measured pairs (k, −k), :func:`mrirecon_vdm.noise.estimate_sigma`). Runs
-#: without coil maps record it (before version 5 only those with ``phase="auto"``), so only
-#: their earlier journal entries are run again on resume. Noiseless single-coil data give
-#: σ̂ = 0 exactly, so version 5 takes version 4's path there (the super-resolution tables of
-#: ``docs/bench/people`` were made before it). The rows rerun in session 12 (last run in
-#: session 10) moved on average by −0.04 to +0.05 dB for the mean of 4 and −0.22 to +0.03 dB
-#: for one sample, single slices by up to 1.1 dB: session 11's torch FFTs changed the
-#: floats, and a sampled trajectory does not return to the same sample. 6: the variance
-#: attached to x̂₀ has a floor, :data:`mrirecon_vdm.app.DEFAULT_DC_VARIANCE_FLOOR` (it
-#: matters only with σ > 0: noiseless data without a phase take version 5's path); from
-#: version 6 runs with coil maps record it too, so their earlier rows are run again on
-#: resume. 7: σ̂ for one coil with a phase also reads the calibration band
-#: (:data:`mrirecon_vdm.noise.CALIBRATION_BAND`); rows without a phase take version 6's
-#: path (session 14 reran only the phase task; a resume of the others reruns them). 8: one
-#: coil with a phase re-estimates σ at every 2nd phase refinement and takes 4 CG iterations
-#: per data step (:data:`mrirecon_vdm.app.PHASE_SIGMA_EVERY`,
-#: :data:`mrirecon_vdm.app.PHASE_CG_ITER`); rows without a phase take version 6's path.
+#: Version of the fast guided sampler's defaults, recorded in the journal settings of every
+#: fast-sampler method, so that ``bench --resume`` runs an entry of another version again
+#: instead of reusing it. Version 8 is the current set: σ̂ from the measured pairs (k, −k) for
+#: one coil without a phase (:func:`mrirecon_vdm.noise.estimate_sigma`), from the smallest
+#: of the calibration misfit, its band (:data:`mrirecon_vdm.noise.CALIBRATION_BAND`) and the
+#: high-pass bound (:func:`mrirecon_vdm.noise.highpass_sigma`) for one coil with a phase; the
+#: phase refined at every :data:`mrirecon_vdm.app.PHASE_REFINE_EVERY`-th step, σ re-estimated
+#: at every :data:`mrirecon_vdm.app.PHASE_SIGMA_EVERY`-th refinement and
+#: :data:`mrirecon_vdm.app.PHASE_CG_ITER` CG iterations per data step with a phase; the floor
+#: :data:`mrirecon_vdm.app.DEFAULT_DC_VARIANCE_FLOOR` of the variance attached to x̂₀. Raise
+#: it whenever a default that changes these results changes.
 GUIDED_VERSION = 8
 
 
@@ -248,19 +238,15 @@ def _pnp(y, A, scale, **opts):
 
 #: Iterations (= network evaluations) of the registered plug-and-play method.
 PNP_STEPS = 30
-#: Version of the plug-and-play algorithm (2: the exact data step and the phase refinement;
-#: 3: "auto" keeps the gradient step for a plain crop; 4: 1D normal operator for line masks;
-#: 5: the schedule starts at 0.3 with coil maps; 6: 45 steps with coil maps, the
-#: shift-free normal operator, the refinement window up to 63 lines; 7: σ estimated for
-#: one coil with a phase, γ read from the denoiser's table; 8: the noise floor ρσ² and c = 16,
-#: 8 with coil maps, σ the true level; 9: σ estimated for one coil without a phase, from the
-#: measured pairs (k, −k): 0 for noiseless data, so the same results there; 10: a final
-#: data step after the last denoiser, :data:`mrirecon_vdm.pnp.FINAL_STEP_VARIANCE`; 11: an
-#: estimated phase refined at every 2nd step, 6 CG iterations for one coil with a phase,
-#: :data:`mrirecon_vdm.pnp.PHASE_REFINE_EVERY`, :data:`mrirecon_vdm.pnp.PHASE_CG_ITER`; 12:
-#: σ̂ for one coil with a phase also reads the calibration band,
-#: :data:`mrirecon_vdm.noise.CALIBRATION_BAND`: only the phase rows change, and session 14
-#: reran only those).
+#: Version of the plug-and-play algorithm, recorded in the journal settings of ``vdm-pnp``
+#: (``bench --resume`` runs an entry of another version again). Version 12 is the current
+#: algorithm: the exact data step (``data_step="auto"``), the noise floor ρσ² with c = 16 (8
+#: with coil maps), σ̂ as the guided sampler's (:func:`mrirecon_vdm.noise.estimate_sigma`),
+#: an estimated phase refined at every :data:`mrirecon_vdm.pnp.PHASE_REFINE_EVERY`-th step
+#: with :data:`mrirecon_vdm.pnp.PHASE_CG_ITER` CG iterations, the coil-map defaults
+#: (:data:`mrirecon_vdm.pnp.DEFAULT_PNP_COILS`) and the final data step
+#: (:data:`mrirecon_vdm.pnp.FINAL_STEP_VARIANCE`). Raise it whenever a default that changes
+#: these results changes.
 PNP_VERSION = 12
 register_method("vdm-pnp", _pnp, nfe=PNP_STEPS, replace=True,
                 description=f"VDM denoiser with an exact data step (plug-and-play, "

@@ -43,14 +43,16 @@ class AugmentConfig:
         intensity_range: global intensity scale uniform in [lo, hi] (always).
         interp: ``"bicubic"`` or ``"bilinear"`` interpolation of warped patches.
         whole_pixel: patch positions on whole pixels (False: continuous positions, as in
-            the first shipped prior's recipe).
+            with ``interp="bilinear"``, the recipe that ``sharpen_prob`` and the spectra of
+            ``docs/data.md`` compare against).
         sharpen_max: strength ``a`` of the unsharp mask uniform in [0, sharpen_max]
             (probability sharpen_prob); the gain at the Nyquist frequency is ``1 + a``.
         contrast_prob: probability of a random tissue-contrast change (:func:`remap_contrast`):
             the intensities are sent through a random piecewise-linear map through 0 with
             ``contrast_knots`` knots, monotone with probability ``contrast_monotone_prob``
             (tissue order kept, contrast changed) and otherwise free (tissue order changed, as
-            from T1 to T2 weighting). 0 (off) in the shipped recipe until measured.
+            from T1 to T2 weighting). 0 (off) in the shipped recipe: it makes a better density
+            model of unseen people and a worse super-resolution prior (``docs/results.md``).
     """
     hflip_prob: float = 0.5
     vflip_prob: float = 0.0
