@@ -39,7 +39,8 @@ PNP_OPTIONS = ("num_steps", "lamda_start", "lamda_end", "phase", "sigma", "bf16"
 
 def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed=None,
                        show_pbar=True, progress_dir=None, resume=False,
-                       slice_correlation=DEFAULT_SLICE_CORRELATION, **kwargs):
+                       slice_correlation=DEFAULT_SLICE_CORRELATION, method="guided",
+                       **kwargs):
     """Super-resolve a stack of low-resolution k-space slices, a few slices per run.
 
     Args:
@@ -70,12 +71,18 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
             first slice of a run is correlated with the last one of the run before), exactly
             and deterministically given ``seed``, so resuming gives the same volume. The
             slices must be consecutive and in order.
+        method (str): ``"guided"`` (:class:`GuidedVDMRecon`) or ``"pnp"``
+            (:class:`mrirecon_vdm.pnp.PnPVDMRecon`, deterministic: ``seed`` and
+            ``slice_correlation`` are unused).
         **kwargs: passed to :class:`GuidedVDMRecon` (``sampler``, ``num_steps``,
-            ``num_samples``, ``lamda``, ``sigma``, ``device``, ...).
+            ``num_samples``, ``lamda``, ``sigma``, ``device``, ...), or for ``"pnp"`` one of
+            :data:`PNP_OPTIONS`.
 
     Returns:
-        tuple: ``(x, std)``, x (S, N1, N2) float32 and std (S, N1, N2) or None (one sample).
+        tuple: ``(x, std)``, x (S, N1, N2) float32 and std (S, N1, N2) or None (one sample;
+        always None for ``"pnp"``).
     """
+    _check_method("reconstruct_volume", method, kwargs)
     check_array("reconstruct_volume y", y)
     if y.ndim != 3:
         raise ValueError(f"reconstruct_volume: expected y of shape (S, m1, m2), got {y.shape}")
@@ -94,8 +101,8 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
     fingerprint = None
     if progress_dir is not None:
         fingerprint = _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed,
-                                          kwargs, slice_correlation)
-    return _run_slices(y, operator, prior, "guided", slices_per_run, scale, seed, show_pbar,
+                                          kwargs, slice_correlation, method)
+    return _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pbar,
                        progress_dir, resume, fingerprint, kwargs, image_shape=hr_shape,
                        slice_correlation=slice_correlation)
 
@@ -140,8 +147,7 @@ def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, sc
             do not match y, or any check of the App.
     """
     name = "reconstruct_slices"
-    if method not in METHODS:
-        raise ValueError(f"{name}: method must be one of {METHODS}, got {method!r}")
+    _check_method(name, method, kwargs)
     check_array(f"{name} y", y)
     if y.ndim < 3:
         raise ValueError(f"{name}: expected y with a leading slice axis, (S, H, W) or "
@@ -152,11 +158,6 @@ def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, sc
         raise ValueError(f"{name}: operator must be a callable (start, stop) -> Linop, got "
                          f"{type(operator).__name__}")
     _check_slices_per_run(name, slices_per_run)
-    if method == "pnp":
-        unknown = sorted(set(kwargs) - set(PNP_OPTIONS))
-        if unknown:
-            raise ValueError(f"{name}: method 'pnp' does not take {', '.join(unknown)}; its "
-                             f"options are {', '.join(PNP_OPTIONS)}")
     if progress_dir is not None and operator_fingerprint is None:
         raise ValueError(f"{name}: a progress folder needs operator_fingerprint (a JSON-able "
                          f"description of the operator, e.g. digests of its mask and maps)")
@@ -170,6 +171,16 @@ def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, sc
     return _run_slices(y, checked, prior, method, slices_per_run, scale, seed, show_pbar,
                        progress_dir, resume, fingerprint, kwargs,
                        slice_correlation=slice_correlation)
+
+
+def _check_method(name, method, kwargs):
+    if method not in METHODS:
+        raise ValueError(f"{name}: method must be one of {METHODS}, got {method!r}")
+    if method == "pnp":
+        unknown = sorted(set(kwargs) - set(PNP_OPTIONS))
+        if unknown:
+            raise ValueError(f"{name}: method 'pnp' does not take {', '.join(unknown)}; its "
+                             f"options are {', '.join(PNP_OPTIONS)}")
 
 
 def _check_rho(name, rho):
@@ -294,10 +305,13 @@ def _pnp_run(y, operator, start, stop, prior, scale, show_pbar, kwargs):
 
 
 def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs,
-                        slice_correlation):
+                        slice_correlation, method="guided"):
     """JSON-able description of a :func:`reconstruct_volume` job (what a resume must match):
     with the renoising the options resolve to, so that a folder made with DDIM renoising is
     not resumed with fresh renoising, or the other way round."""
+    if method == "pnp":
+        return _fingerprint(y, prior, slices_per_run, scale, seed, kwargs,
+                            hr_shape=list(hr_shape), method=method)
     from .alg import resolve_renoise
     renoise, _ = resolve_renoise("reconstruct_volume", kwargs.get("sampler", "fast"),
                                  kwargs.get("renoise"), kwargs.get("eta"))

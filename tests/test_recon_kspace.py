@@ -284,6 +284,7 @@ def main(prior, monkeypatch):
 
     def run(*argv):
         return cli.main(["recon", *map(str, argv), "--quiet"])
+    run.prior = prior
     return run
 
 
@@ -362,9 +363,10 @@ def test_command_line_errors(tmp_path, main, single, multi, masks, capsys):
     assert not out.exists()
 
 
-def test_super_resolution_is_unchanged_by_the_new_options(tmp_path, main, images, capsys):
+def test_super_resolution_options(tmp_path, main, images, capsys, monkeypatch):
     """Without --undersampled: the default HDF5 key is still ``kspace``, --phase passes through,
-    and the undersampled-only options are refused."""
+    both methods run (plug-and-play unless an option of the guided sampler is given), and the
+    undersampled-only options are refused."""
     from mrirecon_vdm.linop import lowres_image_to_kspace
     y = lowres_image_to_kspace(images[:, 8:24, 8:24], (N, N)).astype(np.complex64)
     with h5py.File(tmp_path / "lr.h5", "w") as f:
@@ -375,7 +377,28 @@ def test_super_resolution_is_unchanged_by_the_new_options(tmp_path, main, images
                 "--steps", "2", "--seed", "0", "--phase", "none") == 0
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
     assert np.load(tmp_path / "a.npy").shape == (S, N, N)
-    assert main(tmp_path / "lr.h5", "--out", tmp_path / "c.npy", "--method", "pnp") == 2
+    from mrirecon_vdm import app, pnp
+    from mrirecon_vdm.volume import reconstruct_volume
+    ran = []
+    for cls in (app.GuidedVDMRecon, pnp.PnPVDMRecon):
+        monkeypatch.setattr(cls, "run", lambda self, real=cls.run: ran.append(type(self).__name__)
+                            or real(self))
+    assert main(tmp_path / "lr.h5", "--out", tmp_path / "c.npy", "--scale", "2", "--steps",
+                "2") == 0
+    assert ran == ["PnPVDMRecon"]
+    want, _ = reconstruct_volume(y, (N, N), main.prior, method="pnp", num_steps=2,
+                                 show_pbar=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), want)
+    for extra in (["--method", "guided"], ["--samples", "2"], ["--renoise", "ddim"]):
+        ran.clear()
+        assert main(tmp_path / "lr.h5", "--out", tmp_path / "d.npy", "--scale", "2", "--steps",
+                    "2", "--seed", "0", *extra) == 0
+        assert ran == ["GuidedVDMRecon"], extra
+    assert main(tmp_path / "lr.h5", "--out", tmp_path / "e.npy", "--scale", "2", "--method",
+                "pnp", "--samples", "2") == 2
+    assert "--samples apply to --method guided" in capsys.readouterr().err
+    assert main(tmp_path / "lr.h5", "--out", tmp_path / "e.npy", "--scale", "2",
+                "--voxel-size", "1") == 2
     assert "--undersampled" in capsys.readouterr().err
     np.savez(tmp_path / "k.npz", kspace=y)
     assert main(tmp_path / "k.npz", "--out", tmp_path / "c.npy") == 2

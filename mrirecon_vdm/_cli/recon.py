@@ -94,11 +94,23 @@ def register(subparsers):
     g.add_argument("--size", type=int, nargs=2, metavar=("N1", "N2"), default=None,
                    help="target in-plane size (must be multiples of the prior's "
                         "downsample factor)")
+    p.add_argument("--method", default=None, choices=METHOD_CHOICES,
+                   help="'pnp' (the default for both tasks: PnPVDMRecon, plug-and-play, the "
+                        "prior's one-step denoiser alternated with exact data consistency; "
+                        "deterministic, 30 network evaluations, 45 with coil maps (--steps)) or "
+                        "'guided' (GuidedVDMRecon, the k-space-guided diffusion sampler; "
+                        "--samples, --sampler, --lamda, --renoise, --eta, --seed, "
+                        "--slice-correlation and --uncertainty apply to it, and giving one of "
+                        "them selects it). On the validation people plug-and-play beats the "
+                        "guided mean of 4 samples by 0.3-0.5 dB in super-resolution at 4x and "
+                        "2x, and is within 0.2 dB of it with 8 coils, at a fifth to a seventh "
+                        "of the network evaluations (docs/results.md)")
     p.add_argument("--sampler", default="fast", choices=SAMPLER_CHOICES,
                    help="'fast' (x0 data consistency + renoising, default) or 'paper' (ancestral "
                         "with measurement mixing)")
     p.add_argument("--steps", type=int, default=None,
-                   help="network evaluations (default 50 fast, 1000 paper)")
+                   help="network evaluations per sample (default: pnp 30, 45 with coil maps; "
+                        "guided 50 fast, 1000 paper)")
     p.add_argument("--samples", type=int, default=1,
                    help="posterior samples averaged into the output (default 1)")
     p.add_argument("--lamda", type=float, default=1.0, help="data weight λ in [0, 1]")
@@ -141,14 +153,6 @@ def register(subparsers):
     u.add_argument("--coils", action="store_true",
                    help="a 3D input is (C, H, W), one slice of C coils (default: (S, H, W) "
                         "single-coil slices; 4D input is always (S, C, H, W))")
-    u.add_argument("--method", default=None, choices=METHOD_CHOICES,
-                   help="'pnp' (PnPVDMRecon, plug-and-play, 30 network evaluations by default "
-                        "(--steps), deterministic; the default for undersampled data: on every "
-                        "undersampled benchmark of docs/results.md better than the guided "
-                        "sampler's mean of 4, at a sixth of the network evaluations) or "
-                        "'guided' "
-                        "(GuidedVDMRecon; --samples, --sampler, --lamda, --renoise, --eta, --seed, "
-                        "--uncertainty apply, and giving one of them selects it)")
     u.add_argument("--voxel-size", type=float, nargs="+", default=None,
                    metavar=("DX", "DY"),
                    help="voxel size in mm for the NIfTI affine: DX [DY [DZ]] (DY defaults to "
@@ -311,25 +315,46 @@ def _intensity(args):
     return intensity
 
 
+def _method_options(args):
+    """``(method, kwargs)`` of the App: ``--method``, or where it is not given ``pnp`` unless
+    an option of the guided sampler is (then ``guided``)."""
+    guided_only = [opt for opt, changed in (
+        ("--sampler", args.sampler != "fast"), ("--lamda", args.lamda != 1.0),
+        ("--eta", args.eta is not None), ("--renoise", args.renoise is not None),
+        ("--batch-size", args.batch_size is not None),
+        ("--samples", args.samples != 1), ("--uncertainty", args.uncertainty is not None),
+        ("--slice-correlation", args.slice_correlation is not None))
+        if changed]
+    method = args.method
+    if method is None:
+        method = "guided" if guided_only else "pnp"
+    if method == "pnp":
+        if guided_only:
+            raise ValueError(f"{', '.join(guided_only)} apply to --method guided; --method pnp "
+                             f"gives one deterministic reconstruction")
+        kw = dict(num_steps=args.steps, sigma=args.sigma, bf16=args.bf16, device=args.device)
+    else:
+        kw = dict(sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
+                  lamda=args.lamda, sigma=args.sigma, eta=args.eta, renoise=args.renoise,
+                  device=args.device, batch_size=args.batch_size, bf16=args.bf16)
+        if args.slice_correlation is not None:
+            kw["slice_correlation"] = args.slice_correlation
+    if args.phase is not None:
+        kw["phase"] = args.phase
+    return method, kw
+
+
 def _run(args):
     if args.undersampled or args.mask is not None:
         return _run_undersampled(args)
-    for given, opt in ((args.coils, "--coils"),
-                       (args.method not in (None, "guided"), "--method pnp"),
-                       (args.voxel_size is not None, "--voxel-size")):
+    for given, opt in ((args.coils, "--coils"), (args.voxel_size is not None, "--voxel-size")):
         if given:
-            raise ValueError(f"recon: {opt} applies to undersampled k-space (add "
-                             f"--undersampled); without it the input is super-resolved")
+            raise ValueError(f"{opt} applies to undersampled k-space (add --undersampled); "
+                             f"without it the input is super-resolved")
+    method, kw = _method_options(args)
     intensity = _intensity(args)
     _check_common(args)
-    extra = {} if args.phase is None else {"phase": args.phase}
-    if args.slice_correlation is not None:
-        extra["slice_correlation"] = args.slice_correlation
-    kw = dict(sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
-              lamda=args.lamda, sigma=args.sigma, eta=args.eta, renoise=args.renoise,
-              seed=args.seed,
-              device=args.device, batch_size=args.batch_size, bf16=args.bf16,
-              show_pbar=not args.quiet, **extra)
+    kw.update(seed=args.seed, show_pbar=not args.quiet)
     # the input, the target size and the outputs are checked before the prior is loaded
     job = _prepare_sr(args.input, args.out, args.scale, args.size,
                       "kspace" if args.key is None else args.key, args.axis, args.png,
@@ -338,37 +363,17 @@ def _run(args):
         prior = _load_prior(args)
         out = _reconstruct_sr(job, args.out, prior, png=args.png, uncertainty=args.uncertainty,
                               slices_per_run=args.slices_per_run, intensity_scale=intensity,
-                              resume=args.resume, **kw)
+                              resume=args.resume, method=method, **kw)
     print(out)
 
 
 def _run_undersampled(args):
     for given, opt in ((args.scale is not None, "--scale"), (args.size is not None, "--size")):
         if given:
-            raise ValueError(f"recon: {opt} is for super-resolution; undersampled k-space is "
+            raise ValueError(f"{opt} is for super-resolution; undersampled k-space is "
                              f"reconstructed on its own grid (drop {opt} or --undersampled)")
-    guided_only = [opt for opt, changed in (
-        ("--sampler", args.sampler != "fast"), ("--lamda", args.lamda != 1.0),
-        ("--eta", args.eta is not None), ("--renoise", args.renoise is not None),
-        ("--batch-size", args.batch_size is not None),
-        ("--samples", args.samples != 1), ("--uncertainty", args.uncertainty is not None),
-        ("--slice-correlation", args.slice_correlation is not None))
-        if changed]
-    if args.method is None:
-        args.method = "guided" if guided_only else "pnp"
-    if args.method == "pnp":
-        if guided_only:
-            raise ValueError(f"recon: {', '.join(guided_only)} apply to --method guided; "
-                             f"--method pnp gives one deterministic reconstruction")
-        kw = dict(num_steps=args.steps, sigma=args.sigma, phase=args.phase, bf16=args.bf16,
-                  device=args.device)
-    else:
-        kw = dict(sampler=args.sampler, num_steps=args.steps, num_samples=args.samples,
-                  lamda=args.lamda, sigma=args.sigma, eta=args.eta, renoise=args.renoise,
-                  phase=args.phase,
-                  device=args.device, batch_size=args.batch_size, bf16=args.bf16)
-        if args.slice_correlation is not None:
-            kw["slice_correlation"] = args.slice_correlation
+    args.method, kw = _method_options(args)
+    kw.setdefault("phase", None)
     intensity = _intensity(args)
     voxel = _voxel_size(args.voxel_size)
     _check_common(args)
@@ -576,8 +581,10 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
             removed once the outputs are written.
         lock (bool): hold ``<out>.lock`` (:func:`output_lock`) while writing, so that a
             second writer of the same output is refused; False when the caller holds it.
-        **recon_kwargs: for :class:`mrirecon_vdm.app.GuidedVDMRecon` (sampler, num_steps,
-            num_samples, lamda, sigma, eta, seed, device, batch_size, bf16, show_pbar).
+        **recon_kwargs: for :func:`mrirecon_vdm.volume.reconstruct_volume`: ``method``
+            (``"guided"``, the default of this function, or ``"pnp"``), and the App's options
+            (guided: sampler, num_steps, num_samples, lamda, sigma, eta, seed, device,
+            batch_size, bf16, show_pbar; pnp: num_steps, sigma, device, bf16, show_pbar).
 
     Returns:
         pathlib.Path: the output file.
