@@ -425,3 +425,75 @@ def test_default_method_is_pnp_unless_a_guided_option_is_given(tmp_path, main, s
     assert main(tmp_path / "s.npy", "--out", tmp_path / "b.npy", "--undersampled",
                 "--steps", "2", "--samples", "2") == 0
     assert not calls                               # --samples selects the guided sampler
+
+
+def test_fastmri_masks(tmp_path, single, masks, capsys):
+    """fastMRI keeps a 1D (W,) mask of the sampled columns, in the file as the dataset
+    ``mask``: it is read from there, and 1D masks broadcast over the rows ((H,): columns of
+    rows)."""
+    cols = cartesian_mask((N, N), 2, center=8, seed=1)[0]                 # (W,)
+    k = single * cols[None, None, :]
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f["kspace"] = k
+        f["mask"] = cols
+    d = read_undersampled(tmp_path / "f.h5")
+    assert d.mask_name.endswith("f.h5[mask]")
+    np.testing.assert_array_equal(d.mask, np.broadcast_to(cols, d.mask.shape))
+    np.save(tmp_path / "cols.npy", cols.astype(np.float32))
+    d2 = read_undersampled(tmp_path / "f.h5", mask=tmp_path / "cols.npy")
+    np.testing.assert_array_equal(d2.mask, d.mask)
+    with h5py.File(tmp_path / "m.h5", "w") as f:
+        f["mask"] = cols
+    np.testing.assert_array_equal(read_undersampled(tmp_path / "f.h5",
+                                                    mask=tmp_path / "m.h5").mask, d.mask)
+    rows = cartesian_mask((N, N + 8), 2, center=8, axis=0, seed=2)[:, 0]   # (H,), H != W
+    kr = np.ones((N, N + 8), np.complex64) * rows[:, None]
+    np.save(tmp_path / "r.npy", kr)
+    np.save(tmp_path / "rows.npy", rows)
+    got = read_undersampled(tmp_path / "r.npy", mask=tmp_path / "rows.npy").mask[0]
+    np.testing.assert_array_equal(got, np.broadcast_to(rows[:, None], (N, N + 8)))
+    np.save(tmp_path / "bad.npy", np.ones(N + 3, bool))
+    with pytest.raises(ValueError, match=r"bad.npy: --mask has shape \(35,\).*1D \(32,\)"):
+        read_undersampled(tmp_path / "f.h5", mask=tmp_path / "bad.npy")
+
+
+def test_own_coil_maps(tmp_path, main, multi, masks, capsys):
+    """``--maps``: the user's maps (.npy, .h5, BART .cfl) replace ESPIRiT's; the result is that
+    of the library on FourierSampling with those maps; maps that do not fit are refused."""
+    from mrirecon_vdm.volume import reconstruct_slices
+    maps = birdcage_maps((N, N), C)
+    np.save(tmp_path / "m.npy", multi)
+    np.save(tmp_path / "maps.npy", maps)
+    with h5py.File(tmp_path / "maps.h5", "w") as f:
+        f["sens_maps"] = np.stack([maps] * S)
+    write_cfl(tmp_path / "maps", to_bart(maps[None]))
+    outs = []
+    for f in ("maps.npy", "maps.h5", "maps.cfl"):
+        assert main(tmp_path / "m.npy", "--out", tmp_path / f"o_{f}.npy", "--maps", tmp_path / f,
+                    "--steps", "2") == 0, capsys.readouterr().err
+        assert f"the coil maps of --maps {tmp_path / f}" in capsys.readouterr().err
+        outs.append(np.load(tmp_path / f"o_{f}.npy"))
+    want, _ = reconstruct_slices(
+        multi, lambda a, b: FourierSampling((b - a, N, N), masks[a:b],
+                                            maps=np.stack([maps] * (b - a))),
+        main.prior, method="pnp", num_steps=2, show_pbar=False)
+    for o in outs:
+        np.testing.assert_allclose(o, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    bad = {"three.npy": maps[:3], "size.npy": maps[:, :, :N - 2], "zero.npy": 0 * maps,
+           "scaled.npy": 10 * maps}
+    for name, m in bad.items():
+        np.save(tmp_path / name, m)
+    for name, words in (("three.npy", ["3", "4 coils"]), ("size.npy", ["30", "32 x 32"]),
+                        ("zero.npy", ["all zero"]), ("scaled.npy", ["peaks at 10"]),
+                        ("none.npy", ["no such file"])):
+        assert main(tmp_path / "m.npy", "--out", tmp_path / "x.npy", "--maps",
+                    tmp_path / name) == 2
+        err = capsys.readouterr().err
+        assert name in err and all(w in err for w in words), (name, err)
+    np.save(tmp_path / "s.npy", multi[:, 0])
+    assert main(tmp_path / "s.npy", "--out", tmp_path / "x.npy", "--undersampled", "--maps",
+                tmp_path / "maps.npy") == 2
+    assert "one coil" in capsys.readouterr().err
+    assert main(tmp_path / "m.npy", "--out", tmp_path / "maps.npy", "--maps",
+                tmp_path / "maps.npy") == 2
+    assert "overwrite" in capsys.readouterr().err

@@ -30,9 +30,10 @@ grid, zeros where not sampled (complex64/complex128):
 Layouts: ``(H, W)`` one slice, one coil; ``(S, H, W)`` S single-coil slices, or with
 ``--coils`` ``(C, H, W)`` one slice of C coils; ``(S, C, H, W)`` multi-coil slices (a BART
 file says itself which dimension holds the coils). The sampling mask comes from ``--mask``
-(``.npy``, ``(H, W)`` for every slice or ``(S, H, W)``, 0/1 or boolean; k-space outside it is
-set to zero) or from the data (:func:`mrirecon_vdm.sampling.mask_from_kspace`: sampled where
-any coil is non-zero). With coils, ESPIRiT maps are estimated per slice from the fully
+(``.npy`` or HDF5, ``(H, W)`` for every slice, ``(S, H, W)``, or fastMRI's 1D ``(W,)``
+columns; 0/1 or boolean; k-space outside it is set to zero), from the ``mask`` dataset of a
+fastMRI file, or from the data (:func:`mrirecon_vdm.sampling.mask_from_kspace`: sampled
+where any coil is non-zero). With coils, ESPIRiT maps are estimated per slice from the fully
 sampled centre (:func:`mrirecon_vdm.coils.espirit_maps`; it needs at least 8 x 8 lines).
 The operator is :class:`mrirecon_vdm.linop.FourierSampling`; ``--method guided`` (default,
 :class:`~mrirecon_vdm.app.GuidedVDMRecon`) or ``pnp`` (:class:`~mrirecon_vdm.pnp.PnPVDMRecon`)
@@ -146,10 +147,17 @@ def register(subparsers):
     u.add_argument("--undersampled", action="store_true",
                    help="the input is undersampled k-space on the full grid (not a "
                         "low-resolution image or k-space block): reconstruct it at its size")
-    u.add_argument("--mask", default=None, metavar="FILE.npy",
-                   help="sampling mask, (H, W) or one per slice (S, H, W), 0/1 or boolean "
-                        "(implies --undersampled; default: where the k-space is non-zero, "
-                        "any coil)")
+    u.add_argument("--mask", default=None, metavar="FILE",
+                   help="sampling mask (.npy, or .h5/.hdf5 with a dataset 'mask'): (H, W), one "
+                        "per slice (S, H, W), or fastMRI's 1D (W,) columns / (H,) rows; 0/1 or "
+                        "boolean (implies --undersampled; default: a fastMRI file's own 'mask' "
+                        "dataset, else where the k-space is non-zero in any coil)")
+    u.add_argument("--maps", default=None, metavar="FILE",
+                   help="your own coil maps instead of ESPIRiT's from the data: (C, H, W) for "
+                        "every slice or (S, C, H, W), in .npy, .h5/.hdf5 (dataset 'maps' or "
+                        "'sens_maps') or BART .cfl/.hdr (x, y, z, coils); normalised as ESPIRiT "
+                        "gives them (root-sum-of-squares 1 inside the object); implies "
+                        "--undersampled")
     u.add_argument("--coils", action="store_true",
                    help="a 3D input is (C, H, W), one slice of C coils (default: (S, H, W) "
                         "single-coil slices; 4D input is always (S, C, H, W))")
@@ -299,7 +307,8 @@ def _check_common(args):
                          f"{args.sampler}")
     _check_outputs(args.out, args.png, args.uncertainty,
                    inputs=[("input", args.input)]
-                   + ([("--mask file", args.mask)] if args.mask else []))
+                   + ([("--mask file", args.mask)] if args.mask else [])
+                   + ([("--maps file", args.maps)] if getattr(args, "maps", None) else []))
     check_seed("recon --seed", args.seed)
     _check_device(args.device)
 
@@ -345,7 +354,7 @@ def _method_options(args):
 
 
 def _run(args):
-    if args.undersampled or args.mask is not None:
+    if args.undersampled or args.mask is not None or args.maps is not None:
         return _run_undersampled(args)
     for given, opt in ((args.coils, "--coils"), (args.voxel_size is not None, "--voxel-size")):
         if given:
@@ -378,7 +387,8 @@ def _run_undersampled(args):
     voxel = _voxel_size(args.voxel_size)
     _check_common(args)
     # read and check the input before loading the prior
-    data = read_undersampled(args.input, key=args.key, coils=args.coils, mask=args.mask)
+    data = read_undersampled(args.input, key=args.key, coils=args.coils, mask=args.mask,
+                             maps=args.maps)
     with output_lock(args.out):
         prior = _load_prior(args)
         out = recon_undersampled_file(data, args.out, prior, method=args.method,
@@ -746,11 +756,16 @@ class UndersampledKSpace:
         slice_axis (bool): whether the input had a slice axis (the output keeps it).
         name (str): the input file, for messages.
         mask_name (str): where the mask came from, for messages.
+        maps (array or None): the user's coil maps ``(S, C, H, W)`` complex64 (``--maps``),
+            or None (ESPIRiT maps are estimated per slice).
+        maps_name (str or None): where the maps came from.
     """
 
-    def __init__(self, y, mask, num_coils, slice_axis, name, mask_name):
+    def __init__(self, y, mask, num_coils, slice_axis, name, mask_name, maps=None,
+                 maps_name=None):
         self.y, self.mask, self.num_coils = y, mask, num_coils
         self.slice_axis, self.name, self.mask_name = slice_axis, name, mask_name
+        self.maps, self.maps_name = maps, maps_name
 
     @property
     def shape(self):
@@ -758,7 +773,7 @@ class UndersampledKSpace:
         return (self.y.shape[0],) + tuple(self.y.shape[-2:])
 
 
-def read_undersampled(path, key=None, coils=False, mask=None):
+def read_undersampled(path, key=None, coils=False, mask=None, maps=None):
     """Read full-grid undersampled k-space (and a mask) and check them.
 
     Args:
@@ -766,8 +781,14 @@ def read_undersampled(path, key=None, coils=False, mask=None):
             (:func:`mrirecon_vdm.data.io.load_kspace`).
         key (str or None): array / dataset name (default ``kspace``, or the only one).
         coils (bool): a 3D array is ``(C, H, W)``, one slice of C coils (not ``(S, H, W)``).
-        mask (path, array or None): ``(H, W)`` or ``(S, H, W)`` 0/1 mask (a ``.npy`` file or
-            an array); None: read from the data (non-zero in any coil).
+        mask (path, array or None): ``(H, W)``, ``(S, H, W)``, or 1D ``(W,)`` (columns, as
+            fastMRI stores it) or ``(H,)`` (rows) 0/1 mask (a ``.npy`` file, an HDF5 file with
+            a dataset ``mask`` or only one, or an array); None: the ``mask`` dataset of an
+            HDF5 input (fastMRI's undersampled files), else read from the data (non-zero in
+            any coil).
+        maps (path or None): the user's coil maps (``.npy``, HDF5 ``maps``/``sens_maps``,
+            BART ``.cfl``), ``(C, H, W)`` or ``(S, C, H, W)``, normalised as ESPIRiT gives
+            them; None: ESPIRiT maps from the data.
 
     Returns:
         UndersampledKSpace
@@ -823,27 +844,28 @@ def read_undersampled(path, key=None, coils=False, mask=None):
     S, H, W = arr.shape[0], arr.shape[-2], arr.shape[-1]
 
     dropped = zeros_note = None
+    if mask is None and name.lower().endswith((".h5", ".hdf5")):
+        mask = _fastmri_mask(path)             # a fastMRI file's own ``mask`` dataset, if any
     if mask is not None:
         mask_name = str(mask)
         if isinstance(mask, (str, pathlib.Path)):
-            mpath = pathlib.Path(mask)
-            if mpath.suffix.lower() != ".npy":
-                raise ValueError(f"{mpath}: --mask must be a .npy file, got "
-                                 f"{mpath.suffix or '(no suffix)'!r}")
-            if not mpath.exists():
-                raise FileNotFoundError(f"no such file: {mpath} (--mask)")
-            try:
-                m = np.load(mpath, allow_pickle=False)
-            except Exception as e:
-                raise ValueError(f"{mpath}: could not read the --mask ({type(e).__name__}: "
-                                 f"{e})") from None
+            m = _read_mask(mask)
+        elif isinstance(mask, tuple):          # (array, name) of the input's own mask
+            m, mask_name = mask
         else:
             m, mask_name = np.asarray(mask), "the mask"
         if m.dtype == object or m.dtype.names is not None or np.iscomplexobj(m):
             raise ValueError(f"{mask_name}: --mask must be a real 0/1 or boolean array, got "
                              f"dtype {m.dtype}")
-        if m.shape not in ((H, W), (S, H, W)):
-            want = f"({H}, {W})" + (f" or ({S}, {H}, {W})" if S > 1 else "")
+        if m.ndim == 1:                        # fastMRI's 1D masks: (W,) columns, or (H,) rows
+            if m.shape[0] == W:
+                m = m[None, :]
+            elif m.shape[0] == H:
+                m = m[:, None]
+        ok = m.ndim in (2, 3) and all(a in (1, b) for a, b in zip(m.shape[::-1], (W, H, S)))
+        if not ok:
+            want = f"({H}, {W})" + (f" or ({S}, {H}, {W})" if S > 1 else "") \
+                + f", or 1D ({W},) columns / ({H},) rows"
             raise ValueError(f"{mask_name}: --mask has shape {m.shape}, the k-space {name} needs "
                              f"{want}")
         mf = m.astype(np.float64)
@@ -875,7 +897,10 @@ def read_undersampled(path, key=None, coils=False, mask=None):
     empty = [int(s) for s in np.flatnonzero(~mask_b.reshape(S, -1).any(axis=1))]
     if empty:
         raise ValueError(f"{mask_name}: samples nothing in slice(s) {empty[:5]} of {name}")
-    if num_coils is not None:
+    maps_arr = None
+    if maps is not None:
+        maps_arr = _read_maps(maps, name, S, num_coils, H, W)
+    elif num_coils is not None:
         for s in range(S):
             c = calibration_shape(mask_b[s])
             if min(c) < ESPIRIT_MIN_CALIB:
@@ -888,12 +913,122 @@ def read_undersampled(path, key=None, coils=False, mask=None):
         if note:
             _note(note)                      # once the input passed every check
     return UndersampledKSpace(arr.astype(np.complex64, copy=False), mask_b, num_coils,
-                              slice_axis, name, mask_name)
+                              slice_axis, name, mask_name, maps_arr,
+                              None if maps is None else str(maps))
+
+
+MAPS_SUFFIXES = (".npy", ".h5", ".hdf5", ".cfl", ".hdr")
+
+
+def _read_maps(path, kname, S, num_coils, H, W):
+    """``--maps``: coil maps ``(C, H, W)`` for every slice or ``(S, C, H, W)`` (``.npy``; HDF5,
+    the dataset ``maps`` / ``sens_maps`` or the only one; BART ``.cfl``/``.hdr`` with the
+    dimensions of the k-space), checked against the k-space ``kname``: returns
+    ``(S, C, H, W)`` complex64."""
+    import numpy as np
+
+    from .._checks import check_finite
+    from ..linop import _check_maps_values, check_maps_normalised
+
+    name = str(path)
+    if num_coils is None:
+        raise ValueError(f"--maps {name}: the k-space {kname} has one coil; coil maps need "
+                         f"multi-coil k-space ((S, C, H, W), or (C, H, W) with --coils)")
+    low = name.lower()
+    if not low.endswith(MAPS_SUFFIXES):
+        raise ValueError(f"--maps {name}: unsupported file type; allowed: "
+                         f"{', '.join(MAPS_SUFFIXES)}")
+    if low.endswith((".cfl", ".hdr")):
+        from ..data.io import _cfl_kspace
+        m = _cfl_kspace(path)                  # (z, coils, H, W)
+    else:
+        p = pathlib.Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"no such file: {p} (--maps)")
+        try:
+            if low.endswith(".npy"):
+                m = np.load(p, allow_pickle=False)
+            else:
+                import h5py
+                with h5py.File(p, "r") as f:
+                    names = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
+                    key = next((k for k in ("maps", "sens_maps") if k in names),
+                               names[0] if len(names) == 1 else None)
+                    if key is None:
+                        raise ValueError(f"no dataset 'maps' or 'sens_maps' and {len(names)} "
+                                         f"others: {sorted(names)}")
+                    m = np.asarray(f[key][()])
+        except Exception as e:
+            raise ValueError(f"--maps {name}: could not read the maps ({type(e).__name__}: "
+                             f"{e})") from None
+    m = np.asarray(m)
+    if m.dtype == object or m.dtype.names is not None or m.dtype.kind not in "biufc":
+        raise ValueError(f"--maps {name}: expected a numeric array of coil maps, got dtype "
+                         f"{m.dtype}")
+    if m.ndim == 3:
+        m = m[None]
+    if m.ndim == 4 and m.shape[0] == 1:        # one set for every slice
+        m = np.broadcast_to(m, (S,) + m.shape[1:])
+    want = f"({num_coils}, {H}, {W}) or ({S}, {num_coils}, {H}, {W})"
+    if m.ndim != 4 or m.shape[0] != S or m.shape[1:] != (num_coils, H, W):
+        raise ValueError(f"--maps {name}: shape {np.shape(m)} does not match the k-space "
+                         f"{kname} ({num_coils} coils of {H} x {W}, {S} slice(s)): expected "
+                         f"{want}")
+    m = np.ascontiguousarray(m.astype(np.complex64))
+    check_finite(f"--maps {name}", m)
+    _check_maps_values(f"--maps {name}", m)
+    check_maps_normalised(f"--maps {name}", m)
+    return m
+
+
+MASK_SUFFIXES = (".npy", ".h5", ".hdf5")
+
+
+def _read_mask(path):
+    """A ``--mask`` file: ``.npy``, or HDF5 (the dataset ``mask``, or the only one)."""
+    import numpy as np
+    mpath = pathlib.Path(path)
+    suffix = mpath.suffix.lower()
+    if suffix not in MASK_SUFFIXES:
+        raise ValueError(f"{mpath}: --mask must be a {', '.join(MASK_SUFFIXES)} file, got "
+                         f"{mpath.suffix or '(no suffix)'!r}")
+    if not mpath.exists():
+        raise FileNotFoundError(f"no such file: {mpath} (--mask)")
+    try:
+        if suffix == ".npy":
+            return np.load(mpath, allow_pickle=False)
+        import h5py
+        with h5py.File(mpath, "r") as f:
+            names = [k for k in f.keys() if isinstance(f[k], h5py.Dataset)]
+            if "mask" in names:
+                key = "mask"
+            elif len(names) == 1:
+                key = names[0]
+            else:
+                raise ValueError(f"no dataset 'mask' and {len(names)} others: {sorted(names)}")
+            return np.asarray(f[key][()])
+    except Exception as e:
+        raise ValueError(f"{mpath}: could not read the --mask ({type(e).__name__}: "
+                         f"{e})") from None
+
+
+def _fastmri_mask(path):
+    """``(mask, name)`` from the ``mask`` dataset of a fastMRI file, or None."""
+    import h5py
+    import numpy as np
+    try:
+        with h5py.File(path, "r") as f:
+            if "mask" not in f or not isinstance(f["mask"], h5py.Dataset):
+                return None
+            return np.asarray(f["mask"][()]), f"{path}[mask]"
+    except OSError:
+        return None
 
 
 class _Operators:
     """``operator(start, stop)`` for :func:`mrirecon_vdm.volume.reconstruct_slices`:
-    :class:`FourierSampling` with the slices' masks and (cached) ESPIRiT maps."""
+    :class:`FourierSampling` with the slices' masks and the user's maps (``--maps``) or
+    (cached) ESPIRiT maps."""
 
     def __init__(self, data, device):
         import numpy as np
@@ -905,7 +1040,10 @@ class _Operators:
         self.data, self.device = data, sp.Device(device)
         self.maps = {}
         self.widths = None
-        if data.num_coils is not None:
+        if data.maps is not None:
+            _note(f"{data.num_coils} coils: the coil maps of --maps {data.maps_name}")
+            self.maps = dict(enumerate(data.maps))
+        elif data.num_coils is not None:
             cal = [calibration_shape(m) for m in data.mask]
             self.widths = [min(min(c), DEFAULT_CALIB_MAX) for c in cal]
             lo, hi = min(self.widths), max(self.widths)
@@ -948,10 +1086,12 @@ class _Operators:
               "mask_shape": list(self.data.mask.shape), "coils": self.data.num_coils}
         if self.widths is not None:
             fp["maps"] = {"espirit_calib": self.widths}
+        elif self.data.maps is not None:
+            fp["maps"] = {"sha256": hashlib.sha256(self.data.maps.tobytes()).hexdigest()}
         return fp
 
 
-def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
+def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None, maps=None,
                             method="guided", voxel_size=None, png=None, uncertainty=None,
                             slices_per_run=8, intensity_scale="slice", resume=False,
                             lock=True, **recon_kwargs):
@@ -964,7 +1104,8 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
         out (path): output ``.npy`` (``(S, H, W)``, or ``(H, W)`` for an input without a slice
             axis) or ``.nii``/``.nii.gz`` (``(H, W, S)``), written atomically.
         prior: the prior (protocol of ``docs/architecture.md``).
-        key, coils, mask: for :func:`read_undersampled` (ignored when ``input`` was read).
+        key, coils, mask, maps: for :func:`read_undersampled` (ignored when ``input`` was
+            read).
         method (str): ``"guided"`` (:class:`mrirecon_vdm.app.GuidedVDMRecon`) or ``"pnp"``
             (:class:`mrirecon_vdm.pnp.PnPVDMRecon`).
         voxel_size (tuple of 3 floats or None): (DX, DY, DZ) mm for the NIfTI affine
@@ -985,7 +1126,7 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
     """
     _check_outputs(out, png, uncertainty,
                    inputs=[("input", input.name if isinstance(input, UndersampledKSpace)
-                            else input), ("--mask file", mask)])
+                            else input), ("--mask file", mask), ("--maps file", maps)])
     kw = dict(recon_kwargs)
     if method == "pnp":
         if kw.pop("num_samples", 1) != 1 or uncertainty is not None:
@@ -996,7 +1137,7 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
                          "(--samples 2 or more)")
     voxel = _voxel_size(voxel_size) if voxel_size is not None else None
     data = input if isinstance(input, UndersampledKSpace) else \
-        read_undersampled(input, key=key, coils=coils, mask=mask)
+        read_undersampled(input, key=key, coils=coils, mask=mask, maps=maps)
     f = int(getattr(prior, "downsample_factor", 1))
     H, W = data.shape[-2:]
     if H % f or W % f:
