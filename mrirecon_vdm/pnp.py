@@ -399,6 +399,18 @@ class PnPVDMRecon(sp.app.App):
         super().__init__(alg, show_pbar=show_pbar, leave_pbar=False, record_time=False)
 
     @property
+    def complex_image(self):
+        """``x · e^{iφ}`` (complex64; ``x`` itself without a phase), after :meth:`run`."""
+        if self.x is None:
+            return None
+        with self.device:
+            phase = self.phase
+            if phase is None:
+                return self.x.astype(np.complex64)
+            phase = sp.to_device(phase, self.device)
+            return (self.x * self.device.xp.exp(1j * phase)).astype(np.complex64)
+
+    @property
     def phase(self):
         """The phase in radians (refined when refined), or None."""
         if self.refine_phase and self.dc is not None:

@@ -40,7 +40,7 @@ PNP_OPTIONS = ("num_steps", "lamda_start", "lamda_end", "phase", "sigma", "bf16"
 def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed=None,
                        show_pbar=True, progress_dir=None, resume=False,
                        slice_correlation=DEFAULT_SLICE_CORRELATION, method="guided",
-                       **kwargs):
+                       complex_output=False, **kwargs):
     """Super-resolve a stack of low-resolution k-space slices, a few slices per run.
 
     Args:
@@ -74,6 +74,8 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
         method (str): ``"guided"`` (:class:`GuidedVDMRecon`) or ``"pnp"``
             (:class:`mrirecon_vdm.pnp.PnPVDMRecon`, deterministic: ``seed`` and
             ``slice_correlation`` are unused).
+        complex_output (bool): return the Apps' ``.complex_image`` (x·e^{iφ}, complex64)
+            instead of the real image x.
         **kwargs: passed to :class:`GuidedVDMRecon` (``sampler``, ``num_steps``,
             ``num_samples``, ``lamda``, ``sigma``, ``device``, ...), or for ``"pnp"`` one of
             :data:`PNP_OPTIONS`.
@@ -102,15 +104,18 @@ def reconstruct_volume(y, hr_shape, prior, slices_per_run=8, scale="slice", seed
     if progress_dir is not None:
         fingerprint = _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed,
                                           kwargs, slice_correlation, method)
+        if complex_output:
+            fingerprint["complex_output"] = True
     return _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pbar,
                        progress_dir, resume, fingerprint, kwargs, image_shape=hr_shape,
-                       slice_correlation=slice_correlation)
+                       slice_correlation=slice_correlation, complex_output=complex_output)
 
 
 def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, scale="slice",
                        seed=None, show_pbar=True, progress_dir=None, resume=False,
                        operator_fingerprint=None,
-                       slice_correlation=DEFAULT_SLICE_CORRELATION, **kwargs):
+                       slice_correlation=DEFAULT_SLICE_CORRELATION, complex_output=False,
+                       **kwargs):
     """Reconstruct a stack of slices through any per-slice operator, a few slices per run.
 
     The sibling of :func:`reconstruct_volume` for other measurements (undersampled k-space
@@ -128,9 +133,9 @@ def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, sc
         method (str): ``"guided"`` (:class:`mrirecon_vdm.app.GuidedVDMRecon`) or ``"pnp"``
             (:class:`mrirecon_vdm.pnp.PnPVDMRecon`; the slices of a run in one call, each with
             its own intensity scale and noise schedule by default).
-        slices_per_run, scale, seed, show_pbar, progress_dir, resume, slice_correlation: as
-            :func:`reconstruct_volume` (``seed`` and ``slice_correlation`` are unused by
-            ``"pnp"``, which draws no noise).
+        slices_per_run, scale, seed, show_pbar, progress_dir, resume, slice_correlation,
+            complex_output: as :func:`reconstruct_volume` (``seed`` and
+            ``slice_correlation`` are unused by ``"pnp"``, which draws no noise).
         operator_fingerprint (dict or None): a JSON-able description of the operator (e.g.
             digests of its mask and maps) for the progress record; needed with
             ``progress_dir``, since a callable cannot be compared between two jobs.
@@ -166,11 +171,13 @@ def reconstruct_slices(y, operator, prior, method="guided", slices_per_run=8, sc
     fingerprint = None
     if progress_dir is not None:
         extra = {} if method == "pnp" else {"slice_correlation": float(slice_correlation)}
+        if complex_output:
+            extra["complex_output"] = True
         fingerprint = _fingerprint(y, prior, slices_per_run, scale, seed, kwargs,
                                    method=method, operator=operator_fingerprint, **extra)
     return _run_slices(y, checked, prior, method, slices_per_run, scale, seed, show_pbar,
                        progress_dir, resume, fingerprint, kwargs,
-                       slice_correlation=slice_correlation)
+                       slice_correlation=slice_correlation, complex_output=complex_output)
 
 
 def _check_method(name, method, kwargs):
@@ -233,7 +240,7 @@ def _resolve_scale(name, scale, y, operator, prior):
 
 def _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pbar,
                 progress_dir, resume, fingerprint, kwargs, image_shape=(None, None),
-                slice_correlation=0.0):
+                slice_correlation=0.0, complex_output=False):
     """The runs of :func:`reconstruct_volume` / :func:`reconstruct_slices` (``image_shape``:
     (H, W) of the output when known, to check the kept runs against)."""
     n_slices = y.shape[0]
@@ -272,10 +279,12 @@ def _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pb
             app = GuidedVDMRecon(yb, A, prior, scale=sb, seed=s, show_pbar=show_pbar,
                                  slice_correlation=slice_correlation, preceding_noise=before,
                                  **kwargs)
-            xs.append(app.run())
+            x = app.run()
+            xs.append(app.complex_image if complex_output else x)
             stds.append(app.std)
         else:
-            xs.append(_pnp_run(y, operator, start, stop, prior, sb, show_pbar, kwargs))
+            app = _pnp_run(y, operator, start, stop, prior, sb, show_pbar, kwargs)
+            xs.append(app.complex_image if complex_output else app.x)
             stds.append(None)
         if progress is not None:
             progress.save(k, xs[-1], stds[-1])
@@ -292,7 +301,7 @@ def _torch_device(device):
 
 def _pnp_run(y, operator, start, stop, prior, scale, show_pbar, kwargs):
     """Slices ``start:stop`` with :class:`PnPVDMRecon`, in one call (a scale per slice, or
-    one for all)."""
+    one for all); returns the App after its run."""
     from .pnp import PnPVDMRecon
 
     kw = dict(kwargs)
@@ -300,8 +309,9 @@ def _pnp_run(y, operator, start, stop, prior, scale, show_pbar, kwargs):
     yb = sp.to_device(y[start:stop], device)
     if scale is not None:
         scale = float(scale) if np.ndim(scale) == 0 else np.asarray(sp.to_device(scale))
-    return PnPVDMRecon(yb, operator(start, stop), prior, scale=scale, show_pbar=show_pbar,
-                       **kw).run()
+    app = PnPVDMRecon(yb, operator(start, stop), prior, scale=scale, show_pbar=show_pbar, **kw)
+    app.run()
+    return app
 
 
 def _volume_fingerprint(y, hr_shape, prior, slices_per_run, scale, seed, kwargs,
@@ -394,7 +404,7 @@ class _VolumeProgress:
                         n is not None and n != m for n, m in zip(shape, a.shape))):
                     want = tuple("?" if n is None else n for n in shape)
                     raise ValueError(f"shape {tuple(a.shape)}, expected {want}")
-                if a.dtype.kind not in "f" or not np.all(np.isfinite(a)):
+                if a.dtype.kind not in "fc" or not np.all(np.isfinite(a)):
                     raise ValueError("not finite float values")
         except Exception as e:      # BadZipFile, EOFError, KeyError, OSError, ValueError
             warnings.warn(f"{path}: damaged run file ({type(e).__name__}: {e}); this run is "

@@ -512,3 +512,21 @@ def test_pnp_final_data_step_with_an_operator_it_does_not_recognise():
     assert np.linalg.norm(A(on.run()) - y) < 0.5 * np.linalg.norm(A(off) - y)
     yn = (y + 0.05 * rng.standard_normal(y.shape)).astype(np.complex64)
     assert np.all(np.isfinite(PnPVDMRecon(yn, A, prior, sigma=0.05, **kw).run()))
+
+
+def test_pnp_complex_image():
+    """``.complex_image`` is x·e^{iφ} with the (refined) phase, x itself without a phase."""
+    from mrirecon_vdm.phase import smooth_phase
+
+    A = FourierSampling((H, H), cartesian_mask((H, H), 2, center=6, seed=0))
+    x = make_prior().mean.astype(np.float32)
+    phi = smooth_phase((H, H), seed=1)
+    app = PnPVDMRecon(A(x * np.exp(1j * phi)).astype(np.complex64), A, make_prior(),
+                      phase="auto", num_steps=4)
+    assert app.complex_image is None
+    out = app.run()
+    assert app.complex_image.dtype == np.complex64
+    np.testing.assert_allclose(app.complex_image, out * np.exp(1j * app.phase), rtol=1e-5,
+                               atol=1e-6)
+    real = PnPVDMRecon(A(x).astype(np.complex64), A, make_prior(), num_steps=4)
+    np.testing.assert_array_equal(real.run().astype(np.complex64), real.complex_image)

@@ -497,3 +497,39 @@ def test_own_coil_maps(tmp_path, main, multi, masks, capsys):
     assert main(tmp_path / "m.npy", "--out", tmp_path / "maps.npy", "--maps",
                 tmp_path / "maps.npy") == 2
     assert "overwrite" in capsys.readouterr().err
+
+
+def test_complex_output(tmp_path, main, single, images):
+    """``--complex``: m·e^{iφ} (NIfTI complex64, .npy, BART .cfl) whose magnitude is the
+    default output; ``.complex_image`` of PnPVDMRecon is the same."""
+    from mrirecon_vdm.data.io import read_cfl
+    from mrirecon_vdm.phase import smooth_phase
+    phi = smooth_phase((N, N), seed=3)
+    k = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(images * np.exp(1j * phi), axes=(-2, -1)),
+                                    norm="ortho"), axes=(-2, -1))
+    mask = cartesian_mask((N, N), 2, center=12, seed=0)
+    np.save(tmp_path / "k.npy", (k * mask).astype(np.complex64))
+    common = ["--undersampled", "--phase", "auto", "--steps", "3"]
+    assert main(tmp_path / "k.npy", "--out", tmp_path / "m.npy", *common) == 0
+    m = np.load(tmp_path / "m.npy")
+    for out in ("c.npy", "c.nii.gz", "c.cfl"):
+        assert main(tmp_path / "k.npy", "--out", tmp_path / out, "--complex", *common) == 0
+    c = np.load(tmp_path / "c.npy")
+    assert c.dtype == np.complex64 and c.shape == m.shape
+    np.testing.assert_allclose(np.abs(c), np.abs(m), rtol=1e-5, atol=1e-6 * m.max())
+    head = m > 0.3 * m.max()                 # the phase is the estimated one, near the truth
+    err = np.angle(c * np.exp(-1j * phi))[head]
+    assert np.median(np.abs(err)) < 0.3
+    nii = nib.load(tmp_path / "c.nii.gz")
+    assert nii.get_data_dtype() == np.complex64
+    np.testing.assert_allclose(np.moveaxis(np.asarray(nii.dataobj), -1, 0), c, rtol=1e-6)
+    np.testing.assert_allclose(np.moveaxis(read_cfl(tmp_path / "c.cfl"), -1, 0), c, rtol=1e-6)
+    # super-resolution without a phase: the complex image is the real one
+    from mrirecon_vdm.linop import lowres_image_to_kspace
+    np.save(tmp_path / "lr.npy", images[:, 8:24, 8:24])
+    for flag, name in (([], "r.npy"), (["--complex"], "rc.npy")):
+        assert main(tmp_path / "lr.npy", "--out", tmp_path / name, "--scale", "2", "--steps",
+                    "2", *flag) == 0
+    rc = np.load(tmp_path / "rc.npy")
+    assert rc.dtype == np.complex64 and not rc.imag.any()
+    np.testing.assert_array_equal(rc.real, np.load(tmp_path / "r.npy"))

@@ -48,7 +48,7 @@ import sys
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 INPUT_SUFFIXES = (".nii.gz", ".nii", ".npy", ".png", ".h5", ".hdf5")
-OUTPUT_SUFFIXES = (".nii.gz", ".nii", ".npy")
+OUTPUT_SUFFIXES = (".nii.gz", ".nii", ".npy", ".cfl")
 SAMPLER_CHOICES = ("fast", "paper")
 DEFAULT_SCALE = 4
 METHOD_CHOICES = ("guided", "pnp")
@@ -126,6 +126,10 @@ def register(subparsers):
                    help="DDIM stochasticity η in [0, 1] of the fast sampler with --renoise "
                         "ddim (default 1)")
     p.add_argument("--seed", type=int, default=None, help="seed of the sampler's noise")
+    p.add_argument("--complex", dest="complex_output", action="store_true",
+                   help="write the complex image m·e^{iφ} (the reconstruction with its estimated "
+                        "phase; m itself without one): complex64 NIfTI, .npy or BART .cfl "
+                        "(default: the real magnitude image m)")
     p.add_argument("--png", default=None, help="also save the middle slice as a PNG")
     p.add_argument("--uncertainty", default=None,
                    help="also save the per-voxel uncertainty (needs --samples >= 2): the std "
@@ -225,6 +229,11 @@ def _same_file(a, b):
     """Whether the paths ``a`` and ``b`` name one file (any spelling, symbolic or hard
     links included)."""
     import os
+
+    def cfl(p):                 # a BART pair is one file: NAME.cfl and NAME.hdr
+        s = str(p)
+        return s[:-4] + ".cfl" if s.lower().endswith((".cfl", ".hdr")) else s
+    a, b = cfl(a), cfl(b)
     try:
         if os.path.exists(a) and os.path.exists(b):
             return os.path.samefile(a, b)
@@ -363,7 +372,7 @@ def _run(args):
     method, kw = _method_options(args)
     intensity = _intensity(args)
     _check_common(args)
-    kw.update(seed=args.seed, show_pbar=not args.quiet)
+    kw.update(seed=args.seed, show_pbar=not args.quiet, complex_output=args.complex_output)
     # the input, the target size and the outputs are checked before the prior is loaded
     job = _prepare_sr(args.input, args.out, args.scale, args.size,
                       "kspace" if args.key is None else args.key, args.axis, args.png,
@@ -397,7 +406,7 @@ def _run_undersampled(args):
                                       slices_per_run=args.slices_per_run,
                                       intensity_scale=intensity, resume=args.resume,
                                       seed=args.seed, show_pbar=not args.quiet, lock=False,
-                                      **kw)
+                                      complex_output=args.complex_output, **kw)
     print(out)
 
 
@@ -545,13 +554,18 @@ def _atomic_save(path, data, affine):
     if suffix is None:
         raise ValueError(f"{path}: unsupported output type {''.join(path.suffixes) or '(none)'!r}; "
                          f"allowed: {', '.join(OUTPUT_SUFFIXES)}")
+    if suffix == ".cfl":                       # BART: (x, y, z) = (H, W, S), complex64
+        from ..data.io import write_cfl
+        write_cfl(path, data)
+        return path
     from .._atomic import atomic_path
     with atomic_path(path, suffix=suffix) as tmp:
         if suffix == ".npy":
             np.save(tmp, data)
         else:
             import nibabel as nib
-            img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
+            dtype = np.complex64 if np.iscomplexobj(data) else np.float32
+            img = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
             img.set_qform(affine, code=1)
             img.set_sform(affine, code=1)
             nib.save(img, tmp)
@@ -679,7 +693,7 @@ def _write_results(out, x, std, layout_for, affine, uncertainty, png, progress,
     shutil.rmtree(progress, ignore_errors=True)
     if png is not None:
         import matplotlib.pyplot as plt
-        mid = x[x.shape[0] // 2]
+        mid = abs(x[x.shape[0] // 2])
         pathlib.Path(png).parent.mkdir(parents=True, exist_ok=True)
         # NIfTI input: voxel axes (i, j) shown with i to the right and j up
         plt.imsave(str(png), mid.T if voxel_axes_png else mid, cmap="gray",
@@ -1167,7 +1181,8 @@ def _reconstruct_undersampled(data, out, prior, method, voxel, png, uncertainty,
                                 slices_per_run=slices_per_run, scale=intensity_scale,
                                 progress_dir=progress, resume=resume,
                                 operator_fingerprint=operators.fingerprint(), **kw)
-    x = np.asarray(sp.to_device(x), dtype=np.float32)
+    x = np.asarray(sp.to_device(x))
+    x = x.astype(np.complex64 if np.iscomplexobj(x) else np.float32)
     std = None if std is None else np.asarray(sp.to_device(std), dtype=np.float32)
     affine = np.diag(list(voxel if voxel is not None else (1.0, 1.0, 1.0)) + [1.0])
 
