@@ -27,6 +27,7 @@ from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataCon
                   GuidedVDM, resolve_renoise)
 from .backend import from_torch, to_torch
 from .linop import CropFourier
+from .padding import predict_eps
 
 __all__ = ["GuidedVDMRecon", "estimate_scale", "DEFAULT_BATCH_SIZE", "PHASE_REFINE_EVERY",
            "PHASE_SIGMA_EVERY", "PHASE_CG_ITER"]
@@ -469,7 +470,8 @@ class GuidedVDMRecon(sp.app.App):
         with torch.inference_mode(), self._autocast():
             for i in range(0, n, bs):
                 chunk = imgs[i:i + bs]
-                out[i:i + bs] = self.prior.predict_eps(chunk, tt[:chunk.shape[0]]).to(out.dtype)
+                out[i:i + bs] = predict_eps(self.prior, chunk,
+                                            tt[:chunk.shape[0]]).to(out.dtype)
         if out.device.type == "cuda":
             torch.cuda.synchronize(out.device)
         self.time_network += time.perf_counter() - start
@@ -621,13 +623,7 @@ def _check_prior(prior, A):
     if c > 1 and (len(ishape) < 3 or ishape[-3] != c):
         raise ValueError(f"GuidedVDMRecon: the prior has {c} image channels, so A.ishape must "
                          f"end in ({c}, H, W); got {ishape}")
-    f = int(prior.downsample_factor)
-    hw = ishape[-2:]
-    if hw[0] % f or hw[1] % f:
-        raise ValueError(f"GuidedVDMRecon: the prior needs image sizes that are multiples of "
-                         f"its downsample_factor {f}, got {hw}; choose a target size "
-                         f"divisible by {f}")
-    return hw, c
+    return ishape[-2:], c
 
 
 def __getattr__(name):

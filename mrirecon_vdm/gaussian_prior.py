@@ -97,7 +97,8 @@ class GaussianPrior:
         gamma (callable or None): the schedule, torch times → γ(t); default linear from
             ``gamma_min`` to ``gamma_max``.
         gamma_min, gamma_max (float): ends of the default linear schedule.
-        downsample_factor (int): reported to the samplers (H, W must be multiples of it).
+        downsample_factor (int): reported to the samplers (they pad other sizes to multiples
+            of it, :mod:`mrirecon_vdm.padding`; this prior itself takes its own shape only).
 
     Example:
         >>> P = stationary_variance((32, 32))

@@ -45,6 +45,7 @@ import numpy as np
 import sigpy as sp
 
 from ._checks import as_shape
+from .padding import predict_eps
 
 __all__ = ["VDMDenoiser", "MODES"]
 
@@ -94,10 +95,6 @@ class VDMDenoiser(sp.prox.Prox):
                 raise ValueError(f"VDMDenoiser: the prior has no {name!r}; expected the prior "
                                  f"protocol (gamma, predict_eps, image_channels, "
                                  f"downsample_factor)")
-        f = int(prior.downsample_factor)
-        if shape[-2] % f or shape[-1] % f:
-            raise ValueError(f"VDMDenoiser: image sizes must be multiples of the prior's "
-                             f"downsample_factor {f}, got {shape[-2:]}")
         if int(prior.image_channels) != 1:
             raise ValueError("VDMDenoiser: only single-channel (magnitude) priors are supported")
         if mode not in MODES:
@@ -195,7 +192,7 @@ class VDMDenoiser(sp.prox.Prox):
                 imgs = torch.cat([imgs, imgs.flip(-1)])
                 tt = tt.repeat(2)
             with torch.inference_mode(), ctx:
-                eps = self.prior.predict_eps(imgs, tt).float()
+                eps = predict_eps(self.prior, imgs, tt).float()
                 if self.flip_ensemble:
                     eps = 0.5 * (eps[:n] + eps[n:].flip(-1))
             if eps.device.type == "cuda":

@@ -76,10 +76,6 @@ def run(args):
     x = slices[args.slice_index]
     if args.scale < 1 or x.shape[0] % args.scale or x.shape[1] % args.scale:
         raise ValueError(f"--scale: expected a factor dividing {x.shape}, got {args.scale}")
-    f = int(getattr(prior, "downsample_factor", 1))
-    if x.shape[0] % f or x.shape[1] % f:
-        raise ValueError(f"--prior: its downsample factor {f} does not divide the shipped "
-                         f"slices' size {x.shape}")
     lr = (x.shape[0] // args.scale, x.shape[1] // args.scale)
     data_range = float(slices.max())          # the shipped volume's maximum
     A = CropFourier(x.shape, lr)

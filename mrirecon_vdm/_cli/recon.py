@@ -93,8 +93,8 @@ def register(subparsers):
     g.add_argument("--scale", type=float, default=None,
                    help=f"in-plane upsampling factor (default {DEFAULT_SCALE})")
     g.add_argument("--size", type=int, nargs=2, metavar=("N1", "N2"), default=None,
-                   help="target in-plane size (must be multiples of the prior's "
-                        "downsample factor)")
+                   help="target in-plane size (any size: the prior's network pads to its "
+                        "multiple of 8 internally)")
     p.add_argument("--method", default=None, choices=METHOD_CHOICES,
                    help="'pnp' (the default for both tasks: PnPVDMRecon, plug-and-play, the "
                         "prior's one-step denoiser alternated with exact data consistency; "
@@ -618,8 +618,8 @@ def recon_file(input, out, prior, factor=None, size=None, key="kspace", axis=2, 
         IsADirectoryError, NotADirectoryError, PermissionError: an output path that cannot
             be written (a folder, a file on the way, a read-only folder), before any work.
         ValueError: unsupported suffix, unreadable file, bad shape, target smaller than the
-            input or beyond :data:`MAX_TARGET_SIZE`, a target the prior's downsample factor
-            does not divide, ``uncertainty`` with one sample, or any GuidedVDMRecon check.
+            input or beyond :data:`MAX_TARGET_SIZE`, ``uncertainty`` with one sample, or any
+            check of the App.
         mrirecon_vdm._lock.OutputLocked: another process is writing ``out``.
     """
     import contextlib
@@ -653,11 +653,6 @@ def _reconstruct_sr(job, out, prior, png=None, uncertainty=None, slices_per_run=
 
     kind, arr, affine, layout, hr_shape = job
     lr_shape = arr.shape[-2:]
-    f = int(getattr(prior, "downsample_factor", 1))
-    if hr_shape[0] % f or hr_shape[1] % f:
-        raise ValueError(f"recon: the target size {hr_shape[0]} x {hr_shape[1]} is not a "
-                         f"multiple of the prior's downsample factor {f}; choose --scale or "
-                         f"--size so that both sides are multiples of {f}")
     y = arr if kind == "kspace" else lowres_image_to_kspace(arr, hr_shape).astype(np.complex64)
     progress = progress_dir_for(out)
     x, std = reconstruct_volume(y, hr_shape, prior, slices_per_run=slices_per_run,
@@ -1152,12 +1147,6 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
     voxel = _voxel_size(voxel_size) if voxel_size is not None else None
     data = input if isinstance(input, UndersampledKSpace) else \
         read_undersampled(input, key=key, coils=coils, mask=mask, maps=maps)
-    f = int(getattr(prior, "downsample_factor", 1))
-    H, W = data.shape[-2:]
-    if H % f or W % f:
-        raise ValueError(f"{data.name}: the image size {H} x {W} is not a multiple of the "
-                         f"prior's downsample factor {f}; crop or zero-pad the k-space to a "
-                         f"multiple of {f}")
     warning = voxel_size_warning(voxel, prior)
     if warning:
         _note(warning)

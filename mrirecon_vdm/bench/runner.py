@@ -153,14 +153,13 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=No
 def check_run(images, scales, methods=None, task=None, seed=0):
     """Every check of a benchmark run that needs no reconstruction, before the first method
     runs: the methods exist, every factor suits the task and the image size, the seed, and
-    for the VDM methods that the prior loads and that its downsample factor divides the image
-    size (the network runs on the full-size images).
+    for the VDM methods that the prior loads.
 
     Returns:
         list: the method names (all registered ones for None).
 
     Raises:
-        ValueError: an unknown method, a bad factor, seed or image size for the prior.
+        ValueError: an unknown method, a bad factor or seed.
         FileNotFoundError: the prior of the VDM methods is missing.
     """
     from .._checks import check_seed
@@ -187,14 +186,7 @@ def check_run(images, scales, methods=None, task=None, seed=0):
     check_seed("--seed", seed, allow_none=True, offset=len(images) + PHASE_SEED_OFFSET)
     if any(m.startswith("vdm") for m in methods):
         from . import vdm_methods
-        prior = vdm_methods.get_prior()    # fail before any work when the prior is missing
-        f = int(getattr(prior, "downsample_factor", 1))
-        if hr[0] % f or hr[1] % f:
-            vdm = [m for m in methods if m.startswith("vdm")]
-            raise ValueError(f"the images are {hr[0]} x {hr[1]}, not a multiple of the "
-                             f"prior's downsample factor {f}, which the VDM methods "
-                             f"({', '.join(vdm)}) need; crop or pad the data to a multiple of "
-                             f"{f}, or leave those methods out (--methods)")
+        vdm_methods.get_prior()            # fail before any work when the prior is missing
     return methods
 
 
