@@ -235,7 +235,10 @@ class GuidedVDMRecon(sp.app.App):
             (``calibration`` None) it equals ``std_raw``, which is too small (coverage far
             below 95 %).
         calibration (float or None): the factor that was applied.
-        nfe (int): network evaluations per image.
+        nfe (int): network evaluations per image, all samples included (``num_samples`` x
+            the steps: the convention of the benchmark and of :class:`PnPVDMRecon`).
+        network_calls (int): calls of the network (the samples of an image go through it
+            in the same batched calls: one per step).
         time (float): wall time of ``run()`` in seconds; ``time_network`` the part inside
             the network, ``time_other`` the rest.
         scale (array): the intensity scale that was used.
@@ -498,7 +501,8 @@ class GuidedVDMRecon(sp.app.App):
             out = super().run()
         self.time = time.perf_counter() - start
         self.time_other = self.time - self.time_network
-        self.nfe = self.alg.nfe
+        self.network_calls = self.alg.nfe
+        self.nfe = self.alg.nfe * self.num_samples
         return out
 
     def _refiner(self, sigma_given):

@@ -43,7 +43,7 @@ def test_output_shape_samples_and_records(problem):
     assert app.samples.shape == (3, 2, H, H) and app.std.shape == (2, H, H)
     np.testing.assert_allclose(out, app.samples.mean(0), rtol=1e-6)
     assert np.all(app.std >= 0) and app.std.max() > 0
-    assert app.nfe == 8
+    assert app.nfe == 3 * 8 and app.network_calls == 8          # 3 samples, 8 steps
     assert app.time >= app.time_network > 0 and app.time_other >= 0
     np.testing.assert_allclose(app.scale.ravel(), np.abs(A.H(y)).max(axis=(1, 2)), rtol=1e-6)
     # λ = 1, σ = 0, fast sampler: every sample reproduces the measured k-space
@@ -282,7 +282,7 @@ def test_tiny_vdm_wiring(problem):
     for sampler in ("fast", "paper"):
         app = recon(y, A, vdm, sampler=sampler, num_steps=3, num_samples=2, seed=0)
         out = app.run()
-        assert out.shape == (2, H, H) and np.all(np.isfinite(out)) and app.nfe == 3
+        assert out.shape == (2, H, H) and np.all(np.isfinite(out)) and app.nfe == 2 * 3
     again = recon(y, A, vdm, sampler="paper", num_steps=3, num_samples=2, seed=0).run()
     np.testing.assert_array_equal(out, again)
     bf = recon(y, A, vdm, num_steps=3, seed=0, bf16=True).run()

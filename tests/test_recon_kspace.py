@@ -530,3 +530,23 @@ def test_complex_output(tmp_path, main, single, images):
     rc = np.load(tmp_path / "rc.npy")
     assert rc.dtype == np.complex64 and not rc.imag.any()
     np.testing.assert_array_equal(rc.real, np.load(tmp_path / "r.npy"))
+
+
+def test_voxel_size_notes(tmp_path, main, single, images, capsys):
+    """A super-resolution target far finer than the prior's training voxels gets a warning;
+    an undersampled NIfTI output without --voxel-size says that 1 mm is written."""
+    lr = images[:, 8:24, 8:24].transpose(1, 2, 0)                     # (16, 16, S)
+    for mm, warned in ((3.9, False), (1.0, True)):                    # target 1.95 / 0.5 mm
+        nib.save(nib.Nifti1Image(lr, np.diag([mm, mm, 3.0, 1.0])), tmp_path / f"lr{mm}.nii.gz")
+        capsys.readouterr()
+        assert main(tmp_path / f"lr{mm}.nii.gz", "--out", tmp_path / f"o{mm}.nii.gz",
+                    "--scale", "2", "--steps", "2") == 0
+        err = capsys.readouterr().err
+        assert ("warning: the target voxel size" in err) == warned, err
+        if warned:
+            assert "0.5 x 0.5 mm" in err
+    np.save(tmp_path / "s.npy", single)
+    for extra, noted in (([], True), (["--voxel-size", "2"], False)):
+        assert main(tmp_path / "s.npy", "--undersampled", "--out", tmp_path / "u.nii.gz",
+                    "--steps", "2", *extra) == 0
+        assert ("1 mm voxels" in capsys.readouterr().err) == noted

@@ -106,12 +106,11 @@ def run(args):
     vdm = np.asarray(app.run())
     name = f"vdm-fast (K={args.samples})"
     recons[name] = vdm
-    nfe = app.nfe * args.samples          # images through the network: the bench convention
-    rows.append(dict(method=name, seconds=app.time, nfe=nfe,
+    rows.append(dict(method=name, seconds=app.time, nfe=app.nfe,
                      **metrics.evaluate(x, vdm, data_range)))
     print(f"  {name:<14} PSNR {rows[-1]['psnr']:6.2f} dB  SSIM {rows[-1]['ssim']:.3f}  "
-          f"{app.time:6.2f} s  ({args.samples} samples x {app.nfe} steps = {nfe} network "
-          f"evaluations, in {app.nfe} batched calls)")
+          f"{app.time:6.2f} s  ({args.samples} samples x {app.network_calls} steps = "
+          f"{app.nfe} network evaluations, in {app.network_calls} batched calls)")
 
     from ..pnp import PnPVDMRecon
     pnp = PnPVDMRecon(y, A, prior, num_steps=args.steps,

@@ -653,6 +653,13 @@ def _reconstruct_sr(job, out, prior, png=None, uncertainty=None, slices_per_run=
 
     kind, arr, affine, layout, hr_shape = job
     lr_shape = arr.shape[-2:]
+    if affine is not None:                     # the target voxel size against the prior's
+        inplane = [a for a in range(3) if a != layout]
+        sizes = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
+        target = tuple(float(sizes[a]) * m / n for a, m, n in zip(inplane, lr_shape, hr_shape))
+        warning = voxel_size_warning(target, prior, "target")
+        if warning:
+            _note(warning)
     y = arr if kind == "kspace" else lowres_image_to_kspace(arr, hr_shape).astype(np.complex64)
     progress = progress_dir_for(out)
     x, std = reconstruct_volume(y, hr_shape, prior, slices_per_run=slices_per_run,
@@ -737,9 +744,10 @@ def prior_voxel_range(prior):
     return DEFAULT_PRIOR_VOXEL_MM, "the training data set"
 
 
-def voxel_size_warning(voxel_size, prior):
+def voxel_size_warning(voxel_size, prior, what="in-plane"):
     """A one-line warning when the in-plane voxel size is more than :data:`VOXEL_TOLERANCE`
-    off the prior's training resolution (:func:`prior_voxel_range`), else None."""
+    off the prior's training resolution (:func:`prior_voxel_range`), else None (``what``
+    names the size in the message: ``"in-plane"``, or ``"target"`` for super-resolution)."""
     if voxel_size is None:
         return None
     (lo, hi), source = prior_voxel_range(prior)
@@ -748,7 +756,7 @@ def voxel_size_warning(voxel_size, prior):
         return None
     size = " x ".join(f"{v:g}" for v in inplane)
     trained = f"{lo:g}-{hi:g}" if lo != hi else f"{lo:g}"
-    return (f"warning: the in-plane voxel size {size} mm differs by more than "
+    return (f"warning: the {what} voxel size {size} mm differs by more than "
             f"{VOXEL_TOLERANCE:.0%} from the prior's training resolution ({trained} mm, "
             f"{source}); the prior sees anatomy at another scale, so expect a worse "
             f"reconstruction")
@@ -1150,6 +1158,9 @@ def recon_undersampled_file(input, out, prior, key=None, coils=False, mask=None,
     warning = voxel_size_warning(voxel, prior)
     if warning:
         _note(warning)
+    if voxel is None and _suffix(out, NIFTI_SUFFIXES) is not None:
+        _note(f"no voxel size is known for {data.name} (--voxel-size DX [DY [DZ]]): the NIfTI "
+              f"{out} is written with 1 mm voxels")
     import contextlib
     with output_lock(out) if lock else contextlib.nullcontext():
         return _reconstruct_undersampled(data, out, prior, method, voxel, png, uncertainty,

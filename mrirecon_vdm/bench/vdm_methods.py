@@ -16,8 +16,8 @@ name               what                                                    NFE p
 Also importable by its old name ``mrirecon_vdm.vdm_methods`` (the same module object).
 
 **NFE convention.** One network evaluation is one *image* through the network: a mean of K
-samples drawn in the same batched calls costs K × steps, although the network is called only
-``steps`` times (``GuidedVDMRecon.nfe``). This is the figure to compare with the
+samples drawn in the same batched calls costs K × steps (``GuidedVDMRecon.nfe``), although
+the network is called only ``steps`` times (``GuidedVDMRecon.network_calls``). This is the figure to compare with the
 single-sample methods; the wall-clock ``seconds_per_slice`` of the benchmark shows what
 batching saves.
 
@@ -159,7 +159,7 @@ def vdm_recon(y, A, scale=None, sampler="fast", num_steps=None, num_samples=1, l
                          sampler=sampler, num_samples=num_samples, seed=seed, bf16=bf16,
                          show_pbar=False, **opts)
     x = app.run()
-    return x, int(app.nfe) * int(num_samples), app
+    return x, int(app.nfe), app
 
 
 def _renoise():
