@@ -28,6 +28,7 @@ from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataCon
 from .backend import from_torch, to_torch
 from .linop import CropFourier
 from .padding import predict_eps
+from .progress import run_app
 
 __all__ = ["GuidedVDMRecon", "estimate_scale", "DEFAULT_BATCH_SIZE", "PHASE_REFINE_EVERY",
            "PHASE_SIGMA_EVERY", "PHASE_CG_ITER"]
@@ -498,7 +499,7 @@ class GuidedVDMRecon(sp.app.App):
         """Run the sampler; returns the reconstruction ``x`` (``A.ishape``, real)."""
         start = time.perf_counter()
         with self._eval_mode():
-            out = super().run()
+            out = run_app(self)
         self.time = time.perf_counter() - start
         self.time_other = self.time - self.time_network
         self.network_calls = self.alg.nfe

@@ -60,6 +60,7 @@ import numpy as np
 import sigpy as sp
 
 from ._checks import check_measurement
+from .progress import run_app
 
 __all__ = ["PnPVDMRecon", "HalfQuadraticSplitting", "DEFAULT_PNP", "DEFAULT_PNP_COILS",
            "DATA_STEPS", "sampled_fraction"]
@@ -224,7 +225,8 @@ class PnPVDMRecon(sp.app.App):
             ``DEFAULT_PNP`` (on: on six validation slices +0.11 dB
             Cartesian 4×, +0.22 dB Poisson 8×, +0.09 dB with a phase, ±0.02 dB with noise
             or coil maps; ``docs/sampler.md``).
-        show_pbar (bool): SigPy's progress bar.
+        show_pbar (bool): show the progress (default True, as SigPy's Apps): a bar on a
+            terminal, one line per update in a log (:mod:`mrirecon_vdm.progress`).
 
     The defaults with coil maps come from 8 noisy coils at 8× (ESPIRiT maps) on 11 + 12
     slices of the two validation people (``docs/sampler.md``): the schedule's start 0.3
@@ -242,7 +244,7 @@ class PnPVDMRecon(sp.app.App):
     def __init__(self, y, A, prior, num_steps=None, lamda_start=None, lamda_end=None,
                  phase=None, sigma=None, scale=None, data_step=None, prox_variance=None,
                  refine_phase=None, dc_max_iter=None, min_lam=None, bf16=True,
-                 flip_ensemble=None, noise_floor=None, final_data_step=None, show_pbar=False):
+                 flip_ensemble=None, noise_floor=None, final_data_step=None, show_pbar=True):
         from .app import _prior_percentile, estimate_scale
         from .linop import check_maps_normalised, fourier_structure, max_eig
         from .phase import apply_phase, resolve_phase
@@ -420,7 +422,7 @@ class PnPVDMRecon(sp.app.App):
 
     def run(self):
         start = time.perf_counter()
-        out = super().run()
+        out = run_app(self)
         self.time = self._setup + time.perf_counter() - start
         # network evaluations per image: the mirror image of the ensemble counts
         self.nfe = self.proxg.nfe * (2 if self.flip_ensemble else 1)

@@ -267,6 +267,10 @@ def _run_slices(y, operator, prior, method, slices_per_run, scale, seed, show_pb
             stds.append(kept[1])
             continue
         stop = min(start + slices_per_run, n_slices)
+        if show_pbar and len(starts) > 1:
+            import sys
+            print(f"slices {start}-{stop - 1} of {n_slices} (run {k + 1} of {len(starts)})",
+                  file=sys.stderr, flush=True)
         sb = scale if scale is None or xp.ndim(scale) == 0 else scale[start:stop]
         if method == "guided":
             yb = y[start:stop]

@@ -170,7 +170,8 @@ def run(args):
             log(f"resuming from {journal.path}: {journal.resumed} slice results kept")
         try:
             rows = benchmark(images, factors, args.methods, args.sigma or 0.0, args.seed,
-                             data_range, log, journal=journal, task=task)
+                             data_range, log, journal=journal, task=task,
+                             show_progress=True)
         finally:
             journal.close()
         return _finish(args, rows, images, source, data_range, task, start)

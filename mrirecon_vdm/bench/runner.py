@@ -106,14 +106,15 @@ def simulate(images, scale, sigma=0.0, seed=0):
 
 
 def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=None, kind="sr",
-                 extra=None, **opts):
+                 extra=None, show_progress=False, **opts):
     """One method at one scale: a result row (dict) with metric means/stds and timing.
 
     With a :class:`~mrirecon_vdm.bench.journal.BenchJournal`, slices it already holds are
     taken from it and each new slice is recorded in it as soon as it is done. The row's
     ``per_slice`` holds every slice's metrics, seconds and NFE (in slice order). ``A`` is one
     operator for every slice or a list (one per slice: undersampling tasks); ``kind`` the
-    operator kind of the tuned classical weights; ``extra`` is merged into the row.
+    operator kind of the tuned classical weights; ``extra`` is merged into the row;
+    ``show_progress`` shows one update per slice (:func:`mrirecon_vdm.progress.progress`).
     """
     import time
 
@@ -129,6 +130,9 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=No
     todo = [i for i in range(len(ys)) if i not in done]
     if warmup and todo:
         reconstruct(name, ys[todo[0]], ops[todo[0]], scale, **opts)
+    from ..progress import progress
+    bar = progress(len(todo), f"{name} {scale}x", leave=False,
+                   disable=not (show_progress and todo))
     for i in todo:
         start = time.perf_counter()
         x, nfe = reconstruct(name, ys[i], ops[i], scale, **opts)
@@ -140,6 +144,8 @@ def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=No
         if journal is not None:
             journal.add(entry)
         done[i] = entry
+        bar.update()
+    bar.close()
     entries = [done[i] for i in range(len(ys))]
     per_slice = {m: [e[m] for e in entries] for m in metrics.METRICS}
     row = {"method": name, "scale": int(scale), **(extra or {})}
@@ -191,7 +197,7 @@ def check_run(images, scales, methods=None, task=None, seed=0):
 
 
 def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range=None,
-              log=print, journal=None, task=None):
+              log=print, journal=None, task=None, show_progress=False):
     """Run methods x scales on ``images`` (n, H, W); return the result rows.
 
     ``task`` (:class:`~mrirecon_vdm.bench.tasks.Task`, default super-resolution) chooses the
@@ -206,7 +212,7 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
     share one short warm-up (:data:`LEARNED_WARMUP`) per factor; warm-ups are skipped for
     work a :class:`~mrirecon_vdm.bench.journal.BenchJournal` already holds. Every factor,
     method, the seed and, for the VDM methods, the prior and its size rule are checked before
-    any work (:func:`check_run`).
+    any work (:func:`check_run`). ``show_progress``: one update per method and slice.
     """
     from ..baselines import operator_kind
     from ..config import bart_available
@@ -252,6 +258,7 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
                 warmed = True
             row = bench_method(m, images, ops, ys, scale, data_range, warmup=not learned,
                                journal=journal, kind=kind, extra=extra,
+                               show_progress=show_progress,
                                **(learned_opts if learned else {}))
             log(f"{m:>14s} {scale}x: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "
                 f"{row['seconds_per_slice']:.3f} s/slice")

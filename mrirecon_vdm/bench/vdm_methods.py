@@ -226,7 +226,8 @@ def pnp_recon(y, A, scale=None, num_steps=None, bf16=None, **opts):
         if torch.get_num_threads() != THREADS:
             torch.set_num_threads(THREADS)
     bf16 = BF16 if bf16 is None else bf16
-    app = PnPVDMRecon(y, A, get_prior(), num_steps=num_steps, bf16=bf16, **opts)
+    app = PnPVDMRecon(y, A, get_prior(), num_steps=num_steps, bf16=bf16, show_pbar=False,
+                      **opts)
     x = app.run()
     return x, int(app.nfe), app
 
