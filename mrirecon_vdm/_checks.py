@@ -7,7 +7,7 @@ import numpy as np
 __all__ = ["check_shape", "check_finite", "check_complex", "check_real", "check_in_range",
            "check_array", "check_measurement", "check_magnitude", "check_seed", "check_output_path",
            "check_fields", "as_shape",
-           "differing_keys", "MAX_SEED", "MAX_MAGNITUDE"]
+           "differing_keys", "is_int", "MAX_SEED", "MAX_MAGNITUDE"]
 
 #: The largest seed accepted anywhere (torch generators and numpy SeedSequences both take
 #: every integer in [0, MAX_SEED]).
@@ -15,6 +15,11 @@ MAX_SEED = 2 ** 63 - 1
 #: The largest k-space magnitude the solvers take (:func:`check_magnitude`): squares of
 #: values up to 1e15 summed over 1e8 entries stay within float32's range (3.4e38).
 MAX_MAGNITUDE = 1e15
+
+
+def is_int(v):
+    """Whether ``v`` is a Python or numpy integer (not a bool)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 def differing_keys(a, b):

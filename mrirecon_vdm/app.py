@@ -22,10 +22,11 @@ import time
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_in_range, check_measurement, check_seed
-from .alg import (DC_VARIANCES, DEFAULT_NUM_STEPS, SAMPLERS, TIME_GRIDS, DataConsistency,
-                  GuidedVDM, resolve_renoise)
+from ._checks import check_in_range, check_measurement, check_seed, is_int
+from .alg import (DC_VARIANCES, DEFAULT_DC_VARIANCE_FLOOR, DEFAULT_NUM_STEPS, SAMPLERS,
+                  TIME_GRIDS, DataConsistency, GuidedVDM, resolve_renoise)
 from .backend import from_torch, to_torch
+from .intensity import estimate_scale, prior_percentile
 from .linop import CropFourier
 from .padding import predict_eps
 from .progress import run_app
@@ -38,59 +39,6 @@ __all__ = ["GuidedVDMRecon", "estimate_scale", "DEFAULT_BATCH_SIZE", "PHASE_REFI
 #: lowest at 4 images per call (0.90x of one image per call) and grows for larger calls
 #: (1.12x at 16, 1.45x at 64); on a GPU None means all at once (not measured here).
 DEFAULT_BATCH_SIZE = 4
-#: The fast sampler's floor of the variance attached to x̂₀ (``dc_variance_floor``; units of
-#: the image over its scale: an RMS error of 1.7 % of the intensity). Six validation
-#: slices, mean of 4, without → with: Cartesian 4× with a smooth phase 35.52 →
-#: 35.79 dB (no phase 35.86), with noise 0.05 31.61 → 31.70; noise 0.05 without a phase
-#: Cartesian 4× 31.27 → 31.51, Poisson 8× 32.55 → 32.80; 8 coils 30.21 → 30.28
-#: (``docs/sampler.md``). Noiseless data without a phase (σ̂ = 0) are not affected.
-DEFAULT_DC_VARIANCE_FLOOR = 3e-4
-
-
-def estimate_scale(y, A, per_image=None, percentile=100.0):
-    """Intensity scale of the unknown image from the measurement alone.
-
-    .. math::
-        s = \\operatorname{percentile}_q |A^H y|
-
-    over each image (the last two axes) when ``A`` is a Fourier sampling operator
-    (:func:`mrirecon_vdm.linop.fourier_structure`: crop, mask, SENSE, with or without phase)
-    with leading (slice) axes, else over everything. For :class:`CropFourier` ``|Aᴴ y|`` is the
-    zero-filled (sinc-interpolated) low-resolution image. Use the percentile q the prior was
-    trained with (``prior.intensity_percentile``): the 99th percentile of the zero-filled
-    image is within about 10 % of the high-resolution one at 4x, its maximum only within
-    about 30 % on the held-out people (thin bright structures blur out). A zero scale
-    (all-zero data) is replaced by 1.
-
-    Args:
-        y (array): measurement, ``A.oshape``.
-        A (sigpy.linop.Linop): forward operator.
-        per_image (bool or None): one scale per image (default: True for Fourier sampling
-            operators).
-        percentile (float): q in (0, 100]; 100 is the maximum.
-
-    Returns:
-        array: the scale, shape ``A.ishape[:-2] + (1, 1)`` per image, or ``()``.
-    """
-    device = sp.get_device(y)
-    with device:
-        xp = device.xp
-        if per_image is None:
-            from .linop import fourier_structure
-            per_image = fourier_structure(A) is not None
-        mag = xp.abs(A.H(y))
-        if per_image:
-            s = mag.reshape(mag.shape[:-2] + (-1,))
-            s = xp.percentile(s, percentile, axis=-1)[..., None, None]
-        else:
-            s = xp.percentile(mag, percentile)
-        s = xp.where(s > 0, s, 1.0).astype(np.float32)
-        return s
-
-
-def _prior_percentile(prior):
-    """The prior's intensity reference (``intensity_percentile``, default 100: the max)."""
-    return float(getattr(prior, "intensity_percentile", 100.0))
 
 
 class GuidedVDMRecon(sp.app.App):
@@ -286,19 +234,19 @@ class GuidedVDMRecon(sp.app.App):
         check_measurement("GuidedVDMRecon", y, A, complex_required=structure is not None)
         if structure is not None:
             check_maps_normalised("GuidedVDMRecon A", structure.maps)
-        if dc_max_iter is not None and (not _is_int(dc_max_iter) or dc_max_iter < 1):
+        if dc_max_iter is not None and (not is_int(dc_max_iter) or dc_max_iter < 1):
             raise ValueError(f"GuidedVDMRecon: dc_max_iter must be None or an integer >= 1, "
                              f"got {dc_max_iter!r}")
         check_in_range("GuidedVDMRecon lamda", lamda, 0.0, 1.0)
-        if not _is_int(num_samples) or num_samples < 1:
+        if not is_int(num_samples) or num_samples < 1:
             raise ValueError(f"GuidedVDMRecon: num_samples must be an integer >= 1, got "
                              f"{num_samples!r}")
         renoise, eta = resolve_renoise("GuidedVDMRecon", sampler, renoise, eta)
         num_steps = DEFAULT_NUM_STEPS[sampler] if num_steps is None else num_steps
-        if not _is_int(num_steps) or num_steps < 1:
+        if not is_int(num_steps) or num_steps < 1:
             raise ValueError(f"GuidedVDMRecon: num_steps must be an integer >= 1, got "
                              f"{num_steps!r}")
-        if batch_size not in (None, "all") and (not _is_int(batch_size) or batch_size < 1):
+        if batch_size not in (None, "all") and (not is_int(batch_size) or batch_size < 1):
             raise ValueError(f"GuidedVDMRecon: batch_size must be None, 'all' or an integer "
                              f">= 1, got {batch_size!r}")
         if not (isinstance(slice_correlation, (int, float, np.integer, np.floating))
@@ -346,7 +294,7 @@ class GuidedVDMRecon(sp.app.App):
             y = y.astype(ydtype, copy=False)
             A, self.phase = apply_phase(phase, y, A, self.device)
             if scale is None:
-                scale = estimate_scale(y, A, percentile=_prior_percentile(prior))
+                scale = estimate_scale(y, A, percentile=prior_percentile(prior))
             else:
                 scale = xp.asarray(scale, dtype=np.float32)
                 if not bool(xp.all(xp.isfinite(scale))) or not bool(xp.all(scale > 0)):
@@ -574,9 +522,6 @@ PHASE_REFINE_EVERY = 4
 PHASE_SIGMA_EVERY = 2
 PHASE_CG_ITER = 4
 
-def _is_int(v):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
 
 def _check_scale(name, scale, A, coils=False):
     """``ValueError`` unless ``scale`` is a finite positive number, or a real array of them
@@ -629,11 +574,3 @@ def _check_prior(prior, A):
         raise ValueError(f"GuidedVDMRecon: the prior has {c} image channels, so A.ishape must "
                          f"end in ({c}, H, W); got {ishape}")
     return ishape[-2:], c
-
-
-def __getattr__(name):
-    # reconstruct_volume moved to mrirecon_vdm.volume (which imports this module): old name
-    if name == "reconstruct_volume":
-        from .volume import reconstruct_volume
-        return reconstruct_volume
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -576,16 +576,3 @@ class _SliceLoop(sp.alg.Alg):
 
     def _update(self):
         self.fn(self.iter)
-
-
-# --------------------------------------------------------------------------- old names
-#: Names that moved to :mod:`mrirecon_vdm.bench.registry` (the benchmark's method registry);
-#: still importable from here, lazily (the registry imports this module).
-_MOVED = {"Method", "METHODS", "register_method", "reconstruct"}
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        from .bench import registry
-        return getattr(registry, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

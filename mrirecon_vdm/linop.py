@@ -238,11 +238,11 @@ def _check_maps(name, maps, ishape):
     if not np.iscomplexobj(maps):
         maps = maps.astype(np.complex64)
     check_finite(f"{name} maps", maps)
-    _check_maps_values(name, maps)
+    check_maps_cover(name, maps)
     return maps
 
 
-def _check_maps_values(name, maps):
+def check_maps_cover(name, maps):
     """Maps that see the image: non-zero on at least :data:`MAPS_MIN_SUPPORT` of every
     image's pixels (as a mask must sample something)."""
     xp = sp.get_device(maps).xp
@@ -408,7 +408,7 @@ def _torch_view(a):
     return torch.from_numpy(a)
 
 
-def _plain_fft(x, axes, inverse=False):
+def plain_fft(x, axes, inverse=False):
     """Orthonormal FFT (no centring) over ``axes``: torch's on the CPU (about twice numpy's
     speed for these sizes, on torch's threads; zero-copy both ways), the array module's on
     a GPU."""
@@ -561,7 +561,7 @@ class FourierStructure:
         A centred FFT is ``S F S⁻¹`` (S = fftshift), so ``F_cᴴ M F_c = S (F⁻¹ M' F) S⁻¹``
         with ``M' = ifftshift(M)``; ``F⁻¹ M' F`` is a circular convolution, which commutes
         with the circular shift S, so ``F_cᴴ M F_c = F⁻¹ M' F`` for every size, odd ones
-        included: plain FFTs (:func:`_plain_fft`) and a shifted mask, no shifts per call.
+        included: plain FFTs (:func:`plain_fft`) and a shifted mask, no shifts per call.
         For a mask made of whole lines (the same along one image axis: 1D Cartesian
         sampling) the FFT along the lines cancels as well, and only 1D FFTs across the lines
         are done. A crop is the mask of its central block. A real ``x`` multiplies the maps
@@ -577,8 +577,8 @@ class FourierStructure:
             maps = _move(self.maps, device)
             if maps is not None:
                 c = c[..., None, :, :] * maps
-            k = _plain_fft(c, axes) * _move(mshift, device)
-            c = _plain_fft(k, axes, inverse=True)
+            k = plain_fft(c, axes) * _move(mshift, device)
+            c = plain_fft(k, axes, inverse=True)
             if maps is not None:
                 if getattr(self, "_conj_for", None) is not maps:
                     self._conj_for, self._maps_conj = maps, maps.conj()

@@ -240,8 +240,8 @@ def estimate_sigma(y, A, upper=None):
             if band is not None:
                 # the phase without its finest frequencies (an estimate from noisy data
                 # carries some of the band's own noise there, which would cancel it)
-                from .linop import _plain_fft
-                ps = _plain_fft(_plain_fft(phase, (-2, -1)) * cached["lowpass"], (-2, -1),
+                from .linop import plain_fft
+                ps = plain_fft(plain_fft(phase, (-2, -1)) * cached["lowpass"], (-2, -1),
                                 inverse=True)
                 mag = xp.abs(ps)
                 ps = xp.where(mag > 0, ps / xp.where(mag > 0, mag, 1), 1)
@@ -266,11 +266,11 @@ def _noise_kept(phase, weight, xp):
     spectrum carries noise out. The sum over the band is then Σ_j |K(j)|² C(j) with
     C = b_s ⋆ box, b_s the band made symmetric, the data-only ``weight`` of
     :func:`_band` (unshifted, like |K|²): one FFT per estimate."""
-    from .linop import _plain_fft
+    from .linop import plain_fft
 
     hr = tuple(weight.shape[-2:])
     # |K|² unshifted: |F(ifftshift(e^{-iφ}))|² / N with the orthonormal FFT
-    k2 = xp.abs(_plain_fft(xp.fft.ifftshift(phase.conj(), axes=(-2, -1)), (-2, -1))) ** 2
+    k2 = xp.abs(plain_fft(xp.fft.ifftshift(phase.conj(), axes=(-2, -1)), (-2, -1))) ** 2
     return float((k2 * weight).sum()) / float(hr[0] * hr[1])
 
 
@@ -300,7 +300,7 @@ def _calibration_band(hr, cal, xp):
 def _band(cached, hr, cal, xp):
     """The band of :data:`CALIBRATION_BAND` and the weight of :func:`_noise_kept`, kept in
     the calibration cache for the module's settings; None for an empty band."""
-    from .linop import _plain_fft
+    from .linop import plain_fft
 
     key = (CALIBRATION_BAND, CALIBRATION_EDGE)
     hit = cached.get("band")
@@ -312,7 +312,7 @@ def _band(cached, hr, cal, xp):
             # band with the box, unshifted (orthonormal FFTs: √N F⁻¹(F b_s · conj F box))
             axes = (-2, -1)
             sym = xp.fft.ifftshift(0.5 * (band + _mirror(band, xp)), axes=axes)
-            weight = _plain_fft(_plain_fft(sym.astype(np.complex64), axes)
+            weight = plain_fft(plain_fft(sym.astype(np.complex64), axes)
                                 * cached["box_fft"].conj(), axes, inverse=True).real
             value = {"band": band, "weight": weight * float(np.sqrt(hr[0] * hr[1]))}
         hit = cached["band"] = (key, value)
@@ -326,7 +326,7 @@ def _calibration(st, y, k, cal, xp):
     it, the box's orthonormal FFT (unshifted), the ifftshifted
     :func:`mrirecon_vdm.phase.refine_window` that low-passes the phase for the band, and
     (added by :func:`_band`) the band and its noise-share weight."""
-    from .linop import _plain_fft
+    from .linop import plain_fft
     from .phase import refine_window
 
     hit = getattr(st, "_sigma_cal", None)
@@ -336,7 +336,7 @@ def _calibration(st, y, k, cal, xp):
         hit = st._sigma_cal = (y, cal, {
             "box": box,
             "image": centred_fft(k * box, inverse=True),
-            "box_fft": _plain_fft(xp.fft.ifftshift(box, axes=axes).astype(np.complex64), axes),
+            "box_fft": plain_fft(xp.fft.ifftshift(box, axes=axes).astype(np.complex64), axes),
             "lowpass": xp.fft.ifftshift(refine_window(y, st), axes=axes)})
     return hit[2]
 

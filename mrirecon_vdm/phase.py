@@ -229,7 +229,7 @@ def refine_phase(y, structure, x, window, aty0=None):
     Returns:
         array: the new e^{iφ'}, complex64, the image shape, on ``x``'s device.
     """
-    from .linop import _plain_fft
+    from .linop import plain_fft
 
     if structure.phase is None:
         raise ValueError("refine_phase: the operator has no phase to refine")
@@ -243,7 +243,7 @@ def refine_phase(y, structure, x, window, aty0=None):
             aty0 = st0.adjoint(y)
         c = u + aty0 - st0.normal(u)
         lp = xp.fft.ifftshift(window, axes=(-2, -1))
-        d = _plain_fft(_plain_fft(c * e.conj(), (-2, -1)) * lp, (-2, -1), inverse=True)
+        d = plain_fft(plain_fft(c * e.conj(), (-2, -1)) * lp, (-2, -1), inverse=True)
         mag = xp.abs(d)
         rot = xp.where(mag > 0, d / xp.where(mag > 0, mag, 1), 1)
         return xp.broadcast_to(e * rot, tuple(x.shape)).astype(np.complex64)

@@ -194,7 +194,7 @@ class PnPVDMRecon(sp.app.App):
             k-space noise 0.05 and the true σ: floor σ² with c = 4 29.59 dB, ρ σ² with
             c = 16 32.82 dB (``docs/sampler.md``).
         scale (float, array or None): image intensity s, a number or one per image
-            (``A.ishape[:-2] + (1, 1)``); None: :func:`mrirecon_vdm.app.estimate_scale` (one
+            (``A.ishape[:-2] + (1, 1)``); None: :func:`mrirecon_vdm.intensity.estimate_scale` (one
             per image for Fourier operators, as the guided sampler): every slice of a stack
             then gets its own noise schedule, all slices in the same network calls.
         data_step (str or None): ``"auto"`` (None), ``"prox"`` or ``"gradient"`` (module
@@ -220,7 +220,7 @@ class PnPVDMRecon(sp.app.App):
         final_data_step (bool or None): end with one more data step after the last
             denoiser, with variance max(λ_N / 16, f s²) attached to its image (λ_N the last
             denoiser's level, :data:`FINAL_STEP_VARIANCE`; f the guided sampler's floor,
-            :data:`mrirecon_vdm.app.DEFAULT_DC_VARIANCE_FLOOR`): noiseless data are then
+            :data:`mrirecon_vdm.alg.DEFAULT_DC_VARIANCE_FLOOR`): noiseless data are then
             reproduced exactly, noisy ones weighed against that small variance. None:
             ``DEFAULT_PNP`` (on: on six validation slices +0.11 dB
             Cartesian 4×, +0.22 dB Poisson 8×, +0.09 dB with a phase, ±0.02 dB with noise
@@ -245,7 +245,7 @@ class PnPVDMRecon(sp.app.App):
                  phase=None, sigma=None, scale=None, data_step=None, prox_variance=None,
                  refine_phase=None, dc_max_iter=None, min_lam=None, bf16=True,
                  flip_ensemble=None, noise_floor=None, final_data_step=None, show_pbar=True):
-        from .app import _prior_percentile, estimate_scale
+        from .intensity import estimate_scale, prior_percentile
         from .linop import check_maps_normalised, fourier_structure, max_eig
         from .phase import apply_phase, resolve_phase
         from .prox import VDMDenoiser
@@ -312,7 +312,7 @@ class PnPVDMRecon(sp.app.App):
         with self.device:
             if scale is None:
                 # one scale per image for Fourier operators (each slice its own intensity)
-                scale = estimate_scale(y, A, percentile=_prior_percentile(prior))
+                scale = estimate_scale(y, A, percentile=prior_percentile(prior))
         s_arr = np.asarray(sp.to_device(scale) if hasattr(scale, "device") else scale,
                            dtype=np.float64)
         try:
@@ -385,7 +385,7 @@ class PnPVDMRecon(sp.app.App):
         self._final = None
         if self.final_data_step:
             from .alg import DataConsistency
-            from .app import DEFAULT_DC_VARIANCE_FLOOR
+            from .alg import DEFAULT_DC_VARIANCE_FLOOR
             dc = self.dc if self.dc is not None else DataConsistency(
                 A, float(sigma), min_lam=DEFAULT_PNP["min_lam"] if min_lam is None else min_lam)
             v = np.maximum(FINAL_STEP_VARIANCE * lamdas[-1], DEFAULT_DC_VARIANCE_FLOOR * s2)

@@ -20,7 +20,7 @@ one-step MMSE denoiser (Tweedie's formula) at the noise level that the step size
 sequence of values is used one per call (the last one repeated): a decreasing sequence is
 the annealed schedule of DPIR (Zhang et al. 2022), which works far better than a fixed
 weight with these one-step denoisers. ``scale`` is the intensity of the image (the prior
-was trained on images of maximum ≈ 1; :func:`mrirecon_vdm.app.estimate_scale` gives it from
+was trained on images of maximum ≈ 1; :func:`mrirecon_vdm.intensity.estimate_scale` gives it from
 the data).
 
 SigPy's solvers work on complex images; ``mode`` says how a complex input meets the

@@ -18,8 +18,9 @@ Also importable by its old name ``mrirecon_vdm.app.reconstruct_volume``.
 import numpy as np
 import sigpy as sp
 
-from ._checks import as_shape, check_array, check_seed, differing_keys
-from .app import GuidedVDMRecon, _is_int, _prior_percentile, estimate_scale
+from ._checks import as_shape, check_array, check_seed, differing_keys, is_int
+from .app import GuidedVDMRecon
+from .intensity import estimate_scale, prior_percentile
 from .linop import CropFourier
 
 __all__ = ["reconstruct_volume", "reconstruct_slices", "METHODS", "PNP_OPTIONS",
@@ -197,7 +198,7 @@ def _check_rho(name, rho):
 
 
 def _check_slices_per_run(name, slices_per_run):
-    if not _is_int(slices_per_run) or slices_per_run < 1:
+    if not is_int(slices_per_run) or slices_per_run < 1:
         raise ValueError(f"{name}: slices_per_run must be an integer >= 1, got "
                          f"{slices_per_run!r}")
 
@@ -226,7 +227,7 @@ def _resolve_scale(name, scale, y, operator, prior):
                              f"got {scale!r}")
         if scale == "volume":
             scale = estimate_scale(y, operator(0, n_slices), per_image=False,
-                                   percentile=_prior_percentile(prior))
+                                   percentile=prior_percentile(prior))
         else:
             scale = None
     xp = sp.get_device(y).xp

@@ -368,7 +368,7 @@ def test_noise_kept_is_the_sum_of_its_formula(hr, cal):
     """The band's noise share through the data-only correlation weight equals the literal
     Σ_band ½(w(k) + w(−k)), w = |K|² ⊛ box by a direct circular convolution on the centred
     grid, K the centred orthonormal FFT of e^{−iφ} (odd and even sizes)."""
-    from mrirecon_vdm.linop import _plain_fft
+    from mrirecon_vdm.linop import plain_fft
     from mrirecon_vdm.noise import _band, _calibration_band, _mirror, _noise_kept
     n = hr[0] * hr[1]
     e = np.exp(1j * smooth_phase(hr, seed=2, amplitude=2.0)).astype(np.complex64)
@@ -380,7 +380,7 @@ def test_noise_kept_is_the_sum_of_its_formula(hr, cal):
     for j0, j1 in np.ndindex(*hr):                               # w(k) = Σ_j |K(j)|² box(k − j)
         w += k2[j0, j1] / n * np.roll(box, (j0 - hr[0] // 2, j1 - hr[1] // 2), axis=(0, 1))
     literal = float((0.5 * (w + _mirror(w, np)) * band).sum())
-    box_fft = _plain_fft(np.fft.ifftshift(box).astype(np.complex64), (-2, -1))
+    box_fft = plain_fft(np.fft.ifftshift(box).astype(np.complex64), (-2, -1))
     weight = _band({"box_fft": box_fft}, hr, cal, np)["weight"]
     assert _noise_kept(e, weight, np) == pytest.approx(literal, rel=1e-5)
 

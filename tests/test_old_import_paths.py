@@ -1,21 +1,9 @@
-"""Names that moved keep working from their old homes (user plugins and scripts use them):
-the registry in mrirecon_vdm.baselines, mrirecon_vdm.vdm_methods, the engine in
-mrirecon_vdm._cli.bench, reconstruct_volume in mrirecon_vdm.app; and the new package
-mrirecon_vdm.bench imports without torch."""
+"""Names that moved keep working from their old homes where the old home imports them
+downward (user plugins and scripts use them): mrirecon_vdm.vdm_methods, the engine in
+mrirecon_vdm._cli.bench; the package mrirecon_vdm.bench imports without torch; and the
+package's import graph has no circle."""
 import subprocess
 import sys
-
-
-def test_registry_names_in_baselines():
-    from mrirecon_vdm import baselines as B
-    from mrirecon_vdm.bench import registry
-
-    assert B.METHODS is registry.METHODS
-    assert B.register_method is registry.register_method
-    assert B.reconstruct is registry.reconstruct
-    assert B.Method is registry.Method
-    from mrirecon_vdm.baselines import METHODS, register_method  # noqa: F401
-    assert METHODS is registry.METHODS and "zero-fill" in METHODS
 
 
 def test_vdm_methods_is_one_module():
@@ -62,18 +50,56 @@ def test_package_reexports():
     assert mrirecon_vdm.bench is package
 
 
-def test_reconstruct_volume_in_app():
-    import mrirecon_vdm
-    from mrirecon_vdm import app, volume
-    from mrirecon_vdm.app import reconstruct_volume
-
-    assert app.reconstruct_volume is volume.reconstruct_volume is reconstruct_volume
-    assert mrirecon_vdm.reconstruct_volume is volume.reconstruct_volume
-    assert "reconstruct_volume" not in app.__all__
-
-
 def test_bench_package_is_light():
     code = ("import sys, mrirecon_vdm.bench, mrirecon_vdm._cli.bench; "
             "print([m for m in ('torch', 'sigpy', 'mrirecon_vdm.baselines') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_import_circle():
+    """No module imports one that imports it back (at any depth, function-level imports
+    included), and no private name is imported from another module."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "mrirecon_vdm"
+    mods = {}
+    for p in root.rglob("*.py"):
+        parts = p.relative_to(root.parent).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph, private = {m: set() for m in mods}, []
+    for m, p in mods.items():
+        pkg = m if p.name == "__init__.py" else m.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(p.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = pkg.split(".")[:len(pkg.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target not in mods:
+                continue
+            graph[m].add(target)
+            for a in node.names:
+                if f"{target}.{a.name}" in mods:
+                    graph[m].add(f"{target}.{a.name}")
+                elif a.name.startswith("_"):
+                    private.append(f"{m} imports {target}.{a.name}")
+    for m in graph:
+        graph[m].discard(m)
+    # a circle is a module reachable from itself
+    circles = []
+    for start in graph:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            v = todo.pop()
+            if v == start:
+                circles.append(start)
+                break
+            if v not in seen:
+                seen.add(v)
+                todo.extend(graph[v])
+    assert circles == [], circles
+    assert private == [], private

@@ -945,7 +945,7 @@ def _read_maps(path, kname, S, num_coils, H, W):
     import numpy as np
 
     from .._checks import check_finite
-    from ..linop import _check_maps_values, check_maps_normalised
+    from ..linop import check_maps_cover, check_maps_normalised
 
     name = str(path)
     if num_coils is None:
@@ -956,8 +956,8 @@ def _read_maps(path, kname, S, num_coils, H, W):
         raise ValueError(f"--maps {name}: unsupported file type; allowed: "
                          f"{', '.join(MAPS_SUFFIXES)}")
     if low.endswith((".cfl", ".hdr")):
-        from ..data.io import _cfl_kspace
-        m = _cfl_kspace(path)                  # (z, coils, H, W)
+        from ..data.io import read_cfl_kspace
+        m = read_cfl_kspace(path)                  # (z, coils, H, W)
     else:
         p = pathlib.Path(path)
         if not p.exists():
@@ -993,7 +993,7 @@ def _read_maps(path, kname, S, num_coils, H, W):
                          f"{want}")
     m = np.ascontiguousarray(m.astype(np.complex64))
     check_finite(f"--maps {name}", m)
-    _check_maps_values(f"--maps {name}", m)
+    check_maps_cover(f"--maps {name}", m)
     check_maps_normalised(f"--maps {name}", m)
     return m
 

@@ -2,7 +2,7 @@
 
 For each slice ``x`` (real HR magnitude) and factor ``f``, the measurement is the central
 ``(H/f) x (W/f)`` block of its orthonormal k-space plus optional complex Gaussian noise
-(:func:`simulate`, with :func:`mrirecon_vdm.noise.simulate_lowres`, seed
+(:func:`mrirecon_vdm.bench.tasks.simulate`, with :func:`mrirecon_vdm.noise.simulate_lowres`, seed
 ``seed + slice index``); each method of the registry
 (:data:`mrirecon_vdm.bench.registry.METHODS`) reconstructs it and is scored with PSNR, SSIM,
 NRMSE and HFEN (:mod:`mrirecon_vdm.metrics`) with the data range of the whole data set (its
@@ -25,6 +25,7 @@ Example:
     >>> rows = benchmark(images, scales=(4,), methods=["zero-fill", "vdm-fast-25"])
 """
 from .journal import method_settings
+from .tasks import lr_shape_for, simulate  # noqa: F401  (the engine's names, one import)
 
 __all__ = ["PLUGINS", "LEARNED_WARMUP", "load_plugins", "load_data", "lr_shape_for",
            "simulate", "bench_method", "benchmark", "check_run"]
@@ -83,26 +84,6 @@ def load_data(data=None, key=None, split="test", limit=None):
             raise ValueError(f"--limit must be >= 1, got {limit}")
         images = images[:limit]
     return images.astype(np.float32, copy=False), source
-
-
-def lr_shape_for(hr_shape, scale):
-    """``(H // f, W // f)``; ``ValueError`` unless ``f`` divides both."""
-    if scale < 1 or any(n % scale for n in hr_shape):
-        raise ValueError(f"scale factor {scale} must be >= 1 and divide the image size "
-                         f"{tuple(hr_shape)}")
-    return tuple(n // scale for n in hr_shape)
-
-
-def simulate(images, scale, sigma=0.0, seed=0):
-    """``(A, [y_i])``: the crop operator and each slice's noisy LR k-space."""
-    from ..linop import CropFourier
-    from ..noise import simulate_lowres
-
-    hr = images.shape[-2:]
-    lr = lr_shape_for(hr, scale)
-    ys = [simulate_lowres(x, lr, sigma=sigma, seed=None if seed is None else seed + i)
-          for i, x in enumerate(images)]
-    return CropFourier(hr, lr), ys
 
 
 def bench_method(name, images, A, ys, scale, data_range, warmup=True, journal=None, kind="sr",

@@ -26,7 +26,8 @@ import math
 
 import numpy as np
 
-__all__ = ["Task", "TASKS", "COIL_NOISE", "MAX_COILS", "simulate_task", "check_factor",
+__all__ = ["Task", "TASKS", "COIL_NOISE", "MAX_COILS", "simulate_task", "simulate",
+           "lr_shape_for", "check_factor",
            "check_calibration"]
 
 TASKS = ("sr", "cartesian", "poisson")
@@ -87,10 +88,28 @@ class Task:
         return dataclasses.asdict(self)
 
 
+def lr_shape_for(hr_shape, scale):
+    """``(H // f, W // f)``; ``ValueError`` unless ``f`` divides both."""
+    if scale < 1 or any(n % scale for n in hr_shape):
+        raise ValueError(f"scale factor {scale} must be >= 1 and divide the image size "
+                         f"{tuple(hr_shape)}")
+    return tuple(n // scale for n in hr_shape)
+
+
+def simulate(images, scale, sigma=0.0, seed=0):
+    """``(A, [y_i])``: the crop operator and each slice's noisy LR k-space."""
+    from ..linop import CropFourier
+    from ..noise import simulate_lowres
+
+    hr = images.shape[-2:]
+    lr = lr_shape_for(hr, scale)
+    ys = [simulate_lowres(x, lr, sigma=sigma, seed=None if seed is None else seed + i)
+          for i, x in enumerate(images)]
+    return CropFourier(hr, lr), ys
+
+
 def check_factor(task, factor, hr_shape):
     """``ValueError`` unless ``factor`` suits ``task`` on images of ``hr_shape``."""
-    from .runner import lr_shape_for
-
     if task.task == "sr":
         lr_shape_for(hr_shape, factor)
         return
@@ -153,7 +172,6 @@ def simulate_task(images, task, factor, seed=0):
     from ..noise import GaussianNoise
     from ..phase import smooth_phase
     from ..sampling import acceleration, cartesian_mask, poisson_mask
-    from .runner import simulate
 
     if task.task == "sr":
         sigma = 0.0 if task.sigma is None else task.sigma

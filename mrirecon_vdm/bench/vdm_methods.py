@@ -199,7 +199,7 @@ for _k in MEAN_SAMPLES:
 #: phase refined at every :data:`mrirecon_vdm.app.PHASE_REFINE_EVERY`-th step, σ re-estimated
 #: at every :data:`mrirecon_vdm.app.PHASE_SIGMA_EVERY`-th refinement and
 #: :data:`mrirecon_vdm.app.PHASE_CG_ITER` CG iterations per data step with a phase; the floor
-#: :data:`mrirecon_vdm.app.DEFAULT_DC_VARIANCE_FLOOR` of the variance attached to x̂₀. Raise
+#: :data:`mrirecon_vdm.alg.DEFAULT_DC_VARIANCE_FLOOR` of the variance attached to x̂₀. Raise
 #: it whenever a default that changes these results changes.
 GUIDED_VERSION = 8
 

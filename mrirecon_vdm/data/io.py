@@ -242,7 +242,7 @@ def write_cfl(path, array):
     return cfl
 
 
-def _cfl_kspace(path):
+def read_cfl_kspace(path):
     """A BART k-space as ``(z, H, W)`` (one coil) or ``(z, coils, H, W)``."""
     a = read_cfl(path)
     shape = list(a.shape) + [1] * (4 - a.ndim)
@@ -284,7 +284,7 @@ def load_kspace(path, key=None):
                          f"{', '.join(KSPACE_SUFFIXES)}")
     label = str(path)
     if suffix in (".cfl", ".hdr"):
-        arr = _cfl_kspace(path)
+        arr = read_cfl_kspace(path)
     else:
         path = _exists(path)
         if suffix in (".h5", ".hdf5"):

@@ -78,7 +78,7 @@ class VDMConfig:
         intensity_percentile: the intensity reference q: training slices are divided by
             their q-th percentile (100: the maximum), and reconstruction Apps estimate the
             scale of an unknown image with the same percentile of ``|Aᴴy|``
-            (``mrirecon_vdm.app.estimate_scale``). 99 is far more stable between people and
+            (``mrirecon_vdm.intensity.estimate_scale``). 99 is far more stable between people and
             between resolutions than the maximum, which thin bright structures (scalp fat,
             vessels) set and which the low-resolution image underestimates.
     """
