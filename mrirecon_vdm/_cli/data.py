@@ -39,10 +39,42 @@ def register(subparsers):
                         "from axial,coronal,sagittal (default: axial); default output name "
                         "gets _ori-<initials>")
     b.set_defaults(func=_build)
+    t = sub.add_parser("twix", help="convert Siemens raw data (twix .dat) to fastMRI's layout",
+                       description="Read a Siemens twix file with twixtools (pip install "
+                                   "twixtools) and write a fastMRI-style HDF5 file (kspace "
+                                   "(slices, coils, H, W), readout oversampling removed, "
+                                   "attribute voxel_size_mm) for recon --undersampled. "
+                                   "Without FILE: twixtools' Siemens phantom (gre.dat, 2 "
+                                   "coils, 160 x 160), fetched from its PyPI source release "
+                                   "into the cache.")
+    t.add_argument("file", nargs="?", default=None, help="the .dat file (default: the phantom)")
+    t.add_argument("--out", required=True, help="output .h5 file")
+    t.add_argument("--cache", default=None,
+                   help="cache folder for the phantom (default: $MRIRECON_VDM_CACHE or "
+                        "~/.cache/mrirecon_vdm)")
+    t.set_defaults(func=_twix)
     i = sub.add_parser("info", help="print the splits and provenance of a data set",
                        description="Print split sizes, sources and licences of a built data set.")
     i.add_argument("path", nargs="?", default=None, help="HDF5 file (default: the cache's)")
     i.set_defaults(func=_info)
+
+
+def _twix(args):
+    from .._checks import check_output_path
+    from ..data.twix import TWIX_PHANTOM, twix_to_fastmri
+    if not str(args.out).lower().endswith((".h5", ".hdf5")):
+        raise ValueError(f"--out {args.out}: expected an .h5 or .hdf5 file name")
+    check_output_path("--out", args.out)
+    path = args.file
+    if path is None:
+        from ..data.fetch import fetch_source
+        path = fetch_source(TWIX_PHANTOM, args.cache)
+    try:
+        out, shape, voxel = twix_to_fastmri(path, args.out)
+    except ImportError as e:
+        raise ValueError(str(e)) from None
+    print(f"{out}: kspace {tuple(shape)} (slices, coils, readout, phase encoding), voxel "
+          f"{' x '.join(f'{v:g}' for v in voxel)} mm")
 
 
 def _build(args):
