@@ -68,8 +68,7 @@ from .linop import CropFourier, kspace_to_lowres_image, max_eig
 __all__ = ["ZeroFillRecon", "BicubicRecon", "L1WaveletRecon", "TVRecon", "BartPicsRecon",
            "operator_kind", "KINDS", "default_lamda", "default_max_iter", "scale_factor",
            "data_scale",
-           "DEFAULTS_PATH", "REGULARISED", "SOLVER_VERSIONS", "TV_BALANCE", "BART_REGS", "Method", "METHODS", "register_method",
-           "reconstruct"]
+           "DEFAULTS_PATH", "REGULARISED", "SOLVER_VERSIONS", "TV_BALANCE", "BART_REGS"]
 
 #: The JSON file with the tuned ``lamda`` (per method and scale factor) and ``max_iter``.
 DEFAULTS_PATH = pathlib.Path(__file__).with_name("baselines_defaults.json")

@@ -179,8 +179,6 @@ def poisson_mask(shape, accel, calib=0.08, seed=0, crop_corner=True):
     Returns:
         array: bool ``(H, W)`` mask.
     """
-    import sigpy.mri
-
     shape = as_shape("poisson_mask shape", shape, min_ndim=2)
     if len(shape) != 2:
         raise ValueError(f"poisson_mask: shape must be (H, W), got {shape}")

@@ -35,48 +35,6 @@ def test_variants_on_slices(tmp_path):
         script.main(["cart4", "--variant", "[1]"])
 
 
-def test_sigma_bounds_script(tmp_path, capsys):
-    """benchmarks/sigma_bounds.py: the misfit and the high-pass bound per noise level; the
-    bound is an upper bound of σ (hard-edged discs: plenty of detail on top), and it rises
-    with the noise."""
-    script = load_benchmark("sigma_bounds")
-    data = tmp_path / "s.npy"
-    np.save(data, disc_slices(2, size=64))
-    out = tmp_path / "rows.json"
-    assert script.main(["--data", str(data), "--offset", "0", "--stride", "1", "--count", "2",
-                        "--sigma", "0", "0.05", "--json", str(out)]) == 0
-    rows = json.loads(out.read_text())
-    assert [r["sigma"] for r in rows] == [0.0, 0.05]
-    assert all(len(r["misfit"]) == 2 and set(r["highpass"]) == {"0.5", "0.1"} for r in rows)
-    clean, noisy = rows[0]["highpass"]["0.1"], rows[1]["highpass"]["0.1"]
-    assert all(0.05 * 0.9 < b < 0.05 * 2 for b in noisy)
-    assert all(c < b for c, b in zip(clean, noisy))
-    assert all(q1 < q5 for q1, q5 in zip(clean, rows[0]["highpass"]["0.5"]))
-    assert "misfit" in capsys.readouterr().out
-
-
-def test_equivariant_denoiser_wrapper_keeps_an_equivariant_prior():
-    """benchmarks/equivariant_denoiser.py: around a prior that is itself flip- and
-    shift-equivariant (a stationary Gaussian with a constant mean) the wrapper changes
-    nothing; it keeps the prior protocol."""
-    import torch
-
-    from mrirecon_vdm.gaussian_prior import GaussianPrior, stationary_variance
-    script = load_benchmark("equivariant_denoiser")
-    prior = GaussianPrior(np.full((32, 32), 0.3),
-                          variance=stationary_variance((32, 32), 0.03, 2.0))
-    for mode in ("flip", "shift", "flip-shift"):
-        script.MODE = mode
-        eq = script.EquivariantPrior(prior)
-        assert (eq.image_channels, eq.downsample_factor) == (prior.image_channels,
-                                                              prior.downsample_factor)
-        z = torch.randn(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
-        t = torch.full((3,), 0.4)
-        torch.testing.assert_close(eq.predict_eps(z, t), prior.predict_eps(z, t),
-                                   atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(eq.gamma(t), prior.gamma(t))
-
-
 def test_variant_with_the_highpass_sigma(tmp_path):
     """``sigma_highpass``: σ = f × the high-pass bound of each slice's data (noisy task)."""
     from mrirecon_vdm.bench import vdm_methods as vm
