@@ -234,6 +234,11 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
         elif task.undersampled and METHODS[m].needs_crop:
             log(f"note: skipping {m}: it interpolates a low-resolution image and does not "
                 f"apply to the {task.task} task")
+        elif METHODS[m].constraint not in (None, task.constraint):
+            model = {"real": "a real image", "phase": "a real image times an estimated phase"}
+            log(f"note: skipping {m}: it reconstructs {model[METHODS[m].constraint]}; the VDM "
+                f"methods reconstruct {model[task.constraint]} on this task ({task.coils} "
+                f"coil(s), phase {task.phase}), as the -{task.constraint} methods do")
         else:
             runnable.append(m)
     rows = []
@@ -260,7 +265,7 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
             row = bench_method(m, images, ops, ys, scale, data_range, warmup=not learned,
                                journal=journal, kind=kind, extra=extra,
                                **(learned_opts if learned else {}))
-            log(f"{m:>14s} {scale}x: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "
+            log(f"{m:>19s} {scale}x: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "
                 f"{row['seconds_per_slice']:.3f} s/slice")
             rows.append(row)
     return rows
