@@ -206,7 +206,8 @@ def main(argv=None):
             "split": args.split, "slice_indices": idx.tolist(), "coils": args.coils,
             "center_fraction": args.center_fraction, "sigma": task.sigma,
             **({"phase": args.phase} if args.phase != "none" else {}),
-            "minutes": round((time.perf_counter() - start) / 60, 2),
+            # the minutes of every run whose grids the record holds
+            "minutes": round(prev.get("minutes", 0) * bool(prev.get(gkey)) + minutes, 2),
             gkey: {**prev.get(gkey, {}), **grids}}
         table["tuning"] = old
     else:
@@ -215,7 +216,9 @@ def main(argv=None):
                            "slice_indices": idx.tolist(), "sigma": args.sigma,
                            "criterion": "mean PSNR, data range = max of the slices",
                            "lamda_grid": LAMDAS, "refine_factor": REFINE,
-                           "iters_grid": ITERS, "minutes": round(minutes, 2),
+                           "iters_grid": ITERS,
+                           "minutes": round(prev.get("minutes", 0) * bool(prev.get(gkey))
+                                            + minutes, 2),
                            gkey: {**prev.get(gkey, {}), **grids}}
     text = json.dumps(table, indent=1) + "\n"
     # one line per [lamda, max_iter, psnr] triple

@@ -208,7 +208,11 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
     user with complex data says so). Rows gain ``task``, ``accel``, ``coils``, ``phase``
     and ``sigma``.
 
-    Methods that need BART are skipped with a note when it is missing. Classical methods
+    Methods that need BART are skipped with a note when it is missing, and so are the
+    constrained classical methods built on another image model than the task's
+    (:attr:`~mrirecon_vdm.bench.registry.Method.constraint`: ``-real`` where the VDM
+    methods reconstruct a real image, ``-phase`` where they estimate a phase,
+    :attr:`~mrirecon_vdm.bench.tasks.Task.constraint`). Classical methods
     get one untimed warm-up reconstruction of the first slice; learned methods (``nfe > 0``)
     share one short warm-up (:data:`LEARNED_WARMUP`) per factor; warm-ups are skipped for
     work a :class:`~mrirecon_vdm.bench.journal.BenchJournal` already holds. Every factor,
