@@ -180,8 +180,6 @@ def test_bench_runs_the_constraint_of_the_task(phase):
     skipped = "sigpy-tv-phase" if phase == "none" else "sigpy-tv-real"
     assert [r["method"] for r in rows] == ["zero-fill", "sigpy-tv", ran]
     assert any(n.startswith(f"note: skipping {skipped}:") for n in notes)
-    # the constrained row is the best classical one, and gains.py takes it as the reference
-    assert rows[2]["psnr"] > rows[1]["psnr"]
 
 
 def test_gains_reference_is_the_best_of_all_classical_rows():
