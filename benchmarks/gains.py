@@ -3,7 +3,8 @@
 
 Reads the per-slice table ``bench_slices.csv`` that ``mrirecon-vdm bench`` writes and, per
 scale factor, picks the best classical method (the highest mean of each metric over the
-slices among the methods with no network evaluations) and gives, for each learned method,
+slices among all the methods with no network evaluations, the constrained ``-real`` /
+``-phase`` ones included) and gives, for each learned method,
 the mean of its per-slice difference to it with a 95 % confidence interval (Student t over
 the slices: the methods ran on the same slices and measurements, so the differences are
 paired), and the number of slices where it was better.

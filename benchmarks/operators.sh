@@ -5,12 +5,18 @@
 # torch thread each).
 # Resumable: rerun the same command after a kill (--resume).
 #   bash benchmarks/operators.sh [TASK ...]   TASK in cart4 poisson8 cart4phase cart8coils8 sr
-#                                             cart4noisy poisson8noisy
+#                                             cart4noisy poisson8noisy poisson8phase
+#   METHODS="..." bash benchmarks/operators.sh ...   other methods (default: classical and VDM)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 OUT=${OUT:-docs/bench/operators}
-METHODS="zero-fill sigpy-wavelet sigpy-tv bart-wavelet bart-tv vdm-fast-50 vdm-mean4 vdm-pnp"
+# the constrained classical methods run where their image model is the task's (-real: one
+# coil, no phase; -phase: a phase or coils), the others are skipped with a note
+CLASSICAL="zero-fill sigpy-wavelet sigpy-tv bart-wavelet bart-tv sigpy-wavelet-real sigpy-tv-real
+  bart-wavelet-real bart-tv-real sigpy-wavelet-phase sigpy-tv-phase bart-wavelet-phase
+  bart-tv-phase"
+METHODS=${METHODS:-"$CLASSICAL vdm-fast-50 vdm-mean4 vdm-pnp"}
 run() {   # name, then bench options
   local name=$1; shift
   for split in test test_coronal; do
@@ -26,6 +32,7 @@ for task in "${@:-cart4 poisson8 cart4phase cart8coils8}"; do
       cart4) run cart4 --task cartesian --accel 4 ;;
       poisson8) run poisson8 --task poisson --accel 8 ;;
       cart4phase) run cart4phase --task cartesian --accel 4 --phase smooth ;;
+      poisson8phase) run poisson8phase --task poisson --accel 8 --phase smooth ;;
       cart8coils8) run cart8coils8 --task cartesian --accel 8 --coils 8 --center-fraction 0.1 ;;
       # one coil with k-space noise 0.05 (the validation tasks cart4_noisy / poisson8_noisy
       # of benchmarks/pnp_validation.py): every method with its defaults, σ not passed
@@ -35,8 +42,7 @@ for task in "${@:-cart4 poisson8 cart4phase cart8coils8}"; do
             --accel 8 --sigma 0.05 ;;
       # super-resolution: the classical methods and plug-and-play on every 4th slice, to
       # pair with the guided samplers' tables of docs/bench/people (same slices)
-      sr) STRIDE=4 METHODS="zero-fill sigpy-wavelet sigpy-tv bart-wavelet bart-tv vdm-pnp" \
-            run sr --scales 4 2 ;;
+      sr) STRIDE=4 METHODS="${METHODS/vdm-fast-50 vdm-mean4 /}" run sr --scales 4 2 ;;
       *) echo "unknown task $t" >&2; exit 2 ;;
     esac
   done

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Tune ``lamda`` and ``max_iter`` of the regularised baselines on a VALIDATION split.
 
-For each method (``sigpy-wavelet``, ``sigpy-tv``, ``bart-wavelet``, ``bart-tv``) and scale
+For each method (``sigpy-wavelet``, ``sigpy-tv``, ``bart-wavelet``, ``bart-tv`` and their
+constrained forms ``<name>-real`` and ``<name>-phase``) and scale
 factor (4: 32 -> 128, 2: 64 -> 128), a grid search over the relative weight ``lamda``
 (log grid, then a finer step around the best) and the iteration count (the solvers start
 from zero; stopping early regularises too) picks the pair with the best mean PSNR over a
@@ -19,7 +20,20 @@ smaller count on the way; BART runs once per count.
 ``--task cartesian|poisson`` (with ``--accel``, ``--coils``, ``--center-fraction``) tunes the
 undersampling operators instead (the measurement of ``mrirecon-vdm bench --task``, ESPIRiT
 maps with coils); the result goes to ``"tasks"`` → operator kind (``"mask"`` single coil,
-``"sense"`` with coils) → method → R, which the Apps read for those operators.
+``"sense"`` with coils) → method → R, which the Apps read for those operators. ``--phase
+smooth`` puts the bench's smooth phase on the images.
+
+The default methods are those that run on the task in the benchmark: the four unconstrained
+ones and the constrained ones of the task's image model
+(:attr:`mrirecon_vdm.bench.tasks.Task.constraint`: ``-real`` with one coil and no phase,
+``-phase`` with a phase or coils); ``--constrained`` keeps only the constrained ones:
+
+    python benchmarks/tune_baselines.py --slices 12 --constrained
+    python benchmarks/tune_baselines.py --slices 4 --constrained --task cartesian --accel 4
+    python benchmarks/tune_baselines.py --slices 4 --constrained --task poisson --accel 8 \\
+        --phase smooth
+    python benchmarks/tune_baselines.py --slices 4 --constrained --task cartesian --accel 8 \\
+        --coils 8 --center-fraction 0.1
 
     python benchmarks/tune_baselines.py              # ~5 minutes on 2 cores
     python benchmarks/tune_baselines.py --slices 4 --dry-run
@@ -54,11 +68,12 @@ def _ops(A, n):
     return A if isinstance(A, (list, tuple)) else [A] * n
 
 
-def sigpy_scores(cls, images, A, ys, lamda, iters, data_range):
-    """Mean PSNR after each count in ``iters``, from one run per slice."""
+def sigpy_scores(cls, images, A, ys, lamda, iters, data_range, **kw):
+    """Mean PSNR after each count in ``iters``, from one run per slice (``kw``: the
+    constraint, ``real`` and ``phase``)."""
     psnrs = {it: [] for it in iters}
     for x, y, Ai in zip(images, ys, _ops(A, len(ys))):
-        app = cls(y, Ai, lamda=lamda, max_iter=max(iters))
+        app = cls(y, Ai, lamda=lamda, max_iter=max(iters), **kw)
         while not app.alg.done():
             app.alg.update()
             if app.alg.iter in psnrs:
@@ -66,22 +81,29 @@ def sigpy_scores(cls, images, A, ys, lamda, iters, data_range):
     return {it: float(np.mean(v)) for it, v in psnrs.items()}
 
 
-def bart_scores(reg, images, A, ys, lamda, iters, data_range):
+def bart_scores(reg, images, A, ys, lamda, iters, data_range, **kw):
     out = {}
     for it in iters:
-        recon = [B.BartPicsRecon(y, Ai, reg, lamda=lamda, max_iter=it).run()
+        recon = [B.BartPicsRecon(y, Ai, reg, lamda=lamda, max_iter=it, **kw).run()
                  for y, Ai in zip(ys, _ops(A, len(ys)))]
         out[it] = float(np.mean([metrics.psnr(x, r, data_range) for x, r in zip(images, recon)]))
     return out
 
 
+#: The phase request of each constraint (as the benchmark's registered methods pass it).
+PHASE = {"real": "none", "phase": "auto"}
+
+
 def scorer(method):
-    if method == "sigpy-wavelet":
-        return lambda *a: sigpy_scores(B.L1WaveletRecon, *a)
-    if method == "sigpy-tv":
-        return lambda *a: sigpy_scores(B.TVRecon, *a)
-    reg = method.split("-", 1)[1]
-    return lambda *a: bart_scores(reg, *a)
+    c = B.constraint_of(method)
+    kw = {} if c is None else {"real": True, "phase": PHASE[c]}
+    base = method if c is None else method[:-len(c) - 1]
+    if base == "sigpy-wavelet":
+        return lambda *a: sigpy_scores(B.L1WaveletRecon, *a, **kw)
+    if base == "sigpy-tv":
+        return lambda *a: sigpy_scores(B.TVRecon, *a, **kw)
+    reg = base.split("-", 1)[1]
+    return lambda *a: bart_scores(reg, *a, **kw)
 
 
 def tune(method, images, A, ys, data_range, log, lamdas=LAMDAS):
@@ -110,14 +132,18 @@ def main(argv=None):
     parser.add_argument("--slices", type=int, default=8,
                         help="validation slices used, evenly spaced (default 8)")
     parser.add_argument("--scales", type=int, nargs="+", default=[4, 2])
-    parser.add_argument("--methods", nargs="+", default=list(B.REGULARISED),
-                        choices=B.REGULARISED)
+    parser.add_argument("--methods", nargs="+", choices=B.REGULARISED,
+                        help="default: those the benchmark runs on the task (see above)")
+    parser.add_argument("--constrained", action="store_true",
+                        help="without --methods: only the task's constrained methods")
     parser.add_argument("--sigma", type=float, default=None,
                         help="k-space noise (default 0; with --coils the bench's default)")
     parser.add_argument("--task", default="sr", choices=("sr", "cartesian", "poisson"))
     parser.add_argument("--accel", type=int, nargs="+", help="accelerations (undersampling)")
     parser.add_argument("--coils", type=int, default=1)
     parser.add_argument("--center-fraction", type=float, default=0.08)
+    parser.add_argument("--phase", default="none", choices=("none", "smooth"),
+                        help="the bench's smooth phase on the images (undersampling)")
     parser.add_argument("--out", default=str(B.DEFAULTS_PATH), help="the defaults JSON")
     parser.add_argument("--dry-run", action="store_true", help="print, do not write")
     args = parser.parse_args(argv)
@@ -129,6 +155,13 @@ def main(argv=None):
     idx = np.unique(np.linspace(0, len(val) - 1, min(args.slices, len(val))).round().astype(int))
     images = val[idx]
     data_range = float(images.max())
+    from mrirecon_vdm.bench.tasks import Task, simulate_task
+
+    task = Task(args.task, center_fraction=args.center_fraction, coils=args.coils,
+                phase=args.phase, sigma=args.sigma)
+    if args.methods is None:
+        allowed = (task.constraint,) if args.constrained else (None, task.constraint)
+        args.methods = [m for m in B.REGULARISED if B.constraint_of(m) in allowed]
     methods = [m for m in args.methods if m.startswith("sigpy") or bart_available()]
     for m in sorted(set(args.methods) - set(methods)):
         log(f"note: skipping {m}: BART is not installed")
@@ -138,10 +171,6 @@ def main(argv=None):
     table.setdefault("methods", {})
     grids = {}
     start = time.perf_counter()
-    from mrirecon_vdm.bench.tasks import Task, simulate_task
-
-    task = Task(args.task, center_fraction=args.center_fraction, coils=args.coils,
-                sigma=args.sigma)
     factors = args.scales if args.task == "sr" else (args.accel or [4])
     kind = "sr" if args.task == "sr" else ("sense" if args.coils > 1 else "mask")
     for scale in factors:
@@ -151,8 +180,8 @@ def main(argv=None):
             where = table["methods"]
         else:
             A, ys, info = simulate_task(images, task, scale, seed=0)
-            log(f"{args.task} R={scale}, {args.coils} coil(s), sigma {info['sigma']:.4g}, "
-                f"{len(images)} val slices")
+            log(f"{args.task} R={scale}, {args.coils} coil(s), phase {args.phase}, sigma "
+                f"{info['sigma']:.4g}, {len(images)} val slices")
             where = table.setdefault("tasks", {}).setdefault(kind, {})
         for m in methods:
             lam, it, grid = tune(m, images, A, ys, data_range, log,
@@ -171,11 +200,14 @@ def main(argv=None):
     gkey = "grid_psnr [lamda, max_iter, psnr]"
     if kind != "sr":
         old = table.get("tuning", {})
-        prev = old.setdefault("tasks", {}).get(f"{kind} {args.task}", {})
-        old["tasks"][f"{kind} {args.task}"] = {
+        record = f"{kind} {args.task}" + (f" phase {args.phase}" if args.phase != "none" else "")
+        prev = old.setdefault("tasks", {}).get(record, {})
+        old["tasks"][record] = {
             "split": args.split, "slice_indices": idx.tolist(), "coils": args.coils,
             "center_fraction": args.center_fraction, "sigma": task.sigma,
-            "minutes": round((time.perf_counter() - start) / 60, 2),
+            **({"phase": args.phase} if args.phase != "none" else {}),
+            # the minutes of every run whose grids the record holds
+            "minutes": round(prev.get("minutes", 0) * bool(prev.get(gkey)) + minutes, 2),
             gkey: {**prev.get(gkey, {}), **grids}}
         table["tuning"] = old
     else:
@@ -184,7 +216,9 @@ def main(argv=None):
                            "slice_indices": idx.tolist(), "sigma": args.sigma,
                            "criterion": "mean PSNR, data range = max of the slices",
                            "lamda_grid": LAMDAS, "refine_factor": REFINE,
-                           "iters_grid": ITERS, "minutes": round(minutes, 2),
+                           "iters_grid": ITERS,
+                           "minutes": round(prev.get("minutes", 0) * bool(prev.get(gkey))
+                                            + minutes, 2),
                            gkey: {**prev.get(gkey, {}), **grids}}
     text = json.dumps(table, indent=1) + "\n"
     # one line per [lamda, max_iter, psnr] triple

@@ -13,6 +13,20 @@ the wall-clock seconds the reconstruction took (set-up included).
   SigPy, PDHG;
 * :class:`BartPicsRecon`: the same two problems through BART ``pics``.
 
+**Constraints.** By default the CS Apps reconstruct a complex image. With ``real=True`` the
+unknown is a real image ``x`` seen through ``A · diag(e^{iφ})`` (the image is
+:math:`x e^{i\\varphi}`), as the VDM methods reconstruct it: ``phase`` is resolved exactly as
+theirs (:func:`mrirecon_vdm.phase.resolve_phase`, then
+:func:`mrirecon_vdm.phase.apply_phase`: ``"none"`` a real image, ``"auto"`` the phase
+estimated from the calibration region by :func:`mrirecon_vdm.phase.estimate_phase`, an array
+a known phase; None: ``"auto"`` for coil maps, whose ESPIRiT phase is arbitrary, else
+``"none"``). SigPy solves over real arrays through
+``A * Phase(φ) * RealToComplex`` (:class:`mrirecon_vdm.linop.RealToComplex`, adjoint the
+real part); BART runs ``pics -c`` (real-value constraint) with the phase folded into the
+coil maps (:math:`S e^{i\\varphi}`; a single coil's map is :math:`e^{i\\varphi}`). The
+benchmark names them ``<method>-real`` (no phase) and ``<method>-phase`` (an estimated
+phase), each with its own tuned weights.
+
 **Scale-invariant regularisation.** ``lamda`` is relative to the data: the weight used is
 :math:`\\lambda s` with :math:`s = \\max |A^H y|`, the peak of the zero-filled image. Both
 problems are 1-homogeneous, so multiplying ``y`` by ``c`` multiplies the reconstruction by
@@ -29,7 +43,8 @@ tuned factor (on a log scale) is used. See :func:`default_lamda`.
 **Input.** ``y`` must have exactly ``A.oshape``, be finite and complex: a real ``y`` is
 rejected, since it is far more often a low-resolution *image* passed by mistake than real
 k-space (convert images with :func:`mrirecon_vdm.linop.lowres_image_to_kspace`).
-The CS Apps reconstruct a complex image (real scans carry phase) and return its magnitude.
+The CS Apps reconstruct a complex image (real scans carry phase), or a real one under a
+constraint (above), and return its magnitude.
 
 References:
     Lustig, M., Donoho, D., & Pauly, J. M. (2007). Sparse MRI: The application of
@@ -63,18 +78,25 @@ import numpy as np
 import sigpy as sp
 
 from ._checks import check_measurement
-from .linop import CropFourier, kspace_to_lowres_image, max_eig
+from .linop import CropFourier, RealToComplex, kspace_to_lowres_image, max_eig
 
 __all__ = ["ZeroFillRecon", "BicubicRecon", "L1WaveletRecon", "TVRecon", "BartPicsRecon",
            "operator_kind", "KINDS", "default_lamda", "default_max_iter", "scale_factor",
-           "data_scale",
-           "DEFAULTS_PATH", "REGULARISED", "SOLVER_VERSIONS", "TV_BALANCE", "BART_REGS"]
+           "data_scale", "constraint_of",
+           "DEFAULTS_PATH", "REGULARISED", "UNCONSTRAINED", "CONSTRAINTS", "SOLVER_VERSIONS",
+           "TV_BALANCE", "BART_REGS"]
 
 #: The JSON file with the tuned ``lamda`` (per method and scale factor) and ``max_iter``.
 DEFAULTS_PATH = pathlib.Path(__file__).with_name("baselines_defaults.json")
 
-#: Names of the regularised methods, as used in the defaults file and the benchmark.
-REGULARISED = ("sigpy-wavelet", "sigpy-tv", "bart-wavelet", "bart-tv")
+#: The regularised methods on a complex image, as named in the defaults file and the benchmark.
+UNCONSTRAINED = ("sigpy-wavelet", "sigpy-tv", "bart-wavelet", "bart-tv")
+#: The constraints (a method-name suffix): ``"real"`` a real image, ``"phase"`` a real image
+#: times the estimated phase e^{iφ} (the two image models of the VDM methods).
+CONSTRAINTS = ("real", "phase")
+#: Names of all regularised methods: the unconstrained ones, then ``<name>-real`` and
+#: ``<name>-phase`` (each tuned on its own).
+REGULARISED = UNCONSTRAINED + tuple(f"{m}-{c}" for c in CONSTRAINTS for m in UNCONSTRAINED)
 #: Solver versions of the regularised methods whose iteration changed (recorded in the
 #: benchmark journal beside the tuned weights): sigpy-tv 2, the balanced PDHG.
 SOLVER_VERSIONS = {"sigpy-tv": 2}
@@ -83,6 +105,13 @@ TV_BALANCE = math.sqrt(8.0)
 
 #: ``reg`` values of :class:`BartPicsRecon` -> BART ``pics`` regulariser (flags 3: axes 0, 1).
 BART_REGS = {"wavelet": "W:3:0:{lamda}", "tv": "T:3:0:{lamda}"}
+
+
+def constraint_of(method):
+    """The constraint of a regularised method's name: None, ``"real"`` or ``"phase"``."""
+    _check_method(method)
+    tail = method.rsplit("-", 1)[-1]
+    return tail if tail in CONSTRAINTS else None
 
 
 # --------------------------------------------------------------------------- defaults
@@ -127,10 +156,14 @@ def _tuned(method, scale, what, kind="sr"):
         raise ValueError(f"default_{what}: scale must be a number, got {scale!r}") from None
     if not np.isfinite(scale) or scale < 1:
         raise ValueError(f"default_{what}: scale must be finite and >= 1, got {scale!r}")
-    table = _defaults()["methods"][method]
+    table = _defaults()["methods"].get(method)
     if kind != "sr":
         # tuned per operator kind and acceleration; the super-resolution table otherwise
         table = _defaults().get("tasks", {}).get(kind, {}).get(method) or table
+    if not table:
+        raise ValueError(f"default_{what}: {method} has no tuned defaults for the operator kind "
+                         f"{kind!r} (tune it with benchmarks/tune_baselines.py, or pass lamda "
+                         f"and max_iter)")
     nearest = min(table, key=lambda key: abs(math.log(float(key)) - math.log(scale)))
     return table[nearest][what]
 
@@ -212,6 +245,45 @@ def _check_max_iter(name, max_iter):
 
 def _real_dtype(y):
     return np.float64 if y.dtype == np.complex128 else np.float32
+
+
+def _constrain(name, y, A, real, phase):
+    """``(A_phase, φ, constraint)``: the operator with the phase, the phase in radians (None
+    without) and the constraint (None, ``"real"`` or ``"phase"``).
+
+    ``real=False``: ``A`` itself (a complex image). ``real=True``: ``A * Phase(φ)`` (``A``
+    without a phase), to be solved over real images through ``A_phase * RealToComplex``;
+    ``phase`` is resolved by the VDM Apps' own calls
+    (:func:`~mrirecon_vdm.phase.resolve_phase`, :func:`~mrirecon_vdm.phase.apply_phase`).
+    """
+    from .phase import apply_phase, resolve_phase
+
+    if not isinstance(real, (bool, np.bool_)):
+        raise ValueError(f"{name}: real must be True or False, got {real!r}")
+    if not real:
+        if phase is not None:
+            raise ValueError(f"{name}: phase applies to a real image (real=True); a complex "
+                             f"image carries its own phase")
+        return A, None, None
+    A_phi, phi = apply_phase(resolve_phase(name, phase, A), y, A)
+    return A_phi, phi, "real" if phi is None else "phase"
+
+
+class _RealProx(sp.prox.Prox):
+    """A proximal operator of a real function of real arrays, its output made real.
+
+    SigPy's soft-threshold is a numba ufunc compiled lazily per dtype: once it has run on
+    complex arrays, a real input is cast to its complex loop and comes back complex (with a
+    zero imaginary part), which a real iterate cannot take.
+    """
+
+    def __init__(self, prox):
+        self.prox = prox
+        super().__init__(prox.shape, repr_str=f"Real({prox.repr_str})")
+
+    def _prox(self, alpha, input):
+        out = self.prox(alpha, input)
+        return out.real if np.iscomplexobj(out) else out
 
 
 class _OneStep(sp.alg.Alg):
@@ -340,10 +412,15 @@ class BicubicRecon(_Recon):
 class _SigPyCS(_Recon):
     method = None
 
-    def _setup(self, name, y, A, lamda, max_iter):
+    def _setup(self, name, y, A, lamda, max_iter, real=False, phase=None):
         start = time.perf_counter()
         check_measurement(name, y, A)
         self.y, self.A, self.device = y, A, sp.get_device(y)
+        with self.device:
+            self.A_phase, self.phase, self.constraint = _constrain(name, y, A, real, phase)
+        # the operator of the solver's unknown: real under a constraint
+        self.A_solve = (self.A_phase * RealToComplex(A.ishape) if self.constraint else A)
+        self.method = type(self).method + (f"-{self.constraint}" if self.constraint else "")
         self.scale = scale_factor(A)
         self.kind = operator_kind(A)
         self.lamda = _check_lamda(name, default_lamda(self.method, self.scale, self.kind)
@@ -354,8 +431,14 @@ class _SigPyCS(_Recon):
         self.data_scale = data_scale(y, A)
         return start
 
+    def _x0(self):
+        """The solvers' start: zeros, real under a constraint (every iterate stays real)."""
+        xp = self.device.xp
+        dtype = _real_dtype(self.y) if self.constraint else self.y.dtype
+        return xp.zeros(self.A.ishape, dtype=dtype)
+
     def _image(self):
-        return self._lls.x
+        return self._x
 
 
 class L1WaveletRecon(_SigPyCS):
@@ -368,7 +451,10 @@ class L1WaveletRecon(_SigPyCS):
     with ``W`` the orthogonal Daubechies wavelet transform (SigPy ``Wavelet``, ``db4``) on the
     last two axes, solved with accelerated proximal gradient (FISTA) from zero. For a
     ``CropFourier`` the step size is 1 (:math:`A^H A` is a projection); for other linops it is
-    estimated by a seeded power iteration (:func:`~mrirecon_vdm.linop.max_eig`).
+    estimated by a seeded power iteration (:func:`~mrirecon_vdm.linop.max_eig`). With
+    ``real=True`` the unknown is real and ``A`` becomes :math:`A\\,\\mathrm{diag}(e^{i\\varphi})R`
+    (module docstring): the gradient is real and the real wavelet's soft-thresholding keeps
+    it real.
 
     Args:
         y (array): k-space, complex, shape ``A.oshape``.
@@ -376,7 +462,16 @@ class L1WaveletRecon(_SigPyCS):
         lamda (float or None): weight relative to ``s``; None: the tuned default.
         max_iter (int or None): FISTA iterations; None: the tuned default.
         wave_name (str): PyWavelets wavelet name.
+        real (bool): reconstruct a real image (times ``phase``) instead of a complex one.
+        phase (None, str or array): with ``real=True``, as the VDM Apps' ``phase``:
+            ``"none"``, ``"auto"`` (estimated), an array of radians; None: ``"auto"`` with
+            coil maps, else ``"none"``.
         show_pbar (bool): show SigPy's progress bar.
+
+    Attributes:
+        method (str): ``sigpy-wavelet``, ``sigpy-wavelet-real`` or ``sigpy-wavelet-phase``
+            (whose tuned defaults apply).
+        phase (array or None): φ (radians) used, None without.
 
     References:
         Lustig, Donoho & Pauly (2007); Beck & Teboulle (2009); Ong & Lustig (2019), see the
@@ -385,17 +480,24 @@ class L1WaveletRecon(_SigPyCS):
 
     method = "sigpy-wavelet"
 
-    def __init__(self, y, A, lamda=None, max_iter=None, wave_name="db4", show_pbar=False):
-        start = self._setup("L1WaveletRecon", y, A, lamda, max_iter)
+    def __init__(self, y, A, lamda=None, max_iter=None, wave_name="db4", real=False,
+                 phase=None, show_pbar=False):
+        start = self._setup("L1WaveletRecon", y, A, lamda, max_iter, real, phase)
+        As = self.A_solve
         with self.device:
             W = sp.linop.Wavelet(A.ishape, axes=(-2, -1), wave_name=wave_name)
             proxg = sp.prox.UnitaryTransform(
                 sp.prox.L1Reg(W.oshape, self.lamda * self.data_scale), W)
+            if self.constraint:
+                proxg = _RealProx(proxg)
+            x0 = self._x0()
             alpha = 1.0 if isinstance(A, CropFourier) else 1.0 / max_eig(
-                A, dtype=y.dtype, device=self.device)
-            self._lls = sp.app.LinearLeastSquares(
-                A, y, proxg=proxg, max_iter=self.max_iter, alpha=alpha, show_pbar=False)
-        super().__init__(self._lls.alg, show_pbar, time.perf_counter() - start)
+                As, dtype=x0.dtype, device=self.device)
+            lls = sp.app.LinearLeastSquares(
+                As, y, x=x0, proxg=proxg, max_iter=self.max_iter, alpha=alpha,
+                show_pbar=False)
+        self._x = lls.x                 # updated in place by the Alg
+        super().__init__(lls.alg, show_pbar, time.perf_counter() - start)
 
 
 class TVRecon(_SigPyCS):
@@ -414,14 +516,24 @@ class TVRecon(_SigPyCS):
     τ = 1/9) the data block moved so slowly that 200 iterations were 1.3 dB short of
     convergence on undersampled k-space (``benchmarks/tv_pdhg_balance.py``). σ = 1 and
     :math:`\\tau = 1/\\|[A; \\nabla/c]\\|^2`: 1/2 for a ``CropFourier``, a seeded power
-    iteration (:func:`~mrirecon_vdm.linop.max_eig`) for other linops.
+    iteration (:func:`~mrirecon_vdm.linop.max_eig`) for other linops. With ``real=True`` the
+    unknown is real and the PDHG runs on :math:`K = [A\\,\\mathrm{diag}(e^{i\\varphi});
+    \\nabla/c]\\,R` (module docstring), :math:`K^H = \\operatorname{Re}[\\dots]^H`, the same
+    iteration SigPy's ``LinearLeastSquares`` builds for ``G`` (whose ``Vstack`` would give
+    a real input a real output array and drop the imaginary part of ``A x``).
 
     Args:
         y (array): k-space, complex, shape ``A.oshape``.
         A (Linop): forward operator.
         lamda (float or None): weight relative to ``s``; None: the tuned default.
         max_iter (int or None): PDHG iterations; None: the tuned default.
+        real (bool): reconstruct a real image (times ``phase``) instead of a complex one.
+        phase (None, str or array): with ``real=True``, as :class:`L1WaveletRecon`'s.
         show_pbar (bool): show SigPy's progress bar.
+
+    Attributes:
+        method (str): ``sigpy-tv``, ``sigpy-tv-real`` or ``sigpy-tv-phase``.
+        phase (array or None): φ (radians) used, None without.
 
     References:
         Rudin, Osher & Fatemi (1992); Chambolle & Pock (2011); Ong & Lustig (2019), see the
@@ -430,19 +542,34 @@ class TVRecon(_SigPyCS):
 
     method = "sigpy-tv"
 
-    def __init__(self, y, A, lamda=None, max_iter=None, show_pbar=False):
-        start = self._setup("TVRecon", y, A, lamda, max_iter)
+    def __init__(self, y, A, lamda=None, max_iter=None, real=False, phase=None,
+                 show_pbar=False):
+        start = self._setup("TVRecon", y, A, lamda, max_iter, real, phase)
+        As = self.A_solve
         with self.device:
             c = TV_BALANCE
             G = sp.linop.FiniteDifference(A.ishape, axes=(-2, -1)) * (1.0 / c)
             proxg = sp.prox.L1Reg(G.oshape, self.lamda * self.data_scale * c)
-            tau = 1.0 / (1.0 + 8.0 / c ** 2) if isinstance(A, CropFourier) else 1.0 / max_eig(
-                A, G, dtype=y.dtype, device=self.device)
-            sigma = 1.0
-            self._lls = sp.app.LinearLeastSquares(
-                A, y, proxg=proxg, G=G, max_iter=self.max_iter, tau=tau, sigma=sigma,
-                show_pbar=False)
-        super().__init__(self._lls.alg, show_pbar, time.perf_counter() - start)
+            x0 = self._x0()
+            if not self.constraint:
+                tau = 1.0 / (1.0 + 8.0 / c ** 2) if isinstance(A, CropFourier) else \
+                    1.0 / max_eig(A, G, dtype=y.dtype, device=self.device)
+                lls = sp.app.LinearLeastSquares(
+                    A, y, x=x0, proxg=proxg, G=G, max_iter=self.max_iter, tau=tau,
+                    sigma=1.0, show_pbar=False)
+                alg = lls.alg
+            else:
+                # LinearLeastSquares' PDHG for G, on K = [A e^{iφ}; G] R
+                K = sp.linop.Vstack([self.A_phase, G]) * RealToComplex(A.ishape)
+                tau = 1.0 / (1.0 + 8.0 / c ** 2) if isinstance(A, CropFourier) else \
+                    1.0 / max_eig(K, dtype=x0.dtype, device=self.device)
+                proxfc = sp.prox.Stack([sp.prox.L2Reg(y.shape, 1, y=-y), sp.prox.Conj(proxg)])
+                u = self.device.xp.zeros(K.oshape, dtype=y.dtype)
+                alg = sp.alg.PrimalDualHybridGradient(
+                    proxfc, sp.prox.NoOp(x0.shape), K, K.H, x0, u, tau, 1.0,
+                    max_iter=self.max_iter)
+        self._x = x0                    # updated in place by the Alg
+        super().__init__(alg, show_pbar, time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- BART
@@ -461,6 +588,10 @@ class BartPicsRecon(_Recon):
     random cycle spinning, FISTA) or ``-R T:3:0:lamda`` (anisotropic TV, ADMM), and multiplied
     by ``s``. Leading axes of ``y`` are reconstructed one slice at a time.
 
+    With ``real=True`` the image is real, ``pics -c`` (BART's real-value constraint), times
+    the phase e^{iφ} resolved as the VDM Apps resolve it (module docstring), which is folded
+    into the maps: ``S e^{iφ}`` (a single coil's map is ``e^{iφ}``).
+
     BART's ``fft -u`` is our centred FFT, but ``pics`` centres its FFT by modulation: that
     agrees up to a sign per axis of size 2 (mod 4), which is corrected, and disagrees for
     odd sizes, which are rejected (measured with BART 0.8.00).
@@ -473,7 +604,13 @@ class BartPicsRecon(_Recon):
         reg (str): ``"wavelet"`` or ``"tv"``.
         lamda (float or None): weight relative to ``s``; None: the tuned default.
         max_iter (int or None): BART iterations (``-i``); None: the tuned default.
+        real (bool): reconstruct a real image (times ``phase``), ``pics -c``.
+        phase (None, str or array): with ``real=True``, as :class:`L1WaveletRecon`'s.
         show_pbar (bool): show SigPy's progress bar (one step per slice).
+
+    Attributes:
+        method (str): ``bart-<reg>``, ``bart-<reg>-real`` or ``bart-<reg>-phase``.
+        phase (array or None): φ (radians) used, None without.
 
     Raises:
         RuntimeError: BART is not installed (with install instructions), on construction.
@@ -485,7 +622,8 @@ class BartPicsRecon(_Recon):
         (1992), see the module docstring.
     """
 
-    def __init__(self, y, A, reg="wavelet", lamda=None, max_iter=None, show_pbar=False):
+    def __init__(self, y, A, reg="wavelet", lamda=None, max_iter=None, real=False, phase=None,
+                 show_pbar=False):
         from .config import require_bart
         from .linop import fourier_structure
 
@@ -505,7 +643,9 @@ class BartPicsRecon(_Recon):
                              "which is not the centred FFT for odd sizes)")
         require_bart()
         self.y, self.A, self.device, self.reg = y, A, sp.get_device(y), reg
-        self.method = f"bart-{reg}"
+        with self.device:
+            _, self.phase, self.constraint = _constrain("BartPicsRecon", y, A, real, phase)
+        self.method = f"bart-{reg}" + (f"-{self.constraint}" if self.constraint else "")
         self.scale = scale_factor(A)
         self.kind = operator_kind(A)
         self.lamda = _check_lamda("BartPicsRecon", default_lamda(self.method, self.scale,
@@ -535,6 +675,10 @@ class BartPicsRecon(_Recon):
             self._maps = np.broadcast_to(maps, lead + kshape).reshape((n,) + kshape)
         else:
             self._maps = None
+        if self.phase is not None:          # folded into the maps: S e^{iφ}
+            e = np.exp(1j * np.asarray(sp.to_device(self.phase))).astype(np.complex64)
+            e = np.broadcast_to(e, lead + self._hr).reshape((n,) + self._hr)
+            self._maps = (self._maps * e[:, None] if self._coils else e)
         self._result = np.zeros((n,) + self._hr, np.complex64)
         self._alg = _SliceLoop(self._solve_slice, n)
         super().__init__(self._alg, show_pbar, time.perf_counter() - start)
@@ -550,10 +694,13 @@ class BartPicsRecon(_Recon):
         if self._coils:
             k = np.transpose(k, (1, 2, 0))[:, :, None, :]       # BART: (x, y, z, coils)
             sens = np.transpose(self._maps[i], (1, 2, 0))[:, :, None, :]
+        elif self._maps is not None:                             # one coil, map e^{iφ}
+            sens = self._maps[i]
         else:
             sens = np.ones(hr, np.complex64)
         reg = BART_REGS[self.reg].format(lamda=f"{self.lamda:.8g}")
-        cmd = f"pics -S -w 1 -R {reg} -i {self.max_iter}"
+        real = " -c" if self.constraint else ""
+        cmd = f"pics -S -w 1{real} -R {reg} -i {self.max_iter}"
         # pics' modulation-centred FFT flips the sign once per axis of size 2 (mod 4)
         sign = (-1) ** sum(n % 4 == 2 for n in hr)
         out = bart(1, cmd, np.ascontiguousarray(k), np.ascontiguousarray(sens), p=pattern)

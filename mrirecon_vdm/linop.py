@@ -27,6 +27,9 @@ Beyond the crop (undersampled and multi-coil k-space):
   :func:`sigpy.mri.linop.Sense`, with leading slice axes and per-slice masks and maps);
 * :func:`Phase`: ``x -> e^{iφ} ⊙ x``, so that ``A * Phase(...)`` measures a real magnitude
   image carrying a known phase φ;
+* :class:`RealToComplex`: a real image as a complex one, ``x -> x + 0i``, adjoint the real
+  part: ``A * Phase(...) * RealToComplex(...)`` is the forward operator of a solver whose
+  unknown is a real array (the classical baselines with a real-value constraint);
 * :func:`fourier_structure`: reads mask, maps, phase and crop out of any of these, or out of
   a plain SigPy composition such as ``Multiply(mask) * FFT`` or ``sigpy.mri.linop.Sense``,
   so that the data consistency of :mod:`mrirecon_vdm.alg` picks its fastest exact method.
@@ -36,7 +39,8 @@ import sigpy as sp
 
 from ._checks import as_shape, check_array, check_finite, check_shape
 
-__all__ = ["CropFourier", "ZeroFillIFFT", "FourierSampling", "Phase", "FourierStructure",
+__all__ = ["CropFourier", "ZeroFillIFFT", "FourierSampling", "Phase", "RealToComplex",
+           "FourierStructure",
            "fourier_structure", "max_eig", "lowres_image_to_kspace", "kspace_to_lowres_image",
            "zero_filled", "centred_fft", "MAPS_MIN_RSS", "MAPS_MAX_RSS", "MAPS_MIN_SUPPORT",
            "check_maps_normalised"]
@@ -464,6 +468,54 @@ def Phase(ishape, phase):
     P = sp.linop.Multiply(ishape, e)
     P.repr_str = "Phase"
     return P
+
+
+class RealToComplex(_StrictLinop):
+    """The embedding of real arrays into complex ones, ``R x = x + 0i``.
+
+    .. math::
+        R: \mathbb{R}^n \to \mathbb{C}^n, \quad R x = x, \qquad R^H z = \operatorname{Re} z
+
+    The adjoint is taken with the real inner product :math:`\langle u, v\rangle =
+    \operatorname{Re}(u^H v)` of :math:`\mathbb{C}^n` seen as :math:`\mathbb{R}^{2n}`, the one in
+    which a real unknown's gradient :math:`R^H A^H (A R x - y)` is the gradient of
+    :math:`\frac12\|A R x - y\|^2`: :math:`\operatorname{Re}\langle R x, z\rangle =
+    \langle x, R^H z\rangle`. Composed as ``A * RealToComplex(A.ishape)`` (or with a
+    :func:`Phase` in between: ``A * Phase(φ) * RealToComplex``) it turns any SigPy solver
+    into one over real images: every iterate stays real, which is the real-value constraint
+    of BART ``pics -c``.
+
+    Args:
+        shape (tuple of ints): the array shape (input and output).
+
+    Raises:
+        ValueError: a complex input to the forward operator (it embeds real arrays only).
+    """
+
+    def __init__(self, shape):
+        shape = as_shape("RealToComplex shape", shape)
+        super().__init__(shape, shape, repr_str="RealToComplex")
+
+    def _apply(self, input):
+        if np.iscomplexobj(input):
+            raise ValueError(f"RealToComplex: expected a real input, got dtype {input.dtype}")
+        return _as_complex(input)
+
+    def _adjoint_linop(self):
+        return _RealPart(self.ishape)
+
+
+class _RealPart(_StrictLinop):
+    """The adjoint of :class:`RealToComplex`: ``z -> Re z`` (real input passes unchanged)."""
+
+    def __init__(self, shape):
+        super().__init__(shape, shape, repr_str="RealToComplex.H")
+
+    def _apply(self, input):
+        return input.real.copy() if np.iscomplexobj(input) else input
+
+    def _adjoint_linop(self):
+        return RealToComplex(self.ishape)
 
 
 _UNSET = object()

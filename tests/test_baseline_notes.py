@@ -55,3 +55,30 @@ def test_tuning_one_method_keeps_the_others_records(tmp_path, monkeypatch):
     assert new["tuning"][gkey]["bart-tv 4"] == [[0.005, 50, 1.0]]
     assert {"lamda", "max_iter", "val_psnr"} <= new["methods"]["sigpy-wavelet"]["4"].keys()
     assert len(new["tuning"][gkey]["sigpy-wavelet 4"]) >= 35
+
+
+def test_tuning_the_constrained_methods_of_a_phase_task(tmp_path, monkeypatch):
+    """--constrained --phase smooth tunes the task's -phase methods (BART's skipped here) into
+    the single-coil table, under a record of its own; the complex methods' entries stay."""
+    import json
+
+    import mrirecon_vdm.data as data
+    from toy_images import disc_slices
+    monkeypatch.setattr(data, "load_split", lambda split: disc_slices(2, 32))
+    mod = load_benchmark("tune_baselines")
+    monkeypatch.setattr(mod, "bart_available", lambda: False)
+    out = tmp_path / "defaults.json"
+    old = {"methods": {}, "tasks": {"mask": {"bart-tv": {"3": {"lamda": 0.01, "max_iter": 9,
+                                                               "val_psnr": 1.0}}}}}
+    out.write_text(json.dumps(old))
+    assert mod.main(["--constrained", "--task", "cartesian", "--accel", "3", "--phase",
+                     "smooth", "--center-fraction", "0.25", "--slices", "1",
+                     "--out", str(out)]) == 0
+    new = json.loads(out.read_text())
+    assert sorted(new["tasks"]["mask"]) == ["bart-tv", "sigpy-tv-phase",
+                                            "sigpy-wavelet-phase"]
+    assert new["tasks"]["mask"]["bart-tv"] == old["tasks"]["mask"]["bart-tv"]
+    record = new["tuning"]["tasks"]["mask cartesian phase smooth"]
+    assert record["phase"] == "smooth" and record["minutes"] > 0
+    assert sorted(record["grid_psnr [lamda, max_iter, psnr]"]) == [
+        "mask sigpy-tv-phase 3", "mask sigpy-wavelet-phase 3"]

@@ -318,6 +318,43 @@ def test_phase_operator():
     assert tuple(Phase(shape, np.zeros((1, 6, 5))).oshape) == shape
 
 
+# ------------------------------------------------------------------ RealToComplex
+def real_adjoint_gap(A, seed=0):
+    """The adjoint identity of an operator on real arrays, with the real inner product of
+    the complex output: Re<A x, y> = <x, A^H y>."""
+    x = np.random.default_rng(seed).standard_normal(tuple(A.ishape))
+    y = crandn(tuple(A.oshape), seed + 1)
+    lhs = np.vdot(A(x), y).real
+    ahy = A.H(y)
+    assert not np.iscomplexobj(ahy)
+    return abs(lhs - np.vdot(x, ahy)) / abs(lhs)
+
+
+def test_real_to_complex_adjoint():
+    from mrirecon_vdm.linop import RealToComplex
+
+    shape = (2, 12, 10)
+    R = RealToComplex(shape)
+    x = np.random.default_rng(0).standard_normal(shape)
+    np.testing.assert_array_equal(R(x), x.astype(np.complex128))
+    assert np.iscomplexobj(R(x)) and R(x.astype(np.float32)).dtype == np.complex64
+    assert real_adjoint_gap(R) < 1e-12
+    np.testing.assert_array_equal(R.H(crandn(shape, 2)), crandn(shape, 2).real)
+    assert R.H.H.repr_str == "RealToComplex"
+    with pytest.raises(ValueError, match="RealToComplex: expected a real input"):
+        R(crandn(shape, 3))
+    with pytest.raises(ValueError, match="RealToComplex"):
+        R(np.zeros((12, 10)))
+    # composed: a mask, maps and a phase on a real image (the constrained baselines' operator)
+    phi = np.random.default_rng(4).uniform(-np.pi, np.pi, (12, 10))
+    for maps in (None, crandn((3, 12, 10), 5)):
+        A = FourierSampling((12, 10), rmask((12, 10)), maps=maps) * Phase((12, 10), phi) \
+            * RealToComplex((12, 10))
+        assert real_adjoint_gap(A) < 1e-10
+    A = CropFourier((16, 16), (8, 8)) * RealToComplex((16, 16))
+    assert real_adjoint_gap(A) < 1e-10
+
+
 # ------------------------------------------------------------------ fourier_structure
 def recognised_operators(shape=(12, 10), C=3):
     h, w = shape

@@ -119,7 +119,7 @@ def run(args):
 
     if args.list:
         for m in METHODS.values():
-            print(f"{m.name:16s} {m.description}" + ("  [needs BART]" if m.requires_bart else ""))
+            print(f"{m.name:20s} {m.description}" + ("  [needs BART]" if m.requires_bart else ""))
         return 0
     if args.sigma is not None and args.sigma < 0:
         raise ValueError(f"--sigma must be >= 0, got {args.sigma}")

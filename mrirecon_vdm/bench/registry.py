@@ -6,16 +6,29 @@ holds it with its network evaluations per slice and whether it needs BART). Impo
 module registers the classical baselines (the Apps of :mod:`mrirecon_vdm.baselines`), in
 this order:
 
-=================  ====================================================  ==========
-name               what                                                  needs BART
-=================  ====================================================  ==========
-``zero-fill``      :math:`|A^H y|`, zero-padded k-space
-``bicubic``        cubic-spline interpolation of the LR magnitude image
-``sigpy-wavelet``  SigPy L1-wavelet (db4), FISTA
-``sigpy-tv``       SigPy anisotropic TV, PDHG
-``bart-wavelet``   BART pics L1-wavelet, FISTA                           yes
-``bart-tv``        BART pics anisotropic TV, ADMM                        yes
-=================  ====================================================  ==========
+=======================  ==============================================  ==========
+name                     what                                            needs BART
+=======================  ==============================================  ==========
+``zero-fill``            :math:`|A^H y|`, zero-padded k-space
+``bicubic``              cubic-spline interpolation of the LR magnitude
+                         image
+``sigpy-wavelet``        SigPy L1-wavelet (db4), FISTA
+``sigpy-tv``             SigPy anisotropic TV, PDHG
+``bart-wavelet``         BART pics L1-wavelet, FISTA                     yes
+``bart-tv``              BART pics anisotropic TV, ADMM                  yes
+``sigpy-wavelet-real``   the same four on a real image (SigPy through
+``sigpy-tv-real``        ``A * RealToComplex``, BART ``pics -c``)        BART ones
+``bart-wavelet-real``
+``bart-tv-real``
+``sigpy-wavelet-phase``  the same four on a real image times the phase   BART ones
+``sigpy-tv-phase``       estimated as the VDM methods estimate it
+``bart-wavelet-phase``   (``phase="auto"``; BART: ``pics -c``, the phase
+``bart-tv-phase``        folded into the maps)
+=======================  ==============================================  ==========
+
+The ``-real`` methods run on the tasks whose VDM methods reconstruct a real image (one coil,
+no phase), the ``-phase`` ones where they estimate a phase (a phase, or coil maps):
+:attr:`Method.constraint` against :attr:`mrirecon_vdm.bench.tasks.Task.constraint`.
 
 The VDM samplers are registered by :mod:`mrirecon_vdm.bench.vdm_methods`; more methods by
 any module that calls :func:`register_method` (``mrirecon-vdm bench --plugin MODULE``).
@@ -28,7 +41,8 @@ Example:
 """
 import dataclasses
 
-from ..baselines import BartPicsRecon, BicubicRecon, L1WaveletRecon, TVRecon, ZeroFillRecon
+from ..baselines import (CONSTRAINTS, BartPicsRecon, BicubicRecon, L1WaveletRecon, TVRecon,
+                         ZeroFillRecon)
 
 __all__ = ["Method", "METHODS", "register_method", "reconstruct"]
 
@@ -56,6 +70,11 @@ class Method:
             (``{"phase": "auto"}`` on a task with a phase, else ``{}``) and the operator kind
             (:func:`mrirecon_vdm.baselines.operator_kind`: ``"sr"``, ``"mask"``,
             ``"sense"``) and returns the dict: for a change that only matters on some tasks.
+        constraint (str or None): the image model a classical method is built on: None (a
+            complex image, every task), ``"real"`` (a real image: the tasks without a phase
+            and with one coil) or ``"phase"`` (a real image times the estimated phase: the
+            tasks with a phase or coil maps), skipped with a note elsewhere
+            (:attr:`mrirecon_vdm.bench.tasks.Task.constraint`).
     """
 
     name: str
@@ -65,6 +84,7 @@ class Method:
     description: str = ""
     needs_crop: bool = False
     settings: object = None
+    constraint: str = None
 
     def settings_for(self, opts=None, kind="sr"):
         """The settings dict for a run with ``opts`` on an operator of ``kind`` (``{}``
@@ -82,7 +102,7 @@ METHODS = {}
 
 
 def register_method(name, fn, nfe=0, requires_bart=False, description="", replace=False,
-                    needs_crop=False, settings=None):
+                    needs_crop=False, settings=None, constraint=None):
     """Add a method to :data:`METHODS` (``ValueError`` on a taken name unless ``replace``).
 
     Example:
@@ -101,9 +121,13 @@ def register_method(name, fn, nfe=0, requires_bart=False, description="", replac
     if settings is not None and not isinstance(settings, dict) and not callable(settings):
         raise ValueError(f"register_method: settings must be a dict, a callable or None, "
                          f"got {type(settings).__name__}")
+    if constraint is not None and constraint not in CONSTRAINTS:
+        raise ValueError(f"register_method: constraint must be None or one of "
+                         f"{', '.join(CONSTRAINTS)}, got {constraint!r}")
     METHODS[name] = Method(name, fn, int(nfe), bool(requires_bart), description,
                            bool(needs_crop),
-                           dict(settings) if isinstance(settings, dict) else settings)
+                           dict(settings) if isinstance(settings, dict) else settings,
+                           constraint)
     return METHODS[name]
 
 
@@ -144,3 +168,21 @@ register_method("bart-wavelet",
                 requires_bart=True, description="BART pics L1-wavelet, FISTA")
 register_method("bart-tv", _app_runner(lambda y, A, s, **o: BartPicsRecon(y, A, "tv", **o)),
                 requires_bart=True, description="BART pics anisotropic TV, ADMM")
+
+# the same four on the VDM methods' image models: a real image ("-real", phase "none") and a
+# real image times the estimated phase ("-phase", phase "auto")
+_PHASE = {"real": "none", "phase": "auto"}
+_WHAT = {"real": "real image", "phase": "real image x estimated phase"}
+for _c in CONSTRAINTS:
+    register_method(f"sigpy-wavelet-{_c}", _app_runner(
+        lambda y, A, s, _p=_PHASE[_c], **o: L1WaveletRecon(y, A, real=True, phase=_p, **o)),
+        description=f"SigPy L1-wavelet (db4), FISTA, {_WHAT[_c]}", constraint=_c)
+    register_method(f"sigpy-tv-{_c}", _app_runner(
+        lambda y, A, s, _p=_PHASE[_c], **o: TVRecon(y, A, real=True, phase=_p, **o)),
+        description=f"SigPy anisotropic TV, PDHG, {_WHAT[_c]}", constraint=_c)
+    for _reg, _alg in (("wavelet", "L1-wavelet, FISTA"), ("tv", "anisotropic TV, ADMM")):
+        register_method(f"bart-{_reg}-{_c}", _app_runner(
+            lambda y, A, s, _r=_reg, _p=_PHASE[_c], **o: BartPicsRecon(y, A, _r, real=True,
+                                                                      phase=_p, **o)),
+            requires_bart=True, description=f"BART pics -c {_alg}, {_WHAT[_c]}",
+            constraint=_c)

@@ -188,7 +188,11 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
     user with complex data says so). Rows gain ``task``, ``accel``, ``coils``, ``phase``
     and ``sigma``.
 
-    Methods that need BART are skipped with a note when it is missing. Classical methods
+    Methods that need BART are skipped with a note when it is missing, and so are the
+    constrained classical methods built on another image model than the task's
+    (:attr:`~mrirecon_vdm.bench.registry.Method.constraint`: ``-real`` where the VDM
+    methods reconstruct a real image, ``-phase`` where they estimate a phase,
+    :attr:`~mrirecon_vdm.bench.tasks.Task.constraint`). Classical methods
     get one untimed warm-up reconstruction of the first slice; learned methods (``nfe > 0``)
     share one short warm-up (:data:`LEARNED_WARMUP`) per factor; warm-ups are skipped for
     work a :class:`~mrirecon_vdm.bench.journal.BenchJournal` already holds. Every factor,
@@ -214,6 +218,11 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
         elif task.undersampled and METHODS[m].needs_crop:
             log(f"note: skipping {m}: it interpolates a low-resolution image and does not "
                 f"apply to the {task.task} task")
+        elif METHODS[m].constraint not in (None, task.constraint):
+            model = {"real": "a real image", "phase": "a real image times an estimated phase"}
+            log(f"note: skipping {m}: it reconstructs {model[METHODS[m].constraint]}; the VDM "
+                f"methods reconstruct {model[task.constraint]} on this task ({task.coils} "
+                f"coil(s), phase {task.phase}), as the -{task.constraint} methods do")
         else:
             runnable.append(m)
     rows = []
@@ -241,7 +250,7 @@ def benchmark(images, scales=(4, 2), methods=None, sigma=0.0, seed=0, data_range
                                journal=journal, kind=kind, extra=extra,
                                show_progress=show_progress,
                                **(learned_opts if learned else {}))
-            log(f"{m:>14s} {scale}x: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "
+            log(f"{m:>19s} {scale}x: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "
                 f"{row['seconds_per_slice']:.3f} s/slice")
             rows.append(row)
     return rows

@@ -83,6 +83,14 @@ class Task:
     def undersampled(self):
         return self.task != "sr"
 
+    @property
+    def constraint(self):
+        """The image model of the VDM methods on this task, which the constrained classical
+        methods share: ``"phase"`` (a real image times the phase estimated from the
+        calibration region: a task with a phase, or with coil maps, whose ESPIRiT phase is
+        arbitrary) or ``"real"`` (a real image)."""
+        return "phase" if self.phase != "none" or self.coils > 1 else "real"
+
     def describe(self):
         """A JSON-able dict (the journal fingerprint and the results' metadata)."""
         return dataclasses.asdict(self)
