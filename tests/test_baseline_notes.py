@@ -1,5 +1,4 @@
-"""The scripts behind notes of docs/results.md and docs/baselines.md: the CG's normal operator
-(benchmarks/normal_operator_speed.py), the SigPy TV step balance
+"""The scripts behind notes of docs/baselines.md: the SigPy TV step balance
 (benchmarks/tv_pdhg_balance.py) and the tuning of the classical weights
 (benchmarks/tune_baselines.py)."""
 import numpy as np
@@ -7,13 +6,6 @@ import sigpy as sp
 
 from bench_scripts import load_benchmark
 from mrirecon_vdm import metrics
-
-
-def test_normal_operator_speed_runs_and_checks_agreement(capsys):
-    mod = load_benchmark("normal_operator_speed")
-    assert mod.main(["--size", "32", "--threads", "1"]) == 0
-    out = capsys.readouterr().out
-    assert out.count("×") >= 3 and "8 coils" in out
 
 
 def test_balanced_pdhg_converges_faster_than_the_baseline_iteration():
