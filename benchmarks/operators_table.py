@@ -8,8 +8,9 @@ slices better; ``benchmarks/gains.py``).
 
     python benchmarks/operators_table.py docs/bench/operators [more roots ...] --json out.json
 
-Each root holds ``<task>_<split>/bench_slices.csv``; the tables of several roots for the same
-task and split are merged (e.g. classical and VDM rows run apart).
+Each root holds ``<task>_<split>/bench_slices.csv`` (and any other ``*slices.csv`` there, e.g.
+rows of a method run apart); the tables of several roots for the same task and split are
+merged.
 """
 import argparse
 import json
@@ -34,8 +35,8 @@ def summarise(roots):
     out = {}
     for task in TASKS:
         for split in SPLITS:
-            csvs = [pathlib.Path(r) / f"{task}_{split}" / "bench_slices.csv" for r in roots]
-            csvs = [c for c in csvs if c.exists()]
+            csvs = [c for r in roots
+                    for c in sorted((pathlib.Path(r) / f"{task}_{split}").glob("*slices.csv"))]
             if not csvs:
                 continue
             table = read_slices(*csvs)
