@@ -1,13 +1,15 @@
 #!/usr/bin/env python
-"""One figure per undersampling task: truth, zero-fill, SigPy, BART, the VDM methods, their
-error maps and the uncertainty of the guided sampler's mean.
+"""One figure per undersampling task: truth, zero-fill, the best classical methods without and
+with the prior's constraint, the VDM methods, their error maps and the uncertainty of the
+guided sampler's mean.
 
     python benchmarks/figures_operators.py --out docs/figures [--slice 40] [--split test]
 
-For each task (single-coil Cartesian 4×, Poisson-disc 8×, Cartesian 4× with a smooth phase,
-8 coils Cartesian 8× with ESPIRiT maps and noise; the measurement of ``mrirecon-vdm bench
---task``, seed of slice ``--slice``) writes ``fig_<task>.png``: the held-out reference, the
-zero-filled image, the best SigPy and BART methods (tuned defaults), the VDM guided sampler's
+For each task (single-coil Cartesian 4× and Poisson-disc 8×, each with and without a smooth
+phase, 8 coils Cartesian 8× with ESPIRiT maps, a phase and noise; the measurement of
+``mrirecon-vdm bench --task``, seed of slice ``--slice``) writes ``fig_<task>.png``: the
+held-out reference, the zero-filled image, the best classical method of the benchmark without
+and with the prior's constraint (tuned defaults), the VDM guided sampler's
 mean of 4 samples and plug-and-play, with PSNR / SSIM (data range = the split's maximum),
 absolute error maps (same colour scale) and the per-pixel standard deviation of the 4
 samples. ``figures_operators.json`` holds the numbers (a run of some ``--tasks`` keeps the others'
@@ -26,15 +28,23 @@ except ImportError:  # run from a checkout without `pip install -e .`
 
 import numpy as np  # noqa: E402
 
-TASKS = {  # file name: (title, Task options, acceleration)
-    "cartesian4": ("single coil, 1D Cartesian 4×", dict(task="cartesian"), 4),
-    "poisson8": ("single coil, Poisson-disc 8×", dict(task="poisson"), 8),
+TASKS = {  # file name: (title, Task options, acceleration, the best classical methods of the
+    #                     benchmark without and with the prior's constraint)
+    "cartesian4": ("single coil, 1D Cartesian 4×", dict(task="cartesian"), 4,
+                   ("sigpy-tv", "bart-wavelet-real")),
+    "poisson8": ("single coil, Poisson-disc 8×", dict(task="poisson"), 8,
+                 ("bart-wavelet", "bart-wavelet-real")),
     "cartesian4_phase": ("single coil, Cartesian 4×, smooth phase",
-                         dict(task="cartesian", phase="smooth"), 4),
-    "coils8_cartesian8": ("8 coils, Cartesian 8×, ESPIRiT maps, noise",
-                          dict(task="cartesian", coils=8, center_fraction=0.1), 8),
+                         dict(task="cartesian", phase="smooth"), 4,
+                         ("sigpy-tv", "bart-tv-phase")),
+    "poisson8_phase": ("single coil, Poisson-disc 8×, smooth phase",
+                       dict(task="poisson", phase="smooth"), 8,
+                       ("bart-wavelet", "bart-wavelet-phase")),
+    "coils8_cartesian8": ("8 coils, Cartesian 8×, ESPIRiT maps, smooth phase, noise",
+                          dict(task="cartesian", coils=8, center_fraction=0.1, phase="smooth"),
+                          8, ("bart-wavelet", "bart-wavelet-phase")),
 }
-METHODS = ("zero-fill", "sigpy-tv", "bart-wavelet", "vdm-mean4", "vdm-pnp")
+LEARNED = ("vdm-mean4", "vdm-pnp")
 
 
 def main(argv=None):
@@ -70,12 +80,12 @@ def main(argv=None):
         if (prev.get("split"), prev.get("slice")) == (args.split, args.slice):
             numbers["tasks"].update(prev.get("tasks", {}))
     for key in args.tasks:
-        title, topts, accel = TASKS[key]
+        title, topts, accel, classical = TASKS[key]
         task = Task(**topts)
         ops, ys, info = simulate_task(x, task, accel, seed=args.slice)
         learned = {"phase": "auto"} if task.phase != "none" else {}
         recons, std = {}, None
-        for m in METHODS:
+        for m in ("zero-fill",) + classical + LEARNED:
             if REG[m].requires_bart and not bart_available():
                 continue
             if m == "vdm-mean4":
