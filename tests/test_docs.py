@@ -68,3 +68,10 @@ def test_scripts_named_in_the_docs_exist():
         for word in cmd.split():
             if word.startswith("benchmarks/") and word.endswith((".py", ".sh")):
                 assert (REPO / word).exists(), (name, word)
+
+
+def test_benchmarks_readme_lists_every_script():
+    listed = (REPO / "benchmarks" / "README.md").read_text()
+    for path in sorted((REPO / "benchmarks").iterdir()):
+        if path.suffix in (".py", ".sh"):
+            assert f"`{path.name}`" in listed, path.name
