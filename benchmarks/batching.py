@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How many images per network call: the default ``batch_size`` of ``GuidedVDMRecon``.
 
-    MRIRECON_VDM_THREADS=1 python benchmarks/batching.py --out docs/bench/batching.json \
+    MRIRECON_VDM_THREADS=1 python benchmarks/batching.py --out docs/bench/batching/run2.json \
         [--sizes 1 2 4 8 16 32 64] [--threads 1 2] [--rounds 2] [--volume-slices 8]
 
 Part 1 times one network call (shipped prior, bf16 autocast as in the sampler where the CPU

@@ -10,8 +10,8 @@ per-slice PSNR differences to the reference (same method, scale and slices: pair
 over the cells (person x scale), with the worst cell.
 
     python benchmarks/compare_priors.py \\
-        S=docs/bench/generalise/valperson_S/bench_slices.csv \\
-        O=docs/bench/generalise/valperson_O/bench_slices.csv --method vdm-mean4
+        S=results/generalise/val_person_S/bench_slices.csv \\
+        O=results/generalise/val_person_O/bench_slices.csv --method vdm-mean4 --out compare.md
 
 A cell is one (file position, scale): give each label its files in the same order.
 """
@@ -75,6 +75,7 @@ def main(argv=None):
                    "several people, in the same order for every label)")
     p.add_argument("--method", default="vdm-mean4", help="method the score is taken on")
     p.add_argument("--names", nargs="*", default=None, help="names of the people, in order")
+    p.add_argument("--out", help="also write the tables here (Markdown, atomically)")
     args = p.parse_args(argv)
     runs = {}
     try:
@@ -87,17 +88,20 @@ def main(argv=None):
     rows, scores = compare(runs, args.method)
     names = args.names or [f"person {i}" for i in range(max(len(v) for v in runs.values()))]
     ref = next(iter(runs))
-    print(f"| prior | person | method | scale | PSNR gain over {ref} (dB) | 95 % CI | "
-          "slices better |")
-    print("|---|---|---|---|---|---|---|")
+    lines = [f"| prior | person | method | scale | PSNR gain over {ref} (dB) | 95 % CI | "
+             "slices better |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        print(f"| {r['label']} | {names[r['person']]} | {r['method']} | {r['scale']}× | "
-              f"{r['gain']:+.2f} | ± {r['ci95']:.2f} | {r['better']} / {r['n']} |")
-    print()
-    print(f"| prior | score ({args.method}, mean of cells) | worst cell | cells |")
-    print("|---|---|---|---|")
+        lines.append(f"| {r['label']} | {names[r['person']]} | {r['method']} | {r['scale']}× | "
+                     f"{r['gain']:+.2f} | ± {r['ci95']:.2f} | {r['better']} / {r['n']} |")
+    lines += ["", f"| prior | score ({args.method}, mean of cells) | worst cell | cells |",
+              "|---|---|---|---|"]
     for label, s in scores.items():
-        print(f"| {label} | {s['score']:+.3f} | {s['worst']:+.3f} | {s['cells']} |")
+        lines.append(f"| {label} | {s['score']:+.3f} | {s['worst']:+.3f} | {s['cells']} |")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        from mrirecon_vdm._atomic import atomic_write_text
+        atomic_write_text(args.out, text + "\n")
     return 0
 
 

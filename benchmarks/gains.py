@@ -10,11 +10,13 @@ the slices: the methods ran on the same slices and measurements, so the differen
 paired), and the number of slices where it was better.
 
     python benchmarks/gains.py results/bench/bench_slices.csv
-    python benchmarks/gains.py results/bench/bench_slices.csv --metric ssim --out gains.md
-    python benchmarks/gains.py classical/bench_slices.csv vdm/bench_slices.csv
+    python benchmarks/gains.py results/bench/bench_slices.csv --metric ssim
+    python benchmarks/gains.py classical/bench_slices.csv vdm/bench_slices.csv --out summary.md
 
 Several tables (runs of the same slices, e.g. the classical methods and the VDM methods run
-apart) are merged; a (method, scale, slice) present twice is an error.
+apart) are merged; a (method, scale, slice) present twice is an error. ``--out`` writes the
+summary the docs quote (:func:`summary`): every method's mean ± std over the slices (the
+table of ``bench.md``) and the paired gains in PSNR and in SSIM.
 """
 import argparse
 import csv
@@ -104,20 +106,51 @@ def markdown(rows, metric):
     return "\n".join(lines)
 
 
+def means(table):
+    """Rows of ``bench.md`` (:func:`mrirecon_vdm.bench.tables.markdown_table`) from the
+    per-slice table: mean and std (ddof 0) over the slices, mean seconds, NFE; the larger
+    scale factor first."""
+    out = []
+    for (m, scale), rows in sorted(table.items(), key=lambda kv: -kv[0][1]):
+        r = list(rows.values())
+        row = {"method": m, "scale": scale}
+        for k in ("psnr", "ssim", "nrmse", "hfen"):
+            v = np.array([float(x[k]) for x in r])
+            row[k], row[k + "_std"] = float(v.mean()), float(v.std())
+        row["seconds_per_slice"] = float(np.mean([float(x["seconds"]) for x in r]))
+        row["nfe"] = int(np.mean([int(x["nfe"]) for x in r]))
+        out.append(row)
+    return out
+
+
+def summary(table):
+    """The Markdown summary of a run: :func:`means`, then the paired gains in PSNR and SSIM."""
+    from mrirecon_vdm.bench.tables import markdown_table
+    n = sorted({len(rows) for rows in table.values()})
+    parts = [f"Mean ± std over the slices ({' / '.join(map(str, n))} slices):", "",
+             markdown_table(means(table))]
+    for metric in METRICS:
+        parts += ["", f"Paired {metric.upper()} gain over the best classical method (95 % "
+                      "interval, Student t):", "", markdown(gains(table, metric), metric)]
+    return "\n".join(parts)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("slices", nargs="+",
                    help="bench_slices.csv written by mrirecon-vdm bench (several are merged)")
     p.add_argument("--metric", default="psnr", choices=METRICS)
-    p.add_argument("--out", help="also write the Markdown table here (atomically)")
+    p.add_argument("--out", help="also write the summary here (Markdown, atomically): every "
+                                 "method's means and the gains in PSNR and SSIM")
     args = p.parse_args(argv)
     try:
-        rows = gains(read_slices(*args.slices), args.metric)
+        table = read_slices(*args.slices)
+        rows = gains(table, args.metric)
+        text = summary(table) if args.out else None
     except (ValueError, FileNotFoundError) as e:
         print(f"gains: error: {e}", file=sys.stderr)
         return 2
-    text = markdown(rows, args.metric)
-    print(text)
+    print(markdown(rows, args.metric))
     if args.out:
         from mrirecon_vdm._atomic import atomic_write_text
         atomic_write_text(args.out, text + "\n")

@@ -7,13 +7,13 @@
 #   bash benchmarks/generalisation.sh test S=/path/old_prior N=mrirecon_vdm/prior/weights
 #
 # Each LABEL=PRIOR is a prior folder (prior.json + prior.safetensors). Results go to
-# docs/bench/generalise/<split>_<label>/ (classical methods once per split in
+# $OUT/<split>_<label>/ (default OUT=results/generalise; classical methods once per split in
 # <split>_classical/); every run resumes after a kill (--resume). Classical weights are the
 # shipped ones (tuned on val_person). The VDM methods run one thread each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
-OUT=${OUT:-docs/bench/generalise}
+OUT=${OUT:-results/generalise}
 stage=$1; shift
 case $stage in
   val)  splits="val_person:8 val_coronal:8 val_t2:4"; vdm="vdm-mean4" ;;

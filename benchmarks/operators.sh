@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
-OUT=${OUT:-docs/bench/operators}
+OUT=${OUT:-results/operators}
 # the constrained classical methods run where their image model is the task's (-real: one
 # coil, no phase; -phase: a phase or coils), the others are skipped with a note
 CLASSICAL="zero-fill sigpy-wavelet sigpy-tv bart-wavelet bart-tv sigpy-wavelet-real sigpy-tv-real
@@ -45,7 +45,7 @@ for task in "${@:-cart4phase poisson8phase cart8coils8phase cart4 poisson8}"; do
       cart4noisy) run cart4noisy --task cartesian --accel 4 --sigma 0.05 ;;
       poisson8noisy) run poisson8noisy --task poisson --accel 8 --sigma 0.05 ;;
       # super-resolution: the classical methods and plug-and-play on every 4th slice, to
-      # pair with the guided samplers' tables of docs/bench/people (same slices)
+      # pair with the guided samplers' runs of the same slices
       sr) STRIDE=4 METHODS="${METHODS/vdm-mean4 /}" run sr --scales 4 2 ;;
       *) echo "unknown task $t" >&2; exit 2 ;;
     esac

@@ -40,3 +40,14 @@ def test_mismatched_slices_and_bad_spec(tmp_path, cp, capsys):
         cp.main([f"S={tmp_path / 'a.csv'}", f"N={tmp_path / 'b.csv'}"])
     assert cp.main([str(tmp_path / "a.csv")]) == 2
     assert "LABEL=PATH" in capsys.readouterr().err
+
+
+def test_out_writes_the_printed_tables(tmp_path, cp, capsys):
+    ref = [("vdm-mean4", 4, i, 30.0 + i) for i in range(3)]
+    _write(tmp_path / "S.csv", ref)
+    _write(tmp_path / "N.csv", [(m, s, i, p + 0.5) for m, s, i, p in ref])
+    out = tmp_path / "compare.md"
+    assert cp.main([f"S={tmp_path / 'S.csv'}", f"N={tmp_path / 'N.csv'}", "--names", "a",
+                    "--out", str(out)]) == 0
+    assert out.read_text() == capsys.readouterr().out
+    assert "| N | +0.500 | +0.500 | 1 |" in out.read_text()

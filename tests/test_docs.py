@@ -75,3 +75,32 @@ def test_benchmarks_readme_lists_every_script():
     for path in sorted((REPO / "benchmarks").iterdir()):
         if path.suffix in (".py", ".sh"):
             assert f"`{path.name}`" in listed, path.name
+
+
+BENCH_DOCS = ("README.md", "benchmarks/README.md",
+              *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md")))
+
+
+def test_bench_summaries_named_in_the_docs_exist():
+    """Every ``docs/bench/...`` path a doc names is in the tree (``$s``-style variables end
+    the path at the folder, which must exist)."""
+    seen = 0
+    for name in BENCH_DOCS:
+        for path in re.findall(r"docs/bench/[\w./-]*", (REPO / name).read_text()):
+            path = path.rstrip(".")
+            assert (REPO / path).exists(), (name, path)
+            seen += 1
+    assert seen >= 20
+
+
+def test_docs_bench_holds_summaries_not_runs():
+    """docs/bench keeps the small summaries the docs quote; the runs' per-slice CSVs and
+    bench.csv / bench.json stay in the run folders (results/)."""
+    bench = REPO / "docs" / "bench"
+    files = [p for p in bench.rglob("*") if p.is_file()]
+    assert files
+    for p in files:
+        assert not p.name.endswith("slices.csv") and p.name not in ("bench.csv", "bench.json"), p
+        assert p.suffix in (".md", ".json"), p
+        assert p.stat().st_size < 64_000, p
+        assert not re.search(r"_s\d+(_|\.|$)", p.name), p

@@ -71,3 +71,24 @@ def test_tables_are_merged_and_duplicates_refused(tmp_path, gains):
     assert set(table) == {("zero-fill", 2), ("bicubic", 2)}
     with pytest.raises(ValueError, match="more than one table"):
         gains.read_slices(a, a)
+
+
+def test_summary_has_the_means_and_both_gains(tmp_path, gains):
+    import csv
+    path = tmp_path / "bench_slices.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["method", "scale", "slice", "psnr", "ssim", "nrmse", "hfen", "seconds", "nfe"])
+        for s in (2, 4):
+            for i in range(2):
+                w.writerow(["bart-tv", s, i, 30.0 + i, 0.80, 0.2, 0.1, 0.5, 0])
+                w.writerow(["vdm-pnp", s, i, 31.0 + i, 0.85, 0.1, 0.05, 3.0, 30])
+    out = tmp_path / "summary.md"
+    assert gains.main([str(path), "--out", str(out)]) == 0
+    text = out.read_text()
+    # means (bench.md's table), the larger factor first, then PSNR and SSIM gains
+    assert text.index("| bart-tv | 4× | 30.50 ± 0.50 | 0.800 ± 0.000") < text.index("| bart-tv | 2× |")
+    assert "| vdm-pnp | 4× | 31.50 ± 0.50 | 0.850 ± 0.000 | 0.1000 ± 0.0000 | 0.0500 ± 0.0000 " \
+           "| 3.000 | 30 |" in text
+    assert "| 4× | vdm-pnp | bart-tv | +1.00 | ± 0.00 | 2 / 2 |" in text
+    assert "| 4× | vdm-pnp | bart-tv | +0.050 | ± 0.000 | 2 / 2 |" in text
