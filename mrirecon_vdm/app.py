@@ -1,9 +1,10 @@
 """``GuidedVDMRecon``: super-resolution (or any linear inverse problem) with a VDM prior.
 
 The App does the wiring around :class:`mrirecon_vdm.alg.GuidedVDM`: input checks, the
-move of the data to the device (once), the intensity scale, the network callable (torch,
-batched, optional bf16 autocast), the seeded noise, the progress bar, the timings and the
-output (posterior mean, per-pixel standard deviation, samples).
+measurement set-up (:class:`mrirecon_vdm.measurement.Measurement`: the data on the device
+once, the phase, the intensity scale, σ̂, the data step and the phase refinement), the
+network callable (torch, batched, optional bf16 autocast), the seeded noise, the progress
+bar, the timings and the output (posterior mean, per-pixel standard deviation, samples).
 
 References:
     Jiang, Y., Gao, Y., Sun, H. (2023). MR image super-resolution via a variational
@@ -16,18 +17,18 @@ References:
     NeurIPS 34, 21696–21707. arXiv:2107.00630.
 """
 import contextlib
-import math
 import time
 
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_in_range, check_measurement, check_seed, is_int
+from ._checks import check_in_range, check_seed, is_int
 from .alg import (DC_VARIANCES, DEFAULT_DC_VARIANCE_FLOOR, DEFAULT_NUM_STEPS, SAMPLERS,
-                  TIME_GRIDS, DataConsistency, GuidedVDM, resolve_renoise)
+                  TIME_GRIDS, GuidedVDM, resolve_renoise)
 from .backend import from_torch, to_torch
 from .intensity import estimate_scale, prior_percentile
 from .linop import CropFourier
+from .measurement import Measurement
 from .padding import predict_eps
 from .progress import run_app
 
@@ -191,6 +192,9 @@ class GuidedVDMRecon(sp.app.App):
         time (float): wall time of ``run()`` in seconds; ``time_network`` the part inside
             the network, ``time_other`` the rest.
         scale (array): the intensity scale that was used.
+        measurement (Measurement): the set-up of y and A
+            (:class:`mrirecon_vdm.measurement.Measurement`), in the sampler's units
+            (``y`` is ``measurement.y_scaled``).
 
     Raises:
         ValueError: y.shape != A.oshape, real y for a Fourier sampling operator (an image
@@ -228,12 +232,9 @@ class GuidedVDMRecon(sp.app.App):
                 or not (np.isfinite(dc_variance_floor) and dc_variance_floor >= 0)):
             raise ValueError(f"GuidedVDMRecon: dc_variance_floor must be None or a finite "
                              f"number >= 0, got {dc_variance_floor!r}")
-        from .linop import check_maps_normalised, fourier_structure
-        structure = fourier_structure(A) if isinstance(A, sp.linop.Linop) else None
-        # k-space must be complex for Fourier operators; other operators may be real
-        check_measurement("GuidedVDMRecon", y, A, complex_required=structure is not None)
-        if structure is not None:
-            check_maps_normalised("GuidedVDMRecon A", structure.maps)
+        # y, A, σ, scale and the phase request; k-space must be complex for Fourier
+        # operators, other operators may be real
+        meas = Measurement("GuidedVDMRecon", y, A, phase=phase, sigma=sigma, scale=scale)
         if dc_max_iter is not None and (not is_int(dc_max_iter) or dc_max_iter < 1):
             raise ValueError(f"GuidedVDMRecon: dc_max_iter must be None or an integer >= 1, "
                              f"got {dc_max_iter!r}")
@@ -263,60 +264,25 @@ class GuidedVDMRecon(sp.app.App):
         if x_init is not None and t_start >= 1.0:
             raise ValueError("GuidedVDMRecon: x_init is the warm start of t_start < 1; got "
                              f"t_start={t_start!r}")
-        if sigma is not None and not (np.ndim(sigma) == 0 and math.isfinite(float(sigma))
-                                      and float(sigma) >= 0):
-            raise ValueError(f"GuidedVDMRecon: sigma must be None or a finite number >= 0, "
-                             f"got {sigma!r}")
         check_seed("GuidedVDMRecon seed", seed)
-        if scale is not None:
-            _check_scale("GuidedVDMRecon scale", scale, A,
-                         coils=structure is not None and structure.maps is not None)
+        self.refine_phase = _resolve_refine_phase(refine_phase, meas, sampler)
         self.image_shape, self.channels = _check_prior(prior, A)
         self.device = sp.Device(device)
-        from .phase import apply_phase, resolve_phase
-        phase = resolve_phase("GuidedVDMRecon", phase, A)
-        import torch
-        self._torch = torch
-        self.torch_device = (torch.device("cpu") if self.device.id < 0
-                             else torch.device("cuda", self.device.id))
-        if isinstance(prior, torch.nn.Module):
-            devs = {p.device for p in prior.parameters()} | {b.device for b in prior.buffers()}
-            if devs and devs != {self.torch_device}:
-                raise ValueError(f"GuidedVDMRecon: the prior is on {sorted(map(str, devs))} but "
-                                 f"the data go to {self.torch_device}; move it with "
-                                 f"prior.to({str(self.torch_device)!r})")
+        self._torch, self.torch_device = _torch_device(prior, self.device)
 
-        # -- data on the device, once
-        with self.device:
-            xp = self.device.xp
-            y = sp.to_device(y, self.device)
-            ydtype = np.complex64 if np.iscomplexobj(y) else np.float32
-            y = y.astype(ydtype, copy=False)
-            A, self.phase = apply_phase(phase, y, A, self.device)
-            if scale is None:
-                scale = estimate_scale(y, A, percentile=prior_percentile(prior))
-            else:
-                scale = xp.asarray(scale, dtype=np.float32)
-                if not bool(xp.all(xp.isfinite(scale))) or not bool(xp.all(scale > 0)):
-                    raise ValueError(f"GuidedVDMRecon: scale must be finite and > 0, got {scale}")
-            self.scale = scale
-            scale_y = scale
-            if structure is not None and structure.maps is not None and scale.ndim > 0:
-                scale_y = scale[..., None, :, :]          # the coil axis of y
-            self.y = (y / scale_y).astype(ydtype, copy=False)
-            sigma_given = sigma is not None
-            if sigma is None:
-                from .noise import estimate_sigma
-                sigma = estimate_sigma(y, A)
-            if float(sigma) == 0:
-                sigma_scaled = 0.0
-            elif scale.ndim == 0:
-                sigma_scaled = float(sigma) / float(scale)
-            else:
-                sigma_scaled = float(sigma) / scale
-        self.A = A
+        # -- the measurement on the device, once: phase, scale, σ̂, the data step
+        self.measurement = meas.set_up(prior_percentile(prior), self.device, single=True)
+        # .phase: the phase as set up; run() replaces it by the refined one when refined
+        self.A, self.y, self.scale, self.phase = meas.A, meas.y_scaled, meas.scale, meas.phase
+        self.dc = meas.data_consistency(True, max_iter=dc_max_iter, phase_max_iter=PHASE_CG_ITER,
+                                        tol=dc_tol)
+        before_dc = None
+        if self.refine_phase:
+            before_dc = meas.phase_refiner(self.dc, True, PHASE_REFINE_EVERY,
+                                           sigma_every=PHASE_SIGMA_EVERY, batched=True)
+
+        # -- the sampler
         self.prior = prior
-        self.sigma = float(sigma)
         self.num_samples = int(num_samples)
         if batch_size is None:
             batch_size = DEFAULT_BATCH_SIZE if self.device.id < 0 else "all"
@@ -331,30 +297,11 @@ class GuidedVDMRecon(sp.app.App):
         from .precision import use_bf16
         self.bf16 = use_bf16(bf16, self.torch_device, "GuidedVDMRecon: bf16")
         self.seed = seed
-        self.generator = torch.Generator(device=self.torch_device)
+        self.generator = self._torch.Generator(device=self.torch_device)
         if seed is not None:
             self.generator.manual_seed(int(seed))
         else:
             self.generator.seed()
-
-        self.dc = DataConsistency(A, sigma_scaled, max_iter=dc_max_iter, tol=dc_tol)
-        dst = self.dc.structure
-        if dc_max_iter is None and dst is not None and dst.maps is None \
-                and dst.phase is not None:
-            self.dc.max_iter = PHASE_CG_ITER
-        if refine_phase not in (None, True, False):
-            raise ValueError(f"GuidedVDMRecon: refine_phase must be None, True or False, got "
-                             f"{refine_phase!r}")
-        if refine_phase is None:  # an estimated phase, one coil, the fast sampler
-            refine_phase = isinstance(phase, str) and self.phase is not None \
-                and sampler == "fast" and (structure is None or structure.maps is None)
-        if refine_phase and (self.phase is None or sampler != "fast"):
-            raise ValueError("GuidedVDMRecon: refine_phase=True needs a phase ('auto' or an "
-                             "array) and the fast sampler")
-        self.refine_phase = bool(refine_phase)
-        before_dc = None
-        if self.refine_phase:
-            before_dc = self._refiner(sigma_given)
         self.time_network = 0.0
         shape = (self.num_samples,) + tuple(A.ishape)
         alg = GuidedVDM(self._denoise, self._gamma, self.y, self.dc, shape, sampler=sampler,
@@ -367,6 +314,12 @@ class GuidedVDMRecon(sp.app.App):
         self.x = self.samples = self.std = self.std_raw = self.complex_image = None
         self.calibration = None
         super().__init__(alg, show_pbar=show_pbar, leave_pbar=leave_pbar, record_time=False)
+
+    @property
+    def sigma(self):
+        """σ̂ in units of y: the value given, or the last estimate (re-estimated against the
+        refined phase during ``run()`` when the phase is refined)."""
+        return self.measurement.sigma
 
     def _x_init(self, x_init, A):
         """The warm-start image in the sampler's units (divided by the scale), or None."""
@@ -454,32 +407,6 @@ class GuidedVDMRecon(sp.app.App):
         self.nfe = self.alg.nfe * self.num_samples
         return out
 
-    def _refiner(self, sigma_given):
-        """The fast sampler's hook for ``refine_phase``: at every
-        :data:`PHASE_REFINE_EVERY`-th step, refine the phase from the mean of the samples'
-        x̂₀, then (σ not given) re-estimate σ against the refined phase."""
-        from .noise import estimate_sigma, highpass_sigma
-        from .phase import refine_window
-
-        dc, y = self.dc, self.y
-        window = refine_window(y, dc.structure)
-        upper = None if sigma_given else highpass_sigma(y, dc.structure)   # once: data only
-
-        calls = [0]
-
-        def hook(x0):
-            calls[0] += 1
-            if (calls[0] - 1) % PHASE_REFINE_EVERY:
-                return
-            refinement = (calls[0] - 1) // PHASE_REFINE_EVERY
-            with self.device:
-                dc.refine_phase(y, x0.mean(axis=0), window)
-                if not sigma_given and refinement % PHASE_SIGMA_EVERY == 0:
-                    # the structure now carries the refined phase
-                    dc.set_sigma(estimate_sigma(y, dc.structure, upper=upper))
-                    self.sigma = dc.sigma * float(self.device.xp.mean(self.scale))
-        return hook
-
     def _output(self):
         with self.device:
             xp = self.device.xp
@@ -487,12 +414,8 @@ class GuidedVDMRecon(sp.app.App):
             samples = self.alg.x * s
             self.samples = samples.astype(np.float32, copy=False)
             self.x = self.samples.mean(axis=0)
-            if self.refine_phase:
-                self.phase = xp.angle(self.dc.structure.phase).astype(np.float32)
-            if self.phase is None:
-                self.complex_image = self.x.astype(np.complex64)
-            else:
-                self.complex_image = (self.x * xp.exp(1j * self.phase)).astype(np.complex64)
+            self.phase = self.measurement.phase              # refined, when refined
+            self.complex_image = self.measurement.complex_image(self.x)
             self.std_raw = self.samples.std(axis=0, ddof=1) if self.num_samples > 1 else None
             self.calibration = None
             self.std = None
@@ -523,40 +446,35 @@ PHASE_SIGMA_EVERY = 2
 PHASE_CG_ITER = 4
 
 
-def _check_scale(name, scale, A, coils=False):
-    """``ValueError`` unless ``scale`` is a finite positive number, or a real array of them
-    that broadcasts to ``A.ishape`` and (with a coil axis inserted before the image axes for
-    an operator with coil maps) to ``A.oshape``."""
-    if hasattr(scale, "shape") and hasattr(scale, "dtype"):
-        s = np.asarray(sp.to_device(scale, sp.cpu_device))
-    else:
-        try:
-            s = np.asarray(scale)
-        except (TypeError, ValueError):
-            s = np.asarray(None)
-    if s.dtype.kind not in "biuf":
-        raise ValueError(f"{name}: expected a number or a real array, got "
-                         f"{type(scale).__name__}" + (f" of dtype {s.dtype}"
-                                                      if hasattr(scale, "dtype") else ""))
-    ishape, oshape = tuple(A.ishape), tuple(A.oshape)
-    shape = tuple(s.shape)
-    yshape = shape
-    if coils and s.ndim > 0:
-        yshape = shape[:-2] + (1,) + shape[-2:] if s.ndim >= 2 else None
+def _resolve_refine_phase(refine_phase, measurement, sampler):
+    """``refine_phase`` checked, None resolved: an estimated phase (``"auto"``) of one coil
+    with the fast sampler."""
+    if refine_phase not in (None, True, False):
+        raise ValueError(f"GuidedVDMRecon: refine_phase must be None, True or False, got "
+                         f"{refine_phase!r}")
+    request = measurement.phase_request
+    if refine_phase is None:
+        refine_phase = isinstance(request, str) and sampler == "fast" \
+            and not measurement.coils
+    if refine_phase and (request is None or sampler != "fast"):
+        raise ValueError("GuidedVDMRecon: refine_phase=True needs a phase ('auto' or an "
+                         "array) and the fast sampler")
+    return bool(refine_phase)
 
-    def fits(a, b):
-        try:
-            return a is not None and np.broadcast_shapes(a, b) == b
-        except ValueError:
-            return False
-    if not (fits(shape, ishape) and fits(yshape, oshape)):
-        example = ishape[:-2] + (1, 1)
-        raise ValueError(f"{name}: expected a number or an array that broadcasts to the image "
-                         f"shape A.ishape {ishape} and the measurement shape A.oshape {oshape} "
-                         f"(e.g. one value per slice, shape {example}), got shape {shape}")
-    if not (np.all(np.isfinite(s)) and np.all(s > 0)):
-        raise ValueError(f"{name}: expected finite values > 0, got "
-                         f"{s if s.size <= 8 else f'min {s.min()}, max {s.max()}'}")
+
+def _torch_device(prior, device):
+    """``(torch, the torch device of the sigpy device)``; ValueError for a torch prior
+    elsewhere."""
+    import torch
+
+    torch_device = (torch.device("cpu") if device.id < 0 else torch.device("cuda", device.id))
+    if isinstance(prior, torch.nn.Module):
+        devs = {p.device for p in prior.parameters()} | {b.device for b in prior.buffers()}
+        if devs and devs != {torch_device}:
+            raise ValueError(f"GuidedVDMRecon: the prior is on {sorted(map(str, devs))} but "
+                             f"the data go to {torch_device}; move it with "
+                             f"prior.to({str(torch_device)!r})")
+    return torch, torch_device
 
 
 def _check_prior(prior, A):

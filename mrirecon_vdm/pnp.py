@@ -59,7 +59,7 @@ import time
 import numpy as np
 import sigpy as sp
 
-from ._checks import check_measurement
+from .measurement import Measurement
 from .progress import run_app
 
 __all__ = ["PnPVDMRecon", "HalfQuadraticSplitting", "DEFAULT_PNP", "DEFAULT_PNP_COILS",
@@ -104,6 +104,24 @@ def _auto_data_step(structure, phase):
             and phase is None:
         return "gradient"
     return "prox"
+
+
+def _resolve_refine_phase(refine_phase, measurement, data_step):
+    """``refine_phase`` checked, None resolved: an estimated phase (``"auto"``) with the
+    exact data step."""
+    if refine_phase not in (None, True, False):
+        raise ValueError(f"PnPVDMRecon: refine_phase must be None, True or False, got "
+                         f"{refine_phase!r}")
+    request = measurement.phase_request
+    refine = (isinstance(request, str) and data_step == "prox" if refine_phase is None
+              else refine_phase)
+    if refine and request is None:
+        raise ValueError("PnPVDMRecon: refine_phase=True needs a phase ('auto' or an "
+                         "array); this reconstruction has none")
+    if refine and data_step != "prox":
+        raise ValueError("PnPVDMRecon: refine_phase needs the exact data step "
+                         "(data_step='prox' or 'auto' with a Fourier operator)")
+    return bool(refine)
 
 
 class HalfQuadraticSplitting(sp.alg.Alg):
@@ -238,33 +256,26 @@ class PnPVDMRecon(sp.app.App):
     ``"gradient"``), ``phase`` (radians, the refined one when refined; None without),
     ``nfe`` (network evaluations per image: steps, twice that with ``flip_ensemble``),
     ``flip_ensemble``, ``time`` (set-up and run, seconds), ``time_network`` (inside the
-    network), ``time_other`` (the rest).
+    network), ``time_other`` (the rest); from the set-up, ``measurement``
+    (:class:`mrirecon_vdm.measurement.Measurement`, raw units), ``A`` (with the phase),
+    ``y``, ``sigma``, ``scale``, ``dc`` (the exact data step, None with ``"gradient"``).
     """
 
     def __init__(self, y, A, prior, num_steps=None, lamda_start=None, lamda_end=None,
                  phase=None, sigma=None, scale=None, data_step=None, prox_variance=None,
                  refine_phase=None, dc_max_iter=None, min_lam=None, bf16=True,
                  flip_ensemble=None, noise_floor=None, final_data_step=None, show_pbar=True):
-        from .intensity import estimate_scale, prior_percentile
-        from .linop import check_maps_normalised, fourier_structure, max_eig
-        from .phase import apply_phase, resolve_phase
+        from .alg import DEFAULT_DC_VARIANCE_FLOOR
+        from .intensity import prior_percentile
+        from .linop import max_eig
         from .prox import VDMDenoiser
 
         start = time.perf_counter()
-        check_measurement("PnPVDMRecon", y, A)
-        if sigma is not None:
-            try:
-                ok = np.ndim(sigma) == 0 and math.isfinite(float(sigma)) and float(sigma) >= 0
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                raise ValueError(f"PnPVDMRecon: sigma must be None or a finite number >= 0, "
-                                 f"got {sigma!r}")
-        structure = fourier_structure(A)
-        if structure is not None:
-            check_maps_normalised("PnPVDMRecon A", structure.maps)
+        # -- checks before any work: y, A, σ, scale and the phase request, then the options
+        meas = Measurement("PnPVDMRecon", y, A, phase=phase, sigma=sigma, scale=scale,
+                           per_image_scale=True, complex_y=True)
         defaults = dict(DEFAULT_PNP)
-        if structure is not None and structure.maps is not None:
+        if meas.coils:
             defaults.update(DEFAULT_PNP_COILS)
         if num_steps is None:
             num_steps = defaults["num_steps"]
@@ -285,140 +296,98 @@ class PnPVDMRecon(sp.app.App):
                 or not math.isfinite(c) or c <= 0:
             raise ValueError(f"PnPVDMRecon: prox_variance must be a finite number > 0, got "
                              f"{prox_variance!r}")
-        if refine_phase not in (None, True, False):
-            raise ValueError(f"PnPVDMRecon: refine_phase must be None, True or False, got "
-                             f"{refine_phase!r}")
         if final_data_step is None:
             final_data_step = DEFAULT_PNP["final_data_step"]
         if not isinstance(final_data_step, (bool, np.bool_)):
             raise ValueError(f"PnPVDMRecon: final_data_step must be None, True or False, got "
                              f"{final_data_step!r}")
-        phase_req = resolve_phase("PnPVDMRecon", phase, A)
         if data_step == "auto":
-            data_step = _auto_data_step(structure, phase_req)
-        refine = (isinstance(phase_req, str) and data_step == "prox" if refine_phase is None
-                  else refine_phase)
-        if refine and phase_req is None:
-            raise ValueError("PnPVDMRecon: refine_phase=True needs a phase ('auto' or an "
-                             "array); this reconstruction has none")
-        if refine and data_step != "prox":
-            raise ValueError("PnPVDMRecon: refine_phase needs the exact data step "
-                             "(data_step='prox' or 'auto' with a Fourier operator)")
-        A, phase = apply_phase(phase_req, y, A)
-        if sigma is None:
-            from .noise import estimate_sigma
-            sigma = estimate_sigma(y, A)       # 0 for an operator it does not recognise
-        self.device = sp.get_device(y)
-        with self.device:
-            if scale is None:
-                # one scale per image for Fourier operators (each slice its own intensity)
-                scale = estimate_scale(y, A, percentile=prior_percentile(prior))
-        s_arr = np.asarray(sp.to_device(scale) if hasattr(scale, "device") else scale,
-                           dtype=np.float64)
-        try:
-            s_img = np.broadcast_to(s_arr, tuple(A.ishape[:-2]) + (1, 1))
-        except ValueError:
-            raise ValueError(f"PnPVDMRecon: scale must be a number or one per image, shape "
-                             f"{tuple(A.ishape[:-2]) + (1, 1)}, got shape {s_arr.shape}") from None
-        if not np.all(np.isfinite(s_img)) or not np.all(s_img > 0):
-            raise ValueError(f"PnPVDMRecon: scale must be finite and > 0, got {scale!r}")
-        self.scale = float(s_arr) if s_arr.ndim == 0 else s_img.copy()
-        # per image: geometric from λ_start s² to max(λ_end s², noise_floor σ²)
-        s2 = s_img.reshape(s_img.shape[:-2]) ** 2
+            data_step = _auto_data_step(meas.structure, meas.phase_request)
+        refine = _resolve_refine_phase(refine_phase, meas, data_step)
         if noise_floor is None:
-            noise_floor = sampled_fraction(structure)
+            noise_floor = sampled_fraction(meas.structure)
         if isinstance(noise_floor, bool) or not isinstance(noise_floor, (int, float, np.number)) \
                 or not math.isfinite(noise_floor) or noise_floor < 0:
             raise ValueError(f"PnPVDMRecon: noise_floor must be a finite number >= 0 or None, "
                              f"got {noise_floor!r}")
-        self.noise_floor = float(noise_floor)
-        start_, end_ = l0 * s2, np.maximum(l1 * s2, self.noise_floor * float(sigma) ** 2)
-        frac = np.linspace(0.0, 1.0, int(num_steps))
-        lamdas = [np.exp(np.log(start_) + f * (np.log(end_) - np.log(start_))) for f in frac]
         if flip_ensemble is None:
             flip_ensemble = defaults["flip_ensemble"]
         if flip_ensemble not in (True, False):
             raise ValueError(f"PnPVDMRecon: flip_ensemble must be None, True or False, got "
                              f"{flip_ensemble!r}")
+        min_lam = DEFAULT_PNP["min_lam"] if min_lam is None else min_lam
+
+        # -- the measurement in raw units: phase, σ̂, the scale (one per image for Fourier
+        # operators: every slice of a stack its own noise schedule)
+        self.measurement = meas.set_up(prior_percentile(prior))
+        self.device, self.A, self.y = meas.device, meas.A, meas.y
+        self.scale = meas.image_scale
+        self.noise_floor = float(noise_floor)
+        per_image = tuple(self.A.ishape[:-2]) + (1, 1)
+        # per image: geometric from λ_start s² to max(λ_end s², noise_floor σ²)
+        s_img = np.broadcast_to(np.asarray(self.scale, dtype=np.float64), per_image)
+        s2 = s_img.reshape(s_img.shape[:-2]) ** 2
+        start_, end_ = l0 * s2, np.maximum(l1 * s2, self.noise_floor * self.sigma ** 2)
+        frac = np.linspace(0.0, 1.0, int(num_steps))
+        lamdas = [np.exp(np.log(start_) + f * (np.log(end_) - np.log(start_))) for f in frac]
         self.flip_ensemble = bool(flip_ensemble)
-        self.proxg = VDMDenoiser(A.ishape, prior, lamda=lamdas, scale=self.scale, mode="real",
-                                 bf16=bf16, flip_ensemble=self.flip_ensemble)
-        self.A, self.y, self.sigma = A, y, float(sigma)
+        self.proxg = VDMDenoiser(self.A.ishape, prior, lamda=lamdas, scale=self.scale,
+                                 mode="real", bf16=bf16, flip_ensemble=self.flip_ensemble)
+
+        # -- the iteration
         self.data_step = data_step
-        self._lls = self.dc = None
-        self._phase = phase
-        before_dc = None
+        self.refine_phase = refine
+        self._lls = self.dc = before_dc = None
         if data_step == "gradient":
-            alpha = 1.0 if structure is not None else 1.0 / max_eig(
-                A, dtype=y.dtype, device=sp.get_device(y))
-            self._lls = sp.app.LinearLeastSquares(A, y, proxg=self.proxg,
+            alpha = 1.0 if meas.structure is not None else 1.0 / max_eig(
+                self.A, dtype=self.y.dtype, device=self.device)
+            self._lls = sp.app.LinearLeastSquares(self.A, self.y, proxg=self.proxg,
                                                   max_iter=int(num_steps), alpha=alpha,
                                                   show_pbar=False)
             alg = self._lls.alg
         else:
-            from .alg import DataConsistency
-            from .phase import refine_window
-            self.dc = DataConsistency(A, float(sigma), max_iter=defaults["dc_max_iter"]
-                                      if dc_max_iter is None else dc_max_iter,
-                                      min_lam=DEFAULT_PNP["min_lam"] if min_lam is None
-                                      else min_lam)
-            dst = self.dc.structure
-            if dc_max_iter is None and defaults["dc_max_iter"] is None and dst is not None \
-                    and dst.maps is None and dst.phase is not None:
-                self.dc.max_iter = PHASE_CG_ITER
-            per_image = tuple(A.ishape[:-2]) + (1, 1)
+            self.dc = meas.data_consistency(
+                False, max_iter=defaults["dc_max_iter"] if dc_max_iter is None else dc_max_iter,
+                phase_max_iter=PHASE_CG_ITER, min_lam=min_lam)
             # v_k = c λ_{k-1}: the variance of the previous denoiser's input noise
             variances = [None] + [(float(c) * np.reshape(lam, per_image)).astype(np.float32)
                                   for lam in lamdas[:-1]]
             if refine:
-                dc, window = self.dc, refine_window(y, self.dc.structure)
-
-                calls = [0]
-
-                def before_dc(x, final=False):
-                    calls[0] += 1
-                    if final or (calls[0] - 1) % PHASE_REFINE_EVERY == 0:
-                        dc.refine_phase(y, x, window)
-            alg = HalfQuadraticSplitting(self.dc, y, self.proxg, variances, int(num_steps),
-                                         before_dc=before_dc)
+                before_dc = meas.phase_refiner(self.dc, False, PHASE_REFINE_EVERY)
+            alg = HalfQuadraticSplitting(self.dc, self.y, self.proxg, variances,
+                                         int(num_steps), before_dc=before_dc)
         self.final_data_step = bool(final_data_step)
         self._final = None
         if self.final_data_step:
-            from .alg import DataConsistency
-            from .alg import DEFAULT_DC_VARIANCE_FLOOR
-            dc = self.dc if self.dc is not None else DataConsistency(
-                A, float(sigma), min_lam=DEFAULT_PNP["min_lam"] if min_lam is None else min_lam)
+            dc = self.dc if self.dc is not None else meas.data_consistency(False,
+                                                                           min_lam=min_lam)
             v = np.maximum(FINAL_STEP_VARIANCE * lamdas[-1], DEFAULT_DC_VARIANCE_FLOOR * s2)
             if dc.structure is None:   # one number for an operator that is not recognised
                 v = float(np.max(v))
             else:                      # one per image
-                v = np.reshape(v, tuple(A.ishape[:-2]) + (1, 1)).astype(np.float32)
+                v = np.reshape(v, per_image).astype(np.float32)
             self._final = (dc, v, before_dc)
-        self.refine_phase = refine
         self._alg = alg
         self._setup = time.perf_counter() - start
         self.x = None
         super().__init__(alg, show_pbar=show_pbar, leave_pbar=False, record_time=False)
 
     @property
+    def sigma(self):
+        """σ: the value given, or the estimate (units of y)."""
+        return self.measurement.sigma
+
+    @property
     def complex_image(self):
         """``x · e^{iφ}`` (complex64; ``x`` itself without a phase), after :meth:`run`."""
         if self.x is None:
             return None
-        with self.device:
-            phase = self.phase
-            if phase is None:
-                return self.x.astype(np.complex64)
-            phase = sp.to_device(phase, self.device)
-            return (self.x * self.device.xp.exp(1j * phase)).astype(np.complex64)
+        return self.measurement.complex_image(self.x)
 
     @property
     def phase(self):
         """The phase in radians (refined when refined), or None."""
-        if self.refine_phase and self.dc is not None:
-            with self.device:
-                return self.device.xp.angle(self.dc.structure.phase).astype(np.float32)
-        return self._phase
+        return self.measurement.phase
 
     def run(self):
         start = time.perf_counter()
