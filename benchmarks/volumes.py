@@ -2,9 +2,9 @@
 """Volumes: slice consistency (noise correlated along the slice axis) and calibrated uncertainty.
 
     export MRIRECON_VDM_THREADS=1
-    python benchmarks/volumes.py tune --work /tmp/vol          # val_person: rho sweep, K = 8
-    python benchmarks/volumes.py test --work /tmp/vol --rho R  # test_coronal, test
-    python benchmarks/volumes.py tables --work /tmp/vol [--write-calibration] \
+    python benchmarks/volumes.py tune --work results/volumes          # val_person: rho sweep, K = 8
+    python benchmarks/volumes.py test --work results/volumes --rho R  # test_coronal, test
+    python benchmarks/volumes.py tables --work results/volumes [--write-calibration] \
         [--figure docs/figures/fig_slice_consistency.png]
 
 4x super-resolution (centre crop 32 -> 128 of the HR k-space, noiseless), the shipped prior,

@@ -104,3 +104,21 @@ def test_docs_bench_holds_summaries_not_runs():
         assert p.suffix in (".md", ".json"), p
         assert p.stat().st_size < 64_000, p
         assert not re.search(r"_s\d+(_|\.|$)", p.name), p
+
+
+HISTORY = re.compile(r"session \d+|/work/|/tmp/", flags=re.I)
+
+
+def test_docs_carry_no_development_history():
+    """The docs and the summaries they quote describe the product as it is: no session
+    numbers and no scratch paths (`/work/...`, `/tmp/...`); history stays in git log."""
+    paths = [p for p in (REPO / "docs" / "bench").rglob("*") if p.is_file()]
+    paths += list((REPO / "docs").rglob("*.md")) + [REPO / "README.md"]
+    assert len(paths) > 20
+    found = []
+    for p in sorted(set(paths)):
+        for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1):
+            m = HISTORY.search(line)
+            if m:
+                found.append(f"{p.relative_to(REPO)}:{n}: {m.group(0)!r}")
+    assert not found, "\n".join(found)
