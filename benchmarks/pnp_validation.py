@@ -43,7 +43,11 @@ TASKS = {  # name: (Task options, factor)
     # the same noise without a phase (one coil: σ̂ from the measured pairs (k, −k))
     "cart4_noisy": (dict(task="cartesian", sigma=0.05), 4),
     "cart8coils8": (dict(task="cartesian", coils=8, center_fraction=0.1), 8),
+    "cart8coils8phase": (dict(task="cartesian", coils=8, center_fraction=0.1,
+                              phase="smooth"), 8),
     "poisson8": (dict(task="poisson"), 8),
+    "poisson8phase": (dict(task="poisson", phase="smooth"), 8),
+    "poisson8phase_noisy": (dict(task="poisson", phase="smooth", sigma=0.05), 8),
     "poisson8_noisy": (dict(task="poisson", sigma=0.05), 8),
     "sr4": (dict(task="sr"), 4),
     "sr4_noisy": (dict(task="sr", sigma=0.05), 4),
