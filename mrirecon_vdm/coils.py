@@ -25,12 +25,22 @@ import sigpy as sp
 from ._checks import as_shape, check_finite
 
 __all__ = ["birdcage_maps", "espirit_maps", "bart_espirit_maps", "rss", "kernel_width_for",
-           "DEFAULT_CALIB_MAX", "ESPIRIT_MIN_CALIB", "DEFAULT_KERNEL_WIDTH"]
+           "DEFAULT_CALIB_MAX", "ESPIRIT_MIN_CALIB", "DEFAULT_KERNEL_WIDTH", "DEFAULT_CROP"]
 
 #: The largest calibration region (lines per axis) handed to ESPIRiT.
 DEFAULT_CALIB_MAX = 24
 #: ESPIRiT's kernel width where the calibration region allows it (SigPy's and BART's default).
 DEFAULT_KERNEL_WIDTH = 6
+#: ESPIRiT's crop: the maps are set to zero wherever the calibration's largest eigenvalue
+#: falls below it (BART ``ecalib``'s default; SigPy's is 0.95). The reconstructions treat
+#: zero maps as "no object" (:class:`mrirecon_vdm.alg.DataConsistency` sets the image to 0
+#: there), and from a noisy 13-line centre the eigenvalue drops below 0.95 inside the head:
+#: 8 coils, Cartesian 8×, smooth phase, every 8th slice of the validation people
+#: (``val_person`` | ``val_coronal``), plug-and-play 29.23 | 28.21 dB with 0.95, 30.64 |
+#: 30.41 with 0.8, 30.53 | 30.45 with no crop; BART's phase-constrained L1-wavelet 27.43 |
+#: 26.35, 27.50 | 26.52, 27.37 | 26.46 (``benchmarks/espirit_crop.py``;
+#: ``docs/undersampled.md``, "Coil maps: ESPIRiT's crop").
+DEFAULT_CROP = 0.8
 #: The smallest calibration region (lines per axis) the maps are estimated from. With fewer
 #: lines than twice the kernel width ESPIRiT finds no sensitivity (all-zero maps at 8 lines
 #: with kernel 6, a third of the head at 10), so the kernel shrinks with the region
@@ -112,7 +122,7 @@ def _check_found(name, maps, width, kernel_width):
     return maps
 
 
-def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=None, crop=0.95, device=None):
+def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=None, crop=None, device=None):
     """ESPIRiT coil maps from the calibration region (:class:`sigpy.mri.app.EspiritCalib`).
 
     Args:
@@ -121,7 +131,9 @@ def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=None, crop=0.95, 
         calib (int or None): the calibration width, at least :data:`ESPIRIT_MIN_CALIB` (None:
             the largest fully sampled centred square of the data, at most
             :data:`DEFAULT_CALIB_MAX`).
-        thresh, crop: ESPIRiT's settings (SigPy's defaults).
+        thresh (float): ESPIRiT's threshold of the calibration matrix's singular values
+            (SigPy's default).
+        crop (float or None): ESPIRiT's eigenvalue crop; None: :data:`DEFAULT_CROP`.
         kernel_width (int or None): ESPIRiT's kernel (None: :func:`kernel_width_for` the
             calibration width: SigPy's 6 from 12 lines, smaller below).
         device: SigPy device (None: ``kspace``'s).
@@ -140,6 +152,10 @@ def espirit_maps(kspace, calib=None, thresh=0.02, kernel_width=None, crop=0.95, 
     width = _calib_width("espirit_maps", kspace, calib)
     if kernel_width is None:
         kernel_width = kernel_width_for(width)
+    crop = DEFAULT_CROP if crop is None else crop
+    if isinstance(crop, bool) or not isinstance(crop, (int, float, np.number)) \
+            or not 0 <= crop < 1:
+        raise ValueError(f"espirit_maps: crop must be a number in [0, 1), got {crop!r}")
     device = sp.get_device(kspace) if device is None else sp.Device(device)
     if kspace.ndim > 3:
         flat = kspace.reshape((-1,) + kspace.shape[-3:])
@@ -177,7 +193,7 @@ def bart_espirit_maps(kspace, calib=None):
     k = np.asarray(sp.to_device(kspace)).astype(np.complex64)
     k = np.transpose(k, (1, 2, 0))[:, :, None, :]            # BART: (x, y, z, coils)
     kernel = kernel_width_for(width)
-    mps = bart(1, f"ecalib -m 1 -r {width} -k {kernel}", k)
+    mps = bart(1, f"ecalib -m 1 -r {width} -k {kernel} -c {DEFAULT_CROP}", k)
     mps = np.asarray(mps).reshape(k.shape)[:, :, 0, :]
     mps = np.ascontiguousarray(np.transpose(mps, (2, 0, 1))).astype(np.complex64)
     return _check_found("bart_espirit_maps", mps, width, kernel)

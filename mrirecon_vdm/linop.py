@@ -471,7 +471,7 @@ def Phase(ishape, phase):
 
 
 class RealToComplex(_StrictLinop):
-    """The embedding of real arrays into complex ones, ``R x = x + 0i``.
+    r"""The embedding of real arrays into complex ones, ``R x = x + 0i``.
 
     .. math::
         R: \mathbb{R}^n \to \mathbb{C}^n, \quad R x = x, \qquad R^H z = \operatorname{Re} z

@@ -124,3 +124,33 @@ def test_bart_espirit_errors_before_bart():
         bart_espirit_maps(k)
     with pytest.raises(ValueError, match="complex k-space"):
         bart_espirit_maps(np.abs(simulate()[0]))
+
+
+def test_espirit_crop_default_and_support():
+    """The default crop is coils.DEFAULT_CROP (BART's 0.8); a higher crop keeps the maps on
+    no more pixels (the eigenvalue must reach it), a crop outside [0, 1) is refused."""
+    from mrirecon_vdm import coils
+
+    k, true, support = simulate(coils=8)
+    k = k + 0.05 * np.abs(k).max() * (np.random.default_rng(0).standard_normal(k.shape)
+                                        + 1j * np.random.default_rng(1).standard_normal(k.shape)
+                                        ).astype(np.complex64) * (k != 0)
+    assert coils.DEFAULT_CROP == 0.8
+    np.testing.assert_array_equal(espirit_maps(k), espirit_maps(k, crop=coils.DEFAULT_CROP))
+    covered = {c: int((rss(espirit_maps(k, crop=c)) > 0).sum()) for c in (0.0, 0.8, 0.95)}
+    assert covered[0.0] >= covered[0.8] >= covered[0.95]
+    assert covered[0.0] == H * H          # no crop: every pixel
+    for bad in (1.0, -0.1, "0.8", True):
+        with pytest.raises(ValueError, match="crop"):
+            espirit_maps(k, crop=bad)
+
+
+def test_bench_journal_fingerprints_the_crop_with_coils():
+    """A resumed coil benchmark refuses a journal made with maps of another crop."""
+    from mrirecon_vdm.bench.journal import fingerprint
+    from mrirecon_vdm.bench.tasks import Task
+
+    images = np.zeros((1, 8, 8), np.float32)
+    fp = fingerprint(images, 1.0, None, 0, task=Task("cartesian", coils=8))
+    assert fp["espirit_crop"] == 0.8
+    assert "espirit_crop" not in fingerprint(images, 1.0, None, 0, task=Task("cartesian"))

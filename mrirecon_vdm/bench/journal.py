@@ -151,7 +151,8 @@ def fingerprint(images, data_range, sigma, seed, plugins=(), task=None):
     """What a resumed benchmark must share with the journal it goes on from: the data.
 
     The slices' bytes (SHA-256, after ``--stride``/``--limit``), the data range, σ, the
-    seed and the plugins. The methods and factors may change between runs; what each method
+    seed, the plugins, the task and, with coils, ESPIRiT's crop
+    (:data:`mrirecon_vdm.coils.DEFAULT_CROP`). The methods and factors may change between runs; what each method
     depends on (tuned weights, the prior) is checked per entry (:func:`method_settings`).
     """
     import hashlib
@@ -165,6 +166,9 @@ def fingerprint(images, data_range, sigma, seed, plugins=(), task=None):
           "plugins": sorted(plugins)}
     if task is not None and task.task != "sr":
         fp["task"] = task.describe()        # sr journals keep their old fingerprint
+        if task.coils > 1:                  # the ESPIRiT maps every method reconstructs with
+            from ..coils import DEFAULT_CROP
+            fp["espirit_crop"] = DEFAULT_CROP
     return fp
 
 
