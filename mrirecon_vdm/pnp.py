@@ -78,7 +78,7 @@ DEFAULT_PNP_COILS = {"num_steps": 45, "lamda_start": 0.3, "dc_max_iter": 12,
 #: The final data step's variance in units of the last denoiser's λ_N (``final_data_step``):
 #: the denoiser's image is closer to the truth than its input's noise level. Six validation
 #: slices, noise 0.05: 1 / 0.25 / 0.0625 gave 32.61 / 32.85 / 32.84 dB (Cartesian 4×; 32.82
-#: without the step) and 30.92 / 31.23 / 31.30 dB with a phase (31.32); 16 (the loop's c)
+#: without the step) and 30.92 / 31.23 / 31.30 dB with a phase (31.33); 16 (the loop's c)
 #: 29.89 and 28.55 dB.
 FINAL_STEP_VARIANCE = 1.0 / 16
 #: An estimated phase is refined before every ``PHASE_REFINE_EVERY``-th data step (and
@@ -241,7 +241,7 @@ class PnPVDMRecon(sp.app.App):
             :data:`mrirecon_vdm.alg.DEFAULT_DC_VARIANCE_FLOOR`): noiseless data are then
             reproduced exactly, noisy ones weighed against that small variance. None:
             ``DEFAULT_PNP`` (on: on six validation slices +0.11 dB
-            Cartesian 4×, +0.22 dB Poisson 8×, +0.09 dB with a phase, ±0.02 dB with noise
+            Cartesian 4×, +0.23 dB Poisson 8×, +0.10 dB with a phase, ±0.03 dB with noise
             or coil maps; ``docs/sampler.md``).
         show_pbar (bool): show the progress (default True, as SigPy's Apps): a bar on a
             terminal, one line per update in a log (:mod:`mrirecon_vdm.progress`).
