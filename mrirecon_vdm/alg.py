@@ -66,10 +66,10 @@ DC_VARIANCES = ("flat", "unit")
 DEFAULT_NUM_STEPS = {"paper": 1000, "fast": 50}
 #: The fast sampler's floor of the variance attached to x̂₀ (``dc_variance_floor``; units of
 #: the image over its scale: an RMS error of 1.7 % of the intensity). Six validation
-#: slices, mean of 4, without → with: Cartesian 4× with a smooth phase 35.52 →
-#: 35.79 dB (no phase 35.86), with noise 0.05 31.61 → 31.70; noise 0.05 without a phase
-#: Cartesian 4× 31.27 → 31.51, Poisson 8× 32.55 → 32.80; 8 coils 30.21 → 30.28
-#: (``docs/sampler.md``). Noiseless data without a phase (σ̂ = 0) are not affected.
+#: slices, mean of 4, without → with, noise 0.05: Cartesian 4× with a smooth phase 31.59 →
+#: 31.69 dB, without a phase 31.27 → 31.51, Poisson 8× 32.55 → 32.80, super-resolution 4×
+#: 30.80 → 30.85; noiseless with a phase 35.76 → 35.73 (``docs/sampler.md``, "The variance
+#: floor"). Noiseless data without a phase (σ̂ = 0) are not affected.
 DEFAULT_DC_VARIANCE_FLOOR = 3e-4
 DEFAULT_TIME_GRID = {"paper": "uniform", "fast": "logsnr"}
 KARRAS_RHO = 7.0
